@@ -1,0 +1,20 @@
+"""Datasets as ``dgl.heterograph`` in one schema, user tables, synthetic graphs and k-fold splits.
+
+This package imports nothing else of hetrec (data flows one way, DESIGN §2).
+"""
+from .builder import Relation, build_graph
+from .datasets import DATASETS, HeteroRecDataset, LastFM2K, MovieLens1M, load_dataset
+from .errors import ChecksumError, DataError
+from .files import data_root, download, extract_members, verify_file
+from .schema import INTERACTED_BY, INTERACTS, ITEM, USER, attribute_ntypes, reverse_etypes
+from .split import KFold, Split, kfold_split
+from .synthetic import synthetic
+from .tables import TablesDataset, from_tables, load_tables_dir
+
+__all__ = [
+    "DATASETS", "HeteroRecDataset", "LastFM2K", "MovieLens1M", "load_dataset", "TablesDataset",
+    "from_tables", "load_tables_dir", "synthetic", "kfold_split", "KFold", "Split",
+    "DataError", "ChecksumError", "data_root", "download", "extract_members", "verify_file",
+    "Relation", "build_graph", "INTERACTS", "INTERACTED_BY", "USER", "ITEM", "reverse_etypes",
+    "attribute_ntypes",
+]

@@ -1,0 +1,186 @@
+"""Where data lives, checksums, downloads and archive extraction.
+
+Every file a dataset reads is verified against its published digest before use
+(:func:`verify_file`). Downloads go to a temporary ``.part`` file that is renamed only when
+complete; archive members are checked against path traversal before extraction.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .errors import ChecksumError, DataError
+
+ENV_DATA = "HETREC_DATA"
+ENV_CACHE = "HETREC_CACHE"
+
+
+def data_root(root=None) -> Path:
+    """``root`` if given, else ``$HETREC_DATA``, else ``~/.hetrec/data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".hetrec" / "data"
+
+
+def cache_root() -> Path:
+    """Where processed graphs are cached: ``$HETREC_CACHE`` or ``~/.hetrec/cache``."""
+    env = os.environ.get(ENV_CACHE)
+    return Path(env).expanduser() if env else Path.home() / ".hetrec" / "cache"
+
+
+def file_digest(path, algorithm: str = "sha256", chunk_size: int = 1 << 20) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk_size), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path, algorithm: str, expected: str, verify: bool = True) -> str:
+    """Check ``path``'s digest. Returns the digest actually found.
+
+    With ``verify=False`` a mismatch only warns (the caller chose to load unverified data).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path)
+    found = file_digest(path, algorithm)
+    if found != expected:
+        msg = (f"{algorithm} checksum mismatch: expected {expected}, found {found}. "
+               "The file is not the published original (corrupted, partial or edited). "
+               "Pass verify=False (--no-verify) to load it anyway, unverified.")
+        if verify:
+            raise ChecksumError(msg, path)
+        warnings.warn(f"{path}: loading UNVERIFIED data: {msg}", stacklevel=3)
+    return found
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def download(url: str, path, *, algorithm: str | None = None, expected: str | None = None,
+             progress: bool | None = None, timeout: float = 60.0) -> Path:
+    """Download ``url`` (http, https or file) to ``path``.
+
+    The bytes go to ``path + '.part'`` and are renamed only when the transfer is complete and,
+    if ``expected`` is given, its digest matches. On any failure nothing is left at ``path``
+    nor at the ``.part`` file. A progress bar is written to stderr when ``progress`` is true
+    (default: when stderr is a terminal).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    h = hashlib.new(algorithm) if expected else None
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0)
+            done = 0
+            bar = _Progress(total, f"downloading {url}") if progress else None
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                out.write(block)
+                if h is not None:
+                    h.update(block)
+                done += len(block)
+                if bar:
+                    bar.update(done)
+            if bar:
+                bar.close()
+        if total and done != total:
+            raise DataError(f"download of {url} incomplete: {done} of {total} bytes", path)
+        if h is not None and h.hexdigest() != expected:
+            raise ChecksumError(f"{algorithm} checksum mismatch for {url}: expected {expected}, "
+                                f"found {h.hexdigest()}; the download was removed", path)
+        os.replace(part, path)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        part.unlink(missing_ok=True)
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"could not download {url}: {err}", path) from err
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return path
+
+
+class _Progress:
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.last = total, label, -1
+
+    def update(self, done: int) -> None:
+        if self.total:
+            pct = int(100 * done / self.total)
+            if pct != self.last:
+                self.last = pct
+                sys.stderr.write(f"\r{self.label}: {pct:3d}% ({done >> 20} / {self.total >> 20} MiB)")
+        else:
+            sys.stderr.write(f"\r{self.label}: {done >> 20} MiB")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def safe_member_path(name: str) -> PurePosixPath:
+    """The archive member name as a relative path, or a ``DataError`` if it would escape the
+    extraction folder (absolute path, ``..`` component, drive letter)."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+        raise DataError(f"archive member {name!r} would be written outside the target folder; "
+                        "refusing to extract")
+    return p
+
+
+def extract_members(archive, dest, members: list) -> None:
+    """Extract ``members`` (names inside the zip) of ``archive`` into ``dest`` atomically.
+
+    Every member of the archive is checked against path traversal first, then the wanted ones
+    are written into a temporary folder next to ``dest`` which is renamed into place.
+    """
+    archive, dest = Path(archive), Path(dest)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as err:
+        raise DataError(f"not a valid zip archive ({err})", archive) from err
+    with zf:
+        names = zf.namelist()
+        for name in names:
+            safe_member_path(name)
+        missing = [m for m in members if m not in names]
+        if missing:
+            raise DataError(f"archive lacks {missing}", archive)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=dest.name + ".", suffix=".tmp"))
+        try:
+            for m in members:
+                target = tmp / safe_member_path(m).name
+                with zf.open(m) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

@@ -1,0 +1,172 @@
+"""Bring your own data: user-supplied tables -> a heterograph in the hetrec schema.
+
+>>> ds = from_tables(interactions_df,
+...                  user_attributes={"country": users_df[["user", "country"]]},
+...                  item_attributes={"genre": genres_df},        # one row per (item, genre)
+...                  item_names=items_df[["item", "title"]])
+>>> g = ds.graph
+
+A table is a pandas DataFrame or a path to a ``.csv``/``.tsv``/``.parquet`` file. The
+interactions table needs the columns ``user`` and ``item`` (names configurable); every other
+numeric column (``rating``, ``weight``, ``timestamp``, ...) becomes edge data. An attribute table
+has the owner column (``user`` or ``item``) and one value column; each attribute becomes a node
+type of its own with relations ``has_<attr>`` / ``<attr>_of``. A folder with
+``interactions.csv``, ``user_<attr>.csv``, ``item_<attr>.csv`` and optionally ``items.csv``
+(``item``, ``name``) is read by :func:`load_tables_dir`.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .builder import Relation, build_graph, encode_values, index_of
+from .errors import DataError
+from .schema import INTERACTS, ITEM, USER
+
+_RESERVED = {USER, ITEM}
+
+
+def _read(table, what: str) -> tuple:
+    """(DataFrame, source name for messages)."""
+    if isinstance(table, pd.DataFrame):
+        return table, what
+    path = Path(table)
+    if not path.is_file():
+        raise DataError(f"{what} table not found", path)
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path), str(path)
+        sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+        return pd.read_csv(path, sep=sep), str(path)
+    except (ValueError, pd.errors.ParserError, ImportError, OSError) as err:
+        raise DataError(f"cannot read {what} table: {err}", path) from None
+
+
+def _ids(df: pd.DataFrame, col: str, src: str) -> np.ndarray:
+    """Integer ids of ``col``; the first non-integer one is reported with its row (line)."""
+    if col not in df.columns:
+        raise DataError(f"missing column {col!r}; columns are {list(df.columns)}", src)
+    v = df[col]
+    if pd.api.types.is_integer_dtype(v):
+        return v.to_numpy(np.int64)
+    num = pd.to_numeric(v, errors="coerce")
+    bad = num.isna() | (num != np.floor(num))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"expected an integer id, found {v.iloc[i]!r}", src, _line(src, i), col)
+    return num.to_numpy(np.int64)
+
+
+def _line(src: str, i: int):
+    """Line number of row ``i`` in a CSV file with a header (None for DataFrames)."""
+    return i + 2 if Path(src).suffix in (".csv", ".tsv", ".tab") else None
+
+
+class TablesDataset:
+    """The result of :func:`from_tables`: same attributes as the file-backed datasets."""
+
+    name = "tables"
+
+    def __init__(self, graph, names: dict, dropped: dict):
+        self.graph, self.names, self.dropped, self.verified = graph, names, dropped, True
+
+    def __getitem__(self, idx):
+        if idx != 0:
+            raise IndexError(idx)
+        return self.graph
+
+    def __len__(self):
+        return 1
+
+    def item_name(self, item_index: int) -> str:
+        names = self.names.get(ITEM)
+        return names[item_index] if names else str(int(self.graph.nodes[ITEM].data["raw_id"][item_index]))
+
+
+def from_tables(interactions, user_attributes: dict | None = None, item_attributes: dict | None = None,
+                item_names=None, *, user_col: str = USER, item_col: str = ITEM) -> TablesDataset:
+    """Build a hetrec heterograph from tables (see the module docstring).
+
+    Users and items are the ids found in any table; rows repeating a (user, item) pair are
+    merged (the last one wins, with a warning that says how many).
+    """
+    inter, src = _read(interactions, "interactions")
+    if len(inter) == 0:
+        raise DataError("the interaction table is empty", src)
+    u_raw, i_raw = _ids(inter, user_col, src), _ids(inter, item_col, src)
+    user_attributes, item_attributes = user_attributes or {}, item_attributes or {}
+    attr_tables = {}
+    for owner, col, tables in ((USER, user_col, user_attributes), (ITEM, item_col, item_attributes)):
+        for attr, table in tables.items():
+            if attr in _RESERVED or attr in attr_tables:
+                raise DataError(f"attribute name {attr!r} is used twice or clashes with a node type")
+            df, asrc = _read(table, f"{owner} attribute {attr!r}")
+            ids = _ids(df, col, asrc)
+            values = [c for c in df.columns if c != col]
+            if len(values) != 1:
+                raise DataError(f"an attribute table needs the column {col!r} and exactly one value "
+                                f"column, found {list(df.columns)}", asrc)
+            vals = df[values[0]]
+            if vals.isna().any():
+                i = int(np.flatnonzero(vals.isna().to_numpy())[0])
+                raise DataError("missing attribute value", asrc, _line(asrc, i), values[0])
+            attr_tables[attr] = (owner, ids, vals)
+    user_ids = np.unique(np.concatenate([u_raw] + [a[1] for a in attr_tables.values() if a[0] == USER]))
+    item_ids = np.unique(np.concatenate([i_raw] + [a[1] for a in attr_tables.values() if a[0] == ITEM]))
+
+    pair = pd.DataFrame({"u": index_of(u_raw, user_ids), "i": index_of(i_raw, item_ids)})
+    dup = pair.duplicated(keep="last").to_numpy()
+    if dup.any():
+        warnings.warn(f"{src}: {int(dup.sum())} rows repeat an earlier (user, item) pair; kept the last")
+    keep = ~dup
+    edata = {}
+    for c in inter.columns:
+        if c in (user_col, item_col):
+            continue
+        if pd.api.types.is_numeric_dtype(inter[c]) and not pd.api.types.is_bool_dtype(inter[c]):
+            edata[c] = inter[c].to_numpy()[keep]
+    rels = {INTERACTS: Relation(pair["u"].to_numpy()[keep], pair["i"].to_numpy()[keep], edata)}
+    num_nodes = {USER: len(user_ids), ITEM: len(item_ids)}
+    raw_ids = {USER: user_ids, ITEM: item_ids}
+    names = {}
+    for attr, (owner, ids, vals) in attr_tables.items():
+        known = user_ids if owner == USER else item_ids
+        codes, raw, vnames = encode_values(vals)
+        rels[(owner, f"has_{attr}", attr)] = Relation(index_of(ids, known), codes)
+        num_nodes[attr], raw_ids[attr], names[attr] = len(raw), raw, vnames
+    if item_names is not None:
+        df, nsrc = _read(item_names, "item names")
+        ids = _ids(df, item_col, nsrc)
+        name_col = [c for c in df.columns if c != item_col]
+        if len(name_col) != 1:
+            raise DataError(f"the item names table needs {item_col!r} and one name column", nsrc)
+        pos = index_of(ids, item_ids)
+        listed = np.asarray([str(x) for x in item_ids], dtype=object)
+        listed[pos[pos >= 0]] = df[name_col[0]].astype(str).to_numpy()[pos >= 0]
+        names[ITEM] = listed.tolist()
+    return TablesDataset(build_graph(num_nodes, rels, raw_ids), names, {})
+
+
+def load_tables_dir(folder) -> TablesDataset:
+    """Read a folder laid out as ``interactions.{csv,tsv,parquet}``, ``user_<attr>.*``,
+    ``item_<attr>.*`` and optionally ``items.*`` (item names)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("tables folder not found", folder)
+
+    def find(stem):
+        hits = [p for p in sorted(folder.glob(stem + ".*")) if p.suffix in (".csv", ".tsv", ".parquet")]
+        return hits[0] if hits else None
+
+    inter = find("interactions")
+    if inter is None:
+        raise DataError("no interactions.csv (or .tsv/.parquet) in the tables folder; expected "
+                        "interactions.csv with columns user,item[,rating|weight|timestamp...], "
+                        "optional user_<attr>.csv / item_<attr>.csv and items.csv", folder)
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".csv", ".tsv", ".parquet"))
+    users = {p.stem[len("user_"):]: p for p in files if p.stem.startswith("user_")}
+    items = {p.stem[len("item_"):]: p for p in files if p.stem.startswith("item_")}
+    return from_tables(inter, users, items, item_names=find("items"))

@@ -1,0 +1,83 @@
+"""The one interface every hetrec model implements (MTHGT, its ablations and all baselines).
+
+In the spirit of RecBole's ``calculate_loss`` / ``full_sort_predict``: the trainer and the
+evaluator know nothing of a model but this surface, so every model is trained with the same
+loop, early-stopped on the same validation metric and ranked by the same ``topn_metrics``.
+
+Life cycle used by :class:`hetrec.train.Trainer`::
+
+    model.setup(split)                       # once: sees the training graph / matrices only
+    for epoch in ...:
+        for batch in model.train_batches(generator):
+            out = model.loss(batch)          # LossOutput: .loss to backprop, .logs to record
+    model.eval(); model.prepare_scoring()    # full-graph inference on the training graph
+    scores = model.scores(users)             # (len(users), num_items) for full ranking
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+import torch
+
+
+@dataclass
+class LossOutput:
+    """What :meth:`Recommender.loss` returns: the scalar to minimise, and numbers to log."""
+
+    loss: torch.Tensor
+    logs: dict = field(default_factory=dict)
+
+
+class Recommender(torch.nn.Module):
+    """Base class of every hetrec recommender.
+
+    Subclasses set :attr:`name` and implement :meth:`setup`, :meth:`train_batches`,
+    :meth:`loss` and either :meth:`embeddings` (inner-product models) or :meth:`scores`.
+    Closed-form models (MostPop, item-kNN) set ``trainable = False`` and do their work in
+    :meth:`setup`; the trainer then skips the epoch loop.
+    """
+
+    name: str = "recommender"
+    trainable: bool = True
+
+    def __init__(self):
+        super().__init__()
+        self._cache: Optional[tuple] = None
+
+    # -- training -----------------------------------------------------------------------------
+    def setup(self, split) -> None:
+        """Receive the training data (a :class:`hetrec.data.Split`). Never sees test edges."""
+        raise NotImplementedError
+
+    def train_batches(self, generator: torch.Generator) -> Iterable:
+        """The batches of one epoch, shuffled with ``generator`` (the only source of randomness)."""
+        raise NotImplementedError
+
+    def loss(self, batch) -> LossOutput:
+        raise NotImplementedError
+
+    # -- inference ----------------------------------------------------------------------------
+    def embeddings(self) -> tuple:
+        """``(user_emb, item_emb)`` from full-graph inference on the training graph."""
+        raise NotImplementedError
+
+    def prepare_scoring(self) -> None:
+        """Compute and cache what :meth:`scores` needs (called once per evaluation)."""
+        with torch.no_grad():
+            self._cache = tuple(t.detach() for t in self.embeddings())
+
+    def invalidate_scoring(self) -> None:
+        self._cache = None
+
+    def scores(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for ``users`` (a 1-D LongTensor of user node ids)."""
+        if self._cache is None:
+            self.prepare_scoring()
+        user_emb, item_emb = self._cache
+        return user_emb[users] @ item_emb.T
+
+    def train(self, mode: bool = True):
+        if mode:
+            self._cache = None  # parameters are about to change
+        return super().train(mode)
