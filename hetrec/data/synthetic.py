@@ -25,10 +25,10 @@ def synthetic(num_users: int = 200, num_items: int = 300, num_interactions: int 
               num_clusters: int = 4, affinity: float = 0.8, num_groups: int = 3,
               num_tags: int = 50, num_tag_assignments: int | None = None,
               num_friendships: int | None = None, exponent: float = 1.0, seed: int = 0):
-    """Generate a heterograph with about ``num_interactions`` distinct user-item interactions.
-
-    Duplicated draws are merged, so the exact count is slightly lower for dense settings; the
-    result is the same for the same arguments. Edge data: ``weight`` (a positive count) on
+    """Generate a heterograph with ``num_interactions`` distinct user-item interactions (fewer
+    only if that exceeds ``num_users * num_items``, or if the popularity law makes the last
+    distinct pairs very unlikely). Repeated draws of a pair add to its ``weight``; the result
+    is the same for the same arguments. Edge data: ``weight`` (a positive count) on
     interactions, ``count`` on tag relations. ``item`` has ``category`` in node data too.
     """
     if min(num_users, num_items, num_interactions) < 1:
@@ -58,12 +58,22 @@ def synthetic(num_users: int = 200, num_items: int = 300, num_interactions: int 
         items[in_cluster] = order[pos]
         return users, items
 
-    users, items = draw(int(num_interactions * 1.15) + 8)
-    key = users.astype(np.int64) * num_items + items
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
-    keep = np.sort(first)[:num_interactions]  # first occurrences, in draw order
-    users, items = users[keep], items[keep]
-    weight = counts[np.searchsorted(uniq, key[keep])]
+    # draw in rounds until enough distinct pairs exist (popular pairs repeat under Zipf laws);
+    # repeats of a pair become its weight
+    target = min(num_interactions, num_users * num_items)
+    keys = np.empty(0, dtype=np.int64)
+    n_distinct = 0
+    for _ in range(30):
+        # geometric growth: the last distinct pairs of a skewed law take many draws
+        u, i = draw(max(int(1.2 * (target - n_distinct)), len(keys) // 2) + 8)
+        keys = np.concatenate([keys, u.astype(np.int64) * num_items + i])
+        n_distinct = len(np.unique(keys))
+        if n_distinct >= target:
+            break
+    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    keep = np.sort(first)[:target]  # first occurrences, in draw order
+    users, items = keys[keep] // num_items, keys[keep] % num_items
+    weight = counts[np.searchsorted(uniq, keys[keep])]
 
     rels = {INTERACTS: Relation(users, items, {"weight": weight.astype(np.int64)})}
     num_nodes = {USER: num_users, ITEM: num_items, "category": num_clusters}
