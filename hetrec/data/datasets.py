@@ -21,7 +21,6 @@ from pathlib import Path
 
 import dgl
 import numpy as np
-import pandas as pd
 from dgl.data import DGLDataset
 
 from .builder import Relation, build_graph, count_pairs, encode_values, index_of
