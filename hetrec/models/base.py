@@ -15,7 +15,7 @@ Life cycle used by :class:`hetrec.train.Trainer`::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional
 
 import torch
@@ -40,9 +40,16 @@ class Recommender(torch.nn.Module):
 
     name: str = "recommender"
     trainable: bool = True
+    #: a ``@dataclass`` of hyper-parameters with defaults (typed, overridable from the CLI)
+    Config: type = None
 
-    def __init__(self):
+    def __init__(self, config=None, **overrides):
         super().__init__()
+        if self.Config is not None:
+            config = config if config is not None else self.Config()
+            if overrides:
+                config = replace(config, **overrides)
+        self.config = config
         self._cache: Optional[tuple] = None
 
     # -- training -----------------------------------------------------------------------------

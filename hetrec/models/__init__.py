@@ -1,0 +1,58 @@
+"""MTHGT, its ablations and the baselines, all behind one interface (:class:`Recommender`).
+
+Models are looked up by name: ``create_model("lightgcn", embedding_size=64)``. The registry
+maps a name to ``"module:Class"`` plus preset config overrides (the ablations of MTHGT are
+presets of one class), and imports lazily so that a missing optional model never breaks the rest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+from .base import LossOutput, Recommender
+
+#: name -> (module path, class name, preset overrides of the class's Config)
+MODELS = {
+    "mthgt": ("hetrec.models.mthgt", "MTHGT", {}),
+    "hgt": ("hetrec.models.mthgt", "MTHGT", {"multitask": False, "sampler": "uniform"}),
+    "hgt-d": ("hetrec.models.mthgt", "MTHGT", {"multitask": False, "sampler": "dense"}),
+    "hgt-m": ("hetrec.models.mthgt", "MTHGT", {"multitask": True, "sampler": "uniform"}),
+    "mostpop": ("hetrec.models.classic", "MostPop", {}),
+    "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
+    "bprmf": ("hetrec.models.bprmf", "BPRMF", {}),
+    "lightgcn": ("hetrec.models.lightgcn", "LightGCN", {}),
+    "ngcf": ("hetrec.models.ngcf", "NGCF", {}),
+    "pinsage": ("hetrec.models.pinsage", "PinSage", {}),
+    "hin2vec": ("hetrec.models.hin2vec", "HIN2Vec", {}),
+}
+
+
+def model_class(name: str):
+    try:
+        module, cls, _ = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def model_config(name: str, **overrides):
+    """The typed config of model ``name`` with its preset and ``overrides`` applied."""
+    cls = model_class(name)
+    preset = dict(MODELS[name][2])
+    preset.update(overrides)
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    unknown = sorted(set(preset) - fields)
+    if unknown:
+        raise ValueError(f"model {name!r} has no setting {', '.join(unknown)}; "
+                         f"its settings are: {', '.join(sorted(fields))}")
+    return dataclasses.replace(cls.Config(), **preset)
+
+
+def create_model(name: str, **overrides) -> Recommender:
+    """A fresh, un-setup model by registry name."""
+    model = model_class(name)(model_config(name, **overrides))
+    model.name = name
+    return model
+
+
+__all__ = ["MODELS", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]
