@@ -1,8 +1,16 @@
 """Reusable layers for heterogeneous-graph recommenders (DESIGN §5).
 
-Each layer lives in its own module and depends only on PyTorch and DGL, so any DGL
-project can import it without the rest of hetrec.
+Each layer lives in its own module and depends only on PyTorch and DGL, never on the rest
+of hetrec, so any DGL project can import them.
+
+- :class:`HGTLayer` — HGT attention layer with a per-type gated residual, Eq. (4)–(11)
+- :class:`NodeTypeProjection` — per-type ID embeddings / features to a hidden size, Eq. (3)
+- :class:`MMoE` — shared experts, one softmax gate per task, per-type residual, Eq. (12)–(14)
+- :class:`UncertaintyWeighting` — ``Σ exp(−s_i)·L_i + s_i`` task-loss weighting
 """
 from .hgt import HGTLayer
+from .mmoe import MMoE
+from .projection import NodeTypeProjection
+from .uncertainty import UncertaintyWeighting
 
-__all__ = ["HGTLayer"]
+__all__ = ["HGTLayer", "NodeTypeProjection", "MMoE", "UncertaintyWeighting"]

@@ -286,6 +286,14 @@ class HGTLayer(nn.Module):
         Destination features are the first rows of the source features for a block; a type
         absent from ``h`` is accepted only if ``g`` has no node of that type.
         """
+        if not g.is_block:
+            # full graph or subgraph; a uni-bipartite one has distinct src and dst types
+            missing = [t for t in g.ntypes if t not in h and g.num_nodes(t) > 0]
+            if missing:
+                raise KeyError(f"no input features for node type(s) {missing}")
+            like = next(iter(h.values()))
+            full = {t: h[t] if t in h else like.new_zeros(0, self.in_size) for t in g.ntypes}
+            return ({t: full[t] for t in g.srctypes}, {t: full[t] for t in g.dsttypes})
         missing = [t for t in g.srctypes if t not in h and g.num_src_nodes(t) > 0]
         if missing:
             raise KeyError(f"no input features for node type(s) {missing}")
@@ -293,10 +301,10 @@ class HGTLayer(nn.Module):
         h_src = {
             t: h[t] if t in h else like.new_zeros(0, self.in_size) for t in g.srctypes
         }
-        h_dst = {}
-        for t in g.dsttypes:
-            x = h_src.get(t, like.new_zeros(0, self.in_size))
-            h_dst[t] = x[: g.num_dst_nodes(t)] if g.is_block else x
+        h_dst = {
+            t: h_src.get(t, like.new_zeros(0, self.in_size))[: g.num_dst_nodes(t)]
+            for t in g.dsttypes
+        }
         return h_src, h_dst
 
     def extra_repr(self):
