@@ -1,0 +1,342 @@
+"""DenseSubgraphSampler: distribution, agreement with the reference, invariants, DGL composition."""
+import dgl
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from hetrec.data.schema import INTERACTS, reverse_etypes
+from hetrec.sampling import DenseSubgraphSampler
+
+from .reference import ReferenceDenseSampler
+
+REL = {  # a small schema of the hetrec kind: every relation with its reverse
+    ("user", "interacts", "item"): ("item", "interacted_by", "user"),
+    ("item", "tagged_with", "tag"): ("tag", "tag_of", "item"),
+    ("user", "friend", "user"): ("user", "friend", "user"),
+}
+
+
+def make_graph(pairs, num_nodes):
+    """Heterograph with each relation of ``pairs`` and its reverse (edge i <-> edge i)."""
+    data = {}
+    for etype, (s, d) in pairs.items():
+        s, d = torch.as_tensor(s, dtype=torch.int64), torch.as_tensor(d, dtype=torch.int64)
+        rev = REL[etype]
+        if rev == etype:  # symmetric: both directions in one relation
+            data[etype] = (torch.cat([s, d]), torch.cat([d, s]))
+        else:
+            data[etype], data[rev] = (s, d), (d, s)
+    return dgl.heterograph(data, num_nodes_dict=num_nodes)
+
+
+def fixed_graph(seed=0, users=12, items=15, tags=6):
+    rng = np.random.default_rng(seed)
+    ui = np.unique(np.c_[rng.integers(0, users, 50), rng.integers(0, items, 50)], axis=0)
+    it = np.unique(np.c_[rng.integers(0, items, 25), rng.integers(0, tags, 25)], axis=0)
+    uu = np.unique(np.c_[rng.integers(0, users, 10), rng.integers(0, users, 10)], axis=0)
+    uu = uu[uu[:, 0] != uu[:, 1]]
+    return make_graph(
+        {("user", "interacts", "item"): ui.T, ("item", "tagged_with", "tag"): it.T,
+         ("user", "friend", "user"): uu.T},
+        {"user": users, "item": items, "tag": tags},
+    )
+
+
+# -- distribution -------------------------------------------------------------------------------
+
+def test_draw_frequencies_follow_squared_budget():
+    # seeds: users 0..2 ; u0 -> {i0}, u1 -> {i0, i1}, u2 -> {i1, i2, i3}, u3 -> {i3} (u3 no seed)
+    g = make_graph({("user", "interacts", "item"): ([0, 1, 1, 2, 2, 2, 3], [0, 0, 1, 1, 2, 3, 3])},
+                   {"user": 4, "item": 4})
+    budget = np.array([1 + 1 / 2, 1 / 2 + 1 / 3, 1 / 3, 1 / 3])
+    sampler = DenseSubgraphSampler(depth=1, width=1, max_neighbors=-1,
+                                   generator=torch.Generator().manual_seed(7))
+    seeds = {"user": torch.tensor([0, 1, 2])}
+    draws = 3000
+    counts = np.zeros(4)
+    for _ in range(draws):
+        nodes = sampler.sample_nodes(g, seeds)
+        counts[nodes["item"].numpy()] += 1
+        assert nodes["user"].tolist() == [0, 1, 2]  # users have no budget: no user drawn
+    assert counts.sum() == draws
+    squared = stats.chisquare(counts, draws * budget**2 / (budget**2).sum())
+    linear = stats.chisquare(counts, draws * budget / budget.sum())
+    assert squared.pvalue > 1e-3
+    assert linear.pvalue < 1e-6  # the test would catch b instead of b²
+
+
+# -- agreement with the reference ---------------------------------------------------------------
+
+def _as_dict(trace_entry):
+    return {t: dict(zip(ids.tolist(), vals.tolist())) for t, (ids, vals) in trace_entry.items()}
+
+
+@pytest.mark.parametrize("exclude", [False, True])
+def test_budgets_match_reference_round_by_round(exclude):
+    g = fixed_graph()
+    seeds = {"user": torch.tensor([3, 0, 7]), "item": torch.tensor([5, 1])}
+    excl = None
+    if exclude:
+        e = torch.arange(0, g.num_edges(INTERACTS), 4)
+        excl = {INTERACTS: e, ("item", "interacted_by", "user"): e}
+    fast = DenseSubgraphSampler(depth=3, width=3, max_neighbors=-1,
+                                generator=torch.Generator().manual_seed(0))
+    trace = []
+    nodes = fast.sample_nodes(g, seeds, excl, budget_trace=trace)
+    # replay the fast sampler's draws in the reference
+    draws = []
+    offset = {t: len(seeds.get(t, [])) for t in g.ntypes}
+    for round_ in range(3):
+        draw = {}
+        for t in g.ntypes:
+            n = min(3, len(trace[round_][t][0]))
+            draw[t] = nodes[t][offset[t]:offset[t] + n].tolist()
+            offset[t] += n
+        draws.append(draw)
+    assert all(offset[t] == len(nodes[t]) for t in g.ntypes)
+    ref_trace = []
+    ReferenceDenseSampler(3, 3, max_neighbors=-1).sample_nodes(g, seeds, excl, ref_trace, draws)
+    assert len(trace) == len(ref_trace) == 4
+    for got, want in zip(trace, ref_trace):
+        got = _as_dict(got)
+        for t in g.ntypes:
+            assert set(got[t]) == set(want[t])
+            for v, b in want[t].items():
+                assert got[t][v] == pytest.approx(b, rel=1e-12)
+    assert any(len(want[t]) for want in ref_trace[1:] for t in g.ntypes)  # not vacuous
+
+
+def test_capped_budget_is_unbiased_for_hubs():
+    # seed user 0 reaches 100 items (a long row), user 1 reaches 15 (a short row over the cap)
+    src = [0] * 100 + [1] * 15
+    dst = list(range(100)) + list(range(90, 105))
+    g = make_graph({("user", "interacts", "item"): (src, dst)}, {"user": 2, "item": 105})
+    sampler = DenseSubgraphSampler(depth=0, width=1, max_neighbors=10,
+                                   generator=torch.Generator().manual_seed(3))
+    runs, total = 400, np.zeros(105)
+    for _ in range(runs):
+        trace = []
+        sampler.sample_nodes(g, {"user": torch.tensor([0, 1])}, budget_trace=trace)
+        ids, vals = trace[0]["item"]
+        assert len(ids) <= 20 and np.allclose(vals.sum(), 2.0)  # each seed spreads exactly 1
+        total[ids] += vals
+    expected = np.zeros(105)
+    expected[:100] += 1 / 100
+    expected[90:105] += 1 / 15
+    assert np.abs(total / runs - expected).max() < 0.025
+    assert abs((total / runs)[:90].mean() - 1 / 100) < 0.001
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+@st.composite
+def graphs_and_batches(draw):
+    nu, ni, nt = draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 4))
+
+    def pairs(n_src, n_dst, max_edges):
+        m = draw(st.integers(0, max_edges))
+        s = draw(st.lists(st.integers(0, n_src - 1), min_size=m, max_size=m))
+        d = draw(st.lists(st.integers(0, n_dst - 1), min_size=m, max_size=m))
+        return s, d  # multi-edges and self-loops allowed
+
+    g = make_graph(
+        {("user", "interacts", "item"): pairs(nu, ni, 25),
+         ("item", "tagged_with", "tag"): pairs(ni, nt, 12),
+         ("user", "friend", "user"): pairs(nu, nu, 6)},
+        {"user": nu, "item": ni, "tag": nt},
+    )
+    seeds = {
+        "user": draw(st.lists(st.integers(0, nu - 1), unique=True, max_size=4)),
+        "item": draw(st.lists(st.integers(0, ni - 1), unique=True, max_size=4)),
+    }
+    m = g.num_edges(INTERACTS)
+    excl = draw(st.lists(st.integers(0, m - 1), unique=True, max_size=m)) if m else []
+    depth, width = draw(st.integers(0, 3)), draw(st.integers(1, 4))
+    max_neighbors = draw(st.sampled_from([None, -1, 1, 2]))
+    return g, seeds, excl, depth, width, max_neighbors, draw(st.integers(0, 2**31))
+
+
+@settings(max_examples=60, deadline=None)
+@given(graphs_and_batches())
+def test_subgraph_invariants(case):
+    g, seeds, excl, depth, width, max_neighbors, seed = case
+    rev = reverse_etypes(g)
+    excl = torch.tensor(excl, dtype=torch.int64)
+    exclude = {INTERACTS: excl, rev[INTERACTS]: excl}
+    sampler = DenseSubgraphSampler(depth, width, max_neighbors=max_neighbors,
+                                   generator=torch.Generator().manual_seed(seed))
+    seed_nodes = {t: torch.tensor(s, dtype=torch.int64) for t, s in seeds.items()}
+    input_nodes, output_nodes, sg = sampler.sample(g, seed_nodes, exclude)
+    assert output_nodes is seed_nodes
+    nodes = {}
+    for t in g.ntypes:
+        nid = sg.nodes[t].data[dgl.NID]
+        assert torch.equal(input_nodes[t], nid)
+        n_seeds = len(seeds.get(t, []))
+        assert nid[:n_seeds].tolist() == seeds.get(t, [])  # seeds first, in order
+        assert len(set(nid.tolist())) == len(nid)
+        assert all(0 <= v < g.num_nodes(t) for v in nid.tolist())
+        assert len(nid) <= n_seeds + depth * width
+        nodes[t] = set(nid.tolist())
+    excluded = {INTERACTS: set(excl.tolist()), rev[INTERACTS]: set(excl.tolist())}
+    for etype in g.canonical_etypes:
+        s, d, e = g.edges(form="all", etype=etype)
+        want = {
+            ei for si, di, ei in zip(s.tolist(), d.tolist(), e.tolist())
+            if si in nodes[etype[0]] and di in nodes[etype[2]] and ei not in excluded.get(etype, ())
+        }
+        got_eid = sg.edges[etype].data[dgl.EID]
+        assert sorted(got_eid.tolist()) == sorted(want)
+        # endpoints in the subgraph map back to the endpoints in g
+        ss, sd = sg.edges(etype=etype)
+        gs, gd = g.find_edges(got_eid, etype=etype)
+        assert torch.equal(sg.nodes[etype[0]].data[dgl.NID][ss.long()], gs)
+        assert torch.equal(sg.nodes[etype[2]].data[dgl.NID][sd.long()], gd)
+
+
+def test_excluded_edges_do_not_grow_the_budget():
+    # item 1 is reachable from seed user 0 only through the excluded edge 1
+    g = make_graph({("user", "interacts", "item"): ([0, 0], [0, 1])}, {"user": 1, "item": 2})
+    rev = ("item", "interacted_by", "user")
+    sampler = DenseSubgraphSampler(depth=2, width=5)
+    e = torch.tensor([1])
+    _, _, sg = sampler.sample(g, {"user": torch.tensor([0])}, {INTERACTS: e, rev: e})
+    assert sg.nodes["item"].data[dgl.NID].tolist() == [0]
+    _, _, sg = sampler.sample(g, {"user": torch.tensor([0])})
+    assert sorted(sg.nodes["item"].data[dgl.NID].tolist()) == [0, 1]
+
+
+def test_max_in_edges_caps_each_destination_per_relation():
+    g = fixed_graph(seed=2, users=20, items=10, tags=3)
+    seeds = {"user": torch.arange(20), "item": torch.arange(10), "tag": torch.arange(3)}
+    _, _, full = DenseSubgraphSampler(1, 5).sample(g, seeds)
+    _, _, capped = DenseSubgraphSampler(1, 5, max_in_edges=2).sample(g, seeds)
+    for etype in g.canonical_etypes:
+        dst = capped.edges(etype=etype)[1]
+        assert torch.bincount(dst.long()).max() <= 2 if len(dst) else True
+        assert set(capped.edges[etype].data[dgl.EID].tolist()) <= set(
+            full.edges[etype].data[dgl.EID].tolist())
+    assert capped.num_edges() < full.num_edges()
+
+
+def test_reproducible_from_torch_seed_and_generator():
+    g = fixed_graph()
+    seeds = {"user": torch.tensor([1, 2])}
+    sampler = DenseSubgraphSampler(2, 2)
+
+    def run(**kw):
+        return {t: v.tolist() for t, v in sampler.sample(g, seeds)[0].items()}
+
+    torch.manual_seed(5)
+    a = run()
+    torch.manual_seed(5)
+    assert run() == a
+    gen = DenseSubgraphSampler(2, 2, generator=torch.Generator().manual_seed(9))
+    gen2 = DenseSubgraphSampler(2, 2, generator=torch.Generator().manual_seed(9))
+    assert [gen.sample_nodes(g, seeds)["item"].tolist() for _ in range(3)] == [
+        gen2.sample_nodes(g, seeds)["item"].tolist() for _ in range(3)]
+
+
+def test_rejects_bad_seeds():
+    g = fixed_graph()
+    sampler = DenseSubgraphSampler(1, 2)
+    with pytest.raises(ValueError, match="repeat"):
+        sampler.sample(g, {"user": torch.tensor([1, 1])})
+    with pytest.raises(ValueError, match="unknown"):
+        sampler.sample(g, {"movie": torch.tensor([1])})
+    with pytest.raises(ValueError, match="range"):
+        sampler.sample(g, {"user": torch.tensor([99])})
+
+
+def test_scratch_space_is_left_clean():
+    g = fixed_graph()
+    sampler = DenseSubgraphSampler(3, 2)
+    e = torch.arange(5)
+    sampler.sample(g, {"user": torch.tensor([0, 1])}, {INTERACTS: e})
+    arrays = sampler._arrays
+    for t in g.ntypes:
+        assert not arrays.budget(t).any() and not arrays.flag(t).any()
+    assert not arrays.excluded(INTERACTS).any()
+
+
+# -- composition with DGL ------------------------------------------------------------------------
+
+def test_node_dataloader():
+    g = fixed_graph()
+    loader = dgl.dataloading.DataLoader(
+        g, {"user": torch.arange(12)}, DenseSubgraphSampler(2, 3), batch_size=5, shuffle=True)
+    batches = list(loader)
+    assert len(batches) == 3
+    for input_nodes, output_nodes, sg in batches:
+        n = len(output_nodes["user"])
+        assert torch.equal(input_nodes["user"][:n], output_nodes["user"])
+        assert torch.equal(sg.nodes["user"].data[dgl.NID], input_nodes["user"])
+
+
+def test_edge_prediction_sampler_with_reverse_exclusion_and_negatives():
+    g = fixed_graph(seed=4, users=30, items=40, tags=8)
+    rev = reverse_etypes(g)
+    train_eids = torch.arange(g.num_edges(INTERACTS))
+    edge_sampler = dgl.dataloading.as_edge_prediction_sampler(
+        DenseSubgraphSampler(2, 4), exclude="reverse_types", reverse_etypes=rev,
+        negative_sampler=dgl.dataloading.negative_sampler.Uniform(2))
+    loader = dgl.dataloading.DataLoader(g, {INTERACTS: train_eids}, edge_sampler, batch_size=16)
+    n_batches = 0
+    for input_nodes, pair_graph, neg_pair_graph, sg in loader:
+        n_batches += 1
+        batch_eids = pair_graph.edges[INTERACTS].data[dgl.EID]
+        assert neg_pair_graph.num_edges(INTERACTS) == 2 * len(batch_eids)
+        for t in sg.ntypes:  # pair/neg graph nodes are the seeds, first in the subgraph
+            n = pair_graph.num_nodes(t)
+            assert torch.equal(sg.nodes[t].data[dgl.NID][:n], pair_graph.nodes[t].data[dgl.NID])
+            assert torch.equal(input_nodes[t], sg.nodes[t].data[dgl.NID])
+        # neither the batch's interactions nor their reverses are in the subgraph
+        assert not torch.isin(sg.edges[INTERACTS].data[dgl.EID], batch_eids).any()
+        assert not torch.isin(sg.edges[rev[INTERACTS]].data[dgl.EID], batch_eids).any()
+    assert n_batches == -(-len(train_eids) // 16)
+
+
+def test_shadow_khop_sampler_serves_uniform_ablations_on_the_schema():
+    """DGL's ShaDowKHopSampler (uniform, per-relation fanouts) already meets the same contract
+    on a hetrec graph, so hetrec ships no separate uniform sampler."""
+    g = fixed_graph(seed=4, users=30, items=40, tags=8)
+    rev = reverse_etypes(g)
+    fanout = {etype: 3 for etype in g.canonical_etypes}
+    edge_sampler = dgl.dataloading.as_edge_prediction_sampler(
+        dgl.dataloading.ShaDowKHopSampler([fanout, fanout]), exclude="reverse_types",
+        reverse_etypes=rev, negative_sampler=dgl.dataloading.negative_sampler.Uniform(1))
+    loader = dgl.dataloading.DataLoader(g, {INTERACTS: torch.arange(48)}, edge_sampler,
+                                        batch_size=16)
+    for input_nodes, pair_graph, _, sg in loader:
+        batch_eids = pair_graph.edges[INTERACTS].data[dgl.EID]
+        for t in sg.ntypes:
+            n = pair_graph.num_nodes(t)
+            assert torch.equal(sg.nodes[t].data[dgl.NID][:n], pair_graph.nodes[t].data[dgl.NID])
+        assert not torch.isin(sg.edges[INTERACTS].data[dgl.EID], batch_eids).any()
+        assert not torch.isin(sg.edges[rev[INTERACTS]].data[dgl.EID], batch_eids).any()
+
+
+# -- real data ------------------------------------------------------------------------------------
+
+@pytest.mark.realdata
+def test_type_balance_on_lastfm(lastfm_graph):
+    g = lastfm_graph
+    gen = torch.Generator().manual_seed(0)
+    eids = torch.randperm(g.num_edges(INTERACTS), generator=gen)[:1024]
+    u, i = g.find_edges(eids, etype=INTERACTS)
+    seeds = {"user": torch.unique(u), "item": torch.unique(i)}
+    depth, width = 2, 128
+    sampler = DenseSubgraphSampler(depth, width, generator=gen)
+    rev = reverse_etypes(g)
+    _, _, sg = sampler.sample(g, seeds, {INTERACTS: eids, rev[INTERACTS]: eids})
+    assert set(g.ntypes) >= {"user", "item", "tag"}
+    assert sg.num_nodes("tag") > 0  # attribute nodes reached from user/item seeds only
+    for t in g.ntypes:
+        n_seeds = len(seeds.get(t, []))
+        assert sg.num_nodes(t) <= n_seeds + depth * width
+        assert sg.num_nodes(t) > n_seeds  # every type got new nodes
+    assert sg.num_nodes("tag") == depth * width  # tags are plentiful: full width each round
+    assert not torch.isin(sg.edges[INTERACTS].data[dgl.EID], eids).any()
