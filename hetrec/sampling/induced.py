@@ -153,6 +153,7 @@ def induced_subgraph(g, nodes: dict, excluded: dict, max_in_edges=None, rng=None
     relation, drawn uniformly without replacement (``rng``, a numpy Generator).
     """
     subg = dgl.node_subgraph(g, {t: torch.from_numpy(n) for t, n in nodes.items()})
+    kept = {}
     for etype in subg.canonical_etypes:
         flags = excluded.get(etype)
         if flags is None and max_in_edges is None:
@@ -160,10 +161,27 @@ def induced_subgraph(g, nodes: dict, excluded: dict, max_in_edges=None, rng=None
         eid = subg.edges[etype].data[dgl.EID].numpy()
         keep = np.ones(len(eid), dtype=bool) if flags is None else ~flags[eid]
         if max_in_edges is not None:
-            kept = np.flatnonzero(keep)
-            dst = subg.edges(etype=etype)[1].numpy()[kept]
-            keep[kept[~cap_segments(dst, subg.num_nodes(etype[2]), max_in_edges, rng)]] = False
+            idx = np.flatnonzero(keep)
+            dst = subg.edges(etype=etype)[1].numpy()[idx]
+            keep[idx[~cap_segments(dst, subg.num_nodes(etype[2]), max_in_edges, rng)]] = False
         if not keep.all():
-            # remove_edges slices the edge data too, dgl.EID included
-            subg = dgl.remove_edges(subg, torch.from_numpy(np.flatnonzero(~keep)), etype=etype)
-    return subg
+            kept[etype] = torch.from_numpy(np.flatnonzero(keep))
+    if not kept:
+        return subg
+    # rebuild rather than dgl.remove_edges: its whole-graph masks are slow on CPU
+    data, edata = {}, {}
+    for etype in subg.canonical_etypes:
+        src, dst = subg.edges(etype=etype)
+        frame = dict(subg.edges[etype].data)
+        if etype in kept:
+            idx = kept[etype]
+            src, dst = torch.index_select(src, 0, idx), torch.index_select(dst, 0, idx)
+            frame = {k: torch.index_select(v, 0, idx) for k, v in frame.items()}
+        data[etype], edata[etype] = (src, dst), frame
+    out = dgl.heterograph(data, num_nodes_dict={t: subg.num_nodes(t) for t in subg.ntypes},
+                          idtype=subg.idtype)
+    for t in subg.ntypes:
+        out.nodes[t].data.update(subg.nodes[t].data)
+    for etype, frame in edata.items():
+        out.edges[etype].data.update(frame)
+    return out

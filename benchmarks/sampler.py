@@ -1,0 +1,231 @@
+"""Speed and size of DenseSubgraphSampler against the plain reference and DGL's ShaDowKHopSampler.
+
+Each batch is what ``as_edge_prediction_sampler`` hands the node sampler: the endpoints of 1,024
+random interactions as seeds, with those interactions and their reverses excluded. For each
+graph and setting it reports subgraphs per second (median over repeats), the ratio to the
+reference implementation (tests/sampling/reference.py) and to a ShaDowKHopSampler whose
+per-relation fanout is calibrated to give a subgraph of similar node count, the mean subgraph
+size per node type, and the peak memory of sampling.
+
+Peak memory is the resident-set high-water mark above the resident set just before sampling
+(Linux: glibc malloc_trim, then VmHWM reset through /proc/self/clear_refs), so it counts numpy,
+torch and DGL allocations alike; "n/a" where the reset is not permitted. Heap reuse can still
+hide allocations, so read it as an order of magnitude. ShaDow's fanout is written
+"layers x fanout".
+
+    python benchmarks/sampler.py --quick          # Last.FM + synthetic 1e5, 1e6 (< 2 min)
+    python benchmarks/sampler.py                  # + synthetic 1e7, more repeats
+
+Writes a Markdown table to stdout and CSV to benchmarks/results/sampler.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import ctypes
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import dgl
+import numpy as np
+import torch
+
+from hetrec.data import INTERACTS, LastFM2K, reverse_etypes, synthetic
+from hetrec.sampling import DenseSubgraphSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1024
+
+
+def load_reference():
+    path = ROOT / "tests" / "sampling" / "reference.py"
+    spec = importlib.util.spec_from_file_location("hetrec_sampling_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ReferenceDenseSampler
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}, dgl {dgl.__version__}, "
+            f"numpy {np.__version__}")
+
+
+class PeakRSS:
+    """High-water mark of the resident set above its value at entry, in MiB (Linux only)."""
+
+    def __enter__(self):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # return freed heap, so reuse shows as growth
+        except (OSError, AttributeError):
+            pass
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.base = self._read("VmRSS")
+        except OSError:
+            self.base = None
+        return self
+
+    def __exit__(self, *exc):
+        self.mib = None if self.base is None else (self._read("VmHWM") - self.base) / 1024
+
+    @staticmethod
+    def _read(field):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])  # kB
+        raise OSError(field)
+
+
+def batches(g, num_batches, seed):
+    """Seed nodes and exclusions of ``num_batches`` batches of 1,024 random interactions."""
+    rev = reverse_etypes(g)[INTERACTS]
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(num_batches):
+        eids = torch.randperm(g.num_edges(INTERACTS), generator=gen)[:BATCH]
+        u, i = g.find_edges(eids, etype=INTERACTS)
+        out.append(({"user": torch.unique(u), "item": torch.unique(i)},
+                    {INTERACTS: eids, rev: eids}))
+    return out
+
+
+def run(sampler, g, work, repeats):
+    """Median subgraphs/s over ``repeats`` passes over ``work``, mean sizes, peak memory."""
+    sampler.sample(g, *work[0])  # warm-up: builds cached arrays
+    rates, sizes = [], []
+    with PeakRSS() as peak:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for seeds, exclude in work:
+                _, _, sg = sampler.sample(g, seeds, exclude)
+                sizes.append(({t: sg.num_nodes(t) for t in sg.ntypes}, sg.num_edges()))
+            rates.append(len(work) / (time.perf_counter() - start))
+    nodes = {t: float(np.mean([s[0][t] for s in sizes])) for t in g.ntypes}
+    edges = float(np.mean([s[1] for s in sizes]))
+    return statistics.median(rates), nodes, edges, peak.mib
+
+
+def calibrated_shadow(g, target_nodes, work):
+    """ShaDowKHopSampler (1 or 2 layers, one fanout for every relation) closest in node count."""
+    best = None
+    for layers in (1, 2):
+        for fanout in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32):
+            fanouts = [{e: fanout for e in g.canonical_etypes}] * layers
+            sampler = dgl.dataloading.ShaDowKHopSampler(fanouts)
+            n = sum(sg.num_nodes() for sg in (sampler.sample(g, *w)[2] for w in work[:2])) / 2
+            if best is None or abs(n - target_nodes) < best[0]:
+                best = (abs(n - target_nodes), f"{layers}x{fanout}", sampler)
+            if n > target_nodes:
+                break
+    return best[1], best[2]
+
+
+def graphs(args):
+    if args.data:
+        try:
+            yield "Last.FM", LastFM2K(root=args.data)[0]
+        except Exception as err:  # noqa: BLE001 - the benchmark goes on without real data
+            print(f"(Last.FM skipped: {err})", file=sys.stderr)
+    sizes = [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]
+    for n in sizes:
+        yield f"synthetic 1e{len(str(n)) - 1}", synthetic(
+            num_users=n // 20, num_items=n // 50, num_interactions=n, num_tags=max(50, n // 2000),
+            seed=0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller graphs, fewer repeats")
+    parser.add_argument("--data", default=os.environ.get("HETREC_DATA"),
+                        help="folder holding hetrec2011-lastfm-2k (default: $HETREC_DATA)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sampler.csv"))
+    args = parser.parse_args(argv)
+    repeats, num_batches = (3, 4) if args.quick else (5, 8)
+    settings = [(2, 128), (2, 512)]
+    Reference = load_reference()
+    torch.manual_seed(0)
+
+    rows = []
+    for name, g in graphs(args):
+        work = batches(g, num_batches, seed=1)
+        graph_edges = g.num_edges()
+
+        def row(sampler, depth, width, result, name=name, num_edges=graph_edges, **ratios):
+            rate, nodes, edges, mib = result
+            return {"graph": name, "graph_edges": num_edges, "depth": depth, "width": width,
+                    "sampler": sampler, "subgraphs_per_s": rate, "nodes": nodes, "edges": edges,
+                    "peak_mib": mib, "vs_reference": ratios.get("vs_reference"),
+                    "vs_shadow": ratios.get("vs_shadow")}
+
+        for depth, width in settings:
+            dense = run(DenseSubgraphSampler(depth, width), g, work, repeats)
+            reference = None
+            # the reference is slow: one pass over two batches, on graphs up to ~1e6 edges
+            if g.num_edges() <= 1.5e6 and (not args.quick or width == 128):
+                ref = Reference(depth, width, seed=0)
+                ref.adjacency(g)
+                reference = run(ref, g, work[:2], 1)
+            label, shadow_sampler = calibrated_shadow(g, sum(dense[1].values()), work)
+            shadow = run(shadow_sampler, g, work, repeats)
+            rows.append(row("dense", depth, width, dense,
+                            vs_reference=reference and dense[0] / reference[0],
+                            vs_shadow=dense[0] / shadow[0]))
+            if reference:
+                rows.append(row("reference", depth, width, reference, vs_reference=1.0))
+            rows.append(row(f"ShaDow {label}", "", "", shadow))
+            print(f"done: {name} depth {depth} width {width}", file=sys.stderr)
+        del g
+    report(rows, args.out)
+
+
+def fmt(x, spec):
+    return "n/a" if x is None else format(x, spec)
+
+
+def report(rows, out):
+    print(f"\nMachine: {machine()}\n")
+    print(f"Batches of {BATCH} seed interactions (their endpoints as seeds; the interactions "
+          "and their reverses excluded). Reference sizes are those of the dense sampler.\n")
+    print("| graph | edges | depth | width | sampler | subgraphs/s | × reference | × ShaDow | "
+          "nodes per type (mean) | edges (mean) | peak MiB |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|")
+    for r in rows:
+        nodes = ", ".join(f"{t} {v:.0f}" for t, v in r["nodes"].items() if v)
+        print(f"| {r['graph']} | {r['graph_edges']:,} | {r['depth']} | {r['width']} | "
+              f"{r['sampler']} | {r['subgraphs_per_s']:.1f} | {fmt(r['vs_reference'], '.1f')} | "
+              f"{fmt(r['vs_shadow'], '.2f')} | {nodes} | {r['edges']:,.0f} | "
+              f"{fmt(r['peak_mib'], '.1f')} |")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ntypes = sorted({t for r in rows for t in r["nodes"]})
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["graph", "graph_edges", "depth", "width", "sampler", "subgraphs_per_s",
+                         "vs_reference", "vs_shadow", "subgraph_edges", "peak_mib"]
+                        + [f"nodes_{t}" for t in ntypes] + ["machine"])
+        for r in rows:
+            writer.writerow([r["graph"], r["graph_edges"], r["depth"], r["width"], r["sampler"],
+                             f"{r['subgraphs_per_s']:.3f}", r["vs_reference"], r["vs_shadow"],
+                             f"{r['edges']:.0f}", r["peak_mib"]]
+                            + [f"{r['nodes'].get(t, 0):.1f}" for t in ntypes] + [machine()])
+    os.replace(tmp, path)
+    print(f"\nCSV: {path}")
+
+
+if __name__ == "__main__":
+    main()
