@@ -128,7 +128,7 @@ class ExcludedEdges(dict):
     def __init__(self, g, arrays: GraphArrays, excluded: dict):
         super().__init__((etype, arrays.excluded(etype)) for etype in excluded)
         self.eids = excluded
-        self.rows = {etype: np.sort(g.find_edges(torch.from_numpy(e), etype=etype)[0].numpy())
+        self.rows = {etype: np.sort(g.find_edges(torch.from_numpy(e).to(g.idtype), etype=etype)[0].numpy())
                      for etype, e in excluded.items()}
 
     def __enter__(self):
@@ -152,7 +152,7 @@ def induced_subgraph(g, nodes: dict, excluded: dict, max_in_edges=None, rng=None
     With ``max_in_edges = k``, each node keeps at most ``k`` of its incoming edges of each
     relation, drawn uniformly without replacement (``rng``, a numpy Generator).
     """
-    subg = dgl.node_subgraph(g, {t: torch.from_numpy(n) for t, n in nodes.items()})
+    subg = dgl.node_subgraph(g, {t: torch.from_numpy(n).to(g.idtype) for t, n in nodes.items()})
     kept = {}
     for etype in subg.canonical_etypes:
         flags = excluded.get(etype)

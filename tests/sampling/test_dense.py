@@ -340,3 +340,14 @@ def test_type_balance_on_lastfm(lastfm_graph):
         assert sg.num_nodes(t) > n_seeds  # every type got new nodes
     assert sg.num_nodes("tag") == depth * width  # tags are plentiful: full width each round
     assert not torch.isin(sg.edges[INTERACTS].data[dgl.EID], eids).any()
+
+
+def test_int32_graph_and_homogeneous_graph():
+    g = fixed_graph().int()
+    e = torch.tensor([0, 1], dtype=torch.int32)
+    inp, _, sg = DenseSubgraphSampler(2, 3).sample(g, {"user": e}, {INTERACTS: e})
+    assert sg.idtype == torch.int32 and inp["user"][:2].tolist() == [0, 1]
+    assert not torch.isin(sg.edges[INTERACTS].data[dgl.EID], e).any()
+    h = dgl.rand_graph(50, 300)
+    inp, _, sg = DenseSubgraphSampler(2, 3).sample(h, torch.tensor([3, 4]))
+    assert inp[:2].tolist() == [3, 4] and torch.equal(sg.ndata[dgl.NID], inp)
