@@ -170,8 +170,8 @@ class HGTLayer(nn.Module):
             :math:`H^k` for every destination node type of ``g`` (``(num_dst_nodes(t),
             out_size)``), including types that receive no message.
         """
-        _, h_dst = self._inputs(g, h)
-        agg = self.aggregate(g, h)
+        h_src, h_dst = self._inputs(g, h)
+        agg, _ = self._aggregate(g, h_src, h_dst)
         out = {}
         for t, x_dst in h_dst.items():
             idx = self.ntypes.index(t)
@@ -189,14 +189,18 @@ class HGTLayer(nn.Module):
         receive no message) and, with ``return_attention=True``, also the attention by
         relation, a dict of ``(num_edges(r), num_heads)`` tensors.
         """
+        agg, attention = self._aggregate(g, *self._inputs(g, h))
+        return (agg, attention) if return_attention else agg
+
+    def _aggregate(self, g, h_src, h_dst):
         nh, d = self.num_heads, self.head_size
-        h_src, h_dst = self._inputs(g, h)
         with g.local_scope():
             for t, x in h_src.items():
                 g.srcnodes[t].data["k"] = self.k_linears[t](x).view(-1, nh, d)
                 g.srcnodes[t].data["v"] = self.m_linears[t](x).view(-1, nh, d)
+            receiving = {rel[2] for rel in g.canonical_etypes}
             queries = {
-                t: self.q_linears[t](x).view(-1, nh, d) for t, x in h_dst.items()
+                t: self.q_linears[t](h_dst[t]).view(-1, nh, d) for t in receiving
             }
 
             scores = {}
@@ -216,9 +220,7 @@ class HGTLayer(nn.Module):
 
             attention = self._softmax_over_relations(g, scores)
 
-            agg = {
-                t: x.new_zeros(x.shape[0], nh, d) for t, x in queries.items()
-            }
+            agg = {t: x.new_zeros(x.shape[0], nh, d) for t, x in h_dst.items()}
             for rel in g.canonical_etypes:
                 att = attention[rel]
                 ri = self._relation_id(rel)
@@ -230,9 +232,7 @@ class HGTLayer(nn.Module):
                     "nhd,hde->nhe", summed, self.relation_msg[ri]
                 )
             agg = {t: x.reshape(-1, nh * d) for t, x in agg.items()}
-            if return_attention:
-                return agg, {rel: a.squeeze(-1) for rel, a in attention.items()}
-            return agg
+            return agg, {rel: a.squeeze(-1) for rel, a in attention.items()}
 
     @staticmethod
     def _softmax_over_relations(g, scores):
