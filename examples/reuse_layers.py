@@ -14,10 +14,10 @@ import argparse
 
 import dgl
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-from hetrec.nn import MMoE, HGTLayer
+from hetrec.nn import HGTLayer, MMoE
 
 
 def build_graph(num_users=300, num_items=200, num_groups=4, interactions_per_user=8, seed=0):

@@ -13,4 +13,4 @@ from .mmoe import MMoE
 from .projection import NodeTypeProjection
 from .uncertainty import UncertaintyWeighting
 
-__all__ = ["HGTLayer", "NodeTypeProjection", "MMoE", "UncertaintyWeighting"]
+__all__ = ["HGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting"]

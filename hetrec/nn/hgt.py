@@ -2,9 +2,9 @@
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from dgl import function as fn
+from torch import nn
 
 __all__ = ["HGTLayer"]
 

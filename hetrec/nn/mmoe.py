@@ -1,7 +1,7 @@
 """Multi-gate mixture of experts with a per-node-type residual to its input."""
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 __all__ = ["MMoE"]
 

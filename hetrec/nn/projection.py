@@ -1,8 +1,8 @@
 """Node-type projection: per-type ID embeddings and/or features into one hidden space."""
 import dgl
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 __all__ = ["NodeTypeProjection"]
 

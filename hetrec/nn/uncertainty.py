@@ -1,6 +1,6 @@
 """Homoscedastic-uncertainty weighting of task losses (Kendall, Gal & Cipolla, CVPR 2018)."""
 import torch
-import torch.nn as nn
+from torch import nn
 
 __all__ = ["UncertaintyWeighting"]
 

@@ -35,7 +35,7 @@ def test_hetrec_nn_imports_nothing_else_of_hetrec():
 def test_example_trains_and_its_loss_falls():
     # the script exits non-zero if the mean loss of its last 5 epochs is not below its first 5
     result = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--epochs", "20"], capture_output=True, text=True,
+        [sys.executable, str(EXAMPLE), "--epochs", "20"], check=False, capture_output=True, text=True,
         timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},  # small graph: 1 thread is faster
     )
     assert result.returncode == 0, result.stdout + result.stderr
