@@ -7,6 +7,12 @@ import pytest
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
+import torch  # noqa: E402
+
+# One intra-op thread: with 2 cores and anything else running, OpenMP's spin-waiting made
+# small ops ~40x slower in measurements here; tests do not time anything.
+torch.set_num_threads(1)
+
 LASTFM_DIR = "hetrec2011-lastfm-2k"
 ML_PARTIAL_DIR = "ml-1m-partial"
 

@@ -1,0 +1,5 @@
+"""Training loop, checkpoints and evaluation glue shared by every model."""
+from .trainer import FitResult, TrainConfig, Trainer, TrainingError, evaluate, load_checkpoint, seed_everything
+
+__all__ = ["Trainer", "TrainConfig", "FitResult", "TrainingError", "evaluate", "load_checkpoint",
+           "seed_everything"]

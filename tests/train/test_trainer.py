@@ -1,0 +1,112 @@
+"""The training loop: checkpoints, resume, early stopping, NaN handling, JSONL log."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hetrec.data import kfold_split, synthetic
+from hetrec.models import LossOutput, create_model
+from hetrec.models.base import Recommender
+from hetrec.train import TrainConfig, Trainer, TrainingError, load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def split():
+    g = synthetic(num_users=80, num_items=100, num_interactions=1500, num_tags=12, seed=0)
+    return kfold_split(g, k=5, seed=0)[0]
+
+
+SMALL = dict(batch_size=256, width=16, hidden_size=16, num_heads=2, num_layers=1, lp_edges_per_relation=64)
+
+
+def quiet(**kw):
+    return TrainConfig(progress=False, **kw)
+
+
+def fit(split, out, epochs, resume=False, name="mthgt", patience=100):
+    model = create_model(name, **SMALL)
+    result = Trainer(quiet(epochs=epochs, seed=3, patience=patience), out_dir=out, log=lambda s: None).fit(
+        model, split, resume=resume)
+    return model, result
+
+
+def test_resume_matches_uninterrupted_run(split, tmp_path):
+    full_model, full = fit(split, tmp_path / "full", epochs=3)
+    # "interrupted" after epoch 2: train 2 epochs, then resume to 3
+    fit(split, tmp_path / "cut", epochs=2)
+    resumed_model, resumed = fit(split, tmp_path / "cut", epochs=3, resume=True)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], abs=0)
+    assert resumed.test == full.test
+    for (k, a), (_, b) in zip(full_model.state_dict().items(), resumed_model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_same_seed_same_result_and_checkpoint_reload(split, tmp_path):
+    model, result = fit(split, tmp_path / "a", epochs=2)
+    _, again = fit(split, tmp_path / "b", epochs=2)
+    assert again.test == result.test
+    # model.pt holds the best parameters: a fresh model restores identical scores
+    saved = load_checkpoint(tmp_path / "a" / "model.pt")
+    fresh = create_model(saved["model_name"], **saved["model_config"])
+    fresh.setup(split)
+    fresh.load_state_dict(saved["model"])
+    fresh.eval()
+    model.eval()
+    users = torch.arange(split.num_users)
+    assert torch.equal(fresh.scores(users), model.scores(users))
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert {"loss", "lp_loss", "rec_loss", "lp_weight", "rec_weight", "val", "train_seconds"} <= set(log[0])
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["test"] == result.test
+
+
+def test_checkpoint_is_weights_only_loadable(split, tmp_path):
+    fit(split, tmp_path, epochs=1)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck["state"]["epoch"] == 1 and ck["model_name"] == "mthgt"
+
+
+def test_resume_without_checkpoint_is_an_error(split, tmp_path):
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        fit(split, tmp_path / "none", epochs=1, resume=True)
+
+
+def test_early_stopping_stops_after_patience(split):
+    class Stuck(Recommender):
+        """Constant scores: validation never improves after epoch 1."""
+
+        def setup(self, split):
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.ni = split.num_items
+
+        def train_batches(self, generator):
+            return [0]
+
+        def loss(self, batch):
+            return LossOutput((self.w - 1) ** 2)
+
+        def scores(self, users):
+            return torch.arange(self.ni, dtype=torch.float).expand(len(users), -1)
+
+        def prepare_scoring(self):
+            pass
+
+    result = Trainer(quiet(epochs=50, patience=2), log=lambda s: None).fit(Stuck(), split)
+    assert len(result.history) == 3 and result.best_epoch == 1
+
+
+def test_nan_loss_names_epoch_and_batch(split):
+    class Exploding(Recommender):
+        def setup(self, split):
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def train_batches(self, generator):
+            return [0, 1, 2]
+
+        def loss(self, batch):
+            return LossOutput(self.w * (float("nan") if batch == 1 else 1.0))
+
+    with pytest.raises(TrainingError, match=r"non-finite loss \(nan\) at epoch 1, batch 2"):
+        Trainer(quiet(epochs=2), log=lambda s: None).fit(Exploding(), split)
