@@ -2,8 +2,8 @@ import dgl
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import RELATIONS, make_heterograph, random_features
 from dgl.nn import HGTConv
+from hetero_graphs import RELATIONS, make_heterograph, random_features
 
 from hetrec.nn import HGTLayer
 

@@ -1,7 +1,7 @@
 import dgl
 import pytest
 import torch
-from conftest import make_heterograph
+from hetero_graphs import make_heterograph
 
 from hetrec.nn import NodeTypeProjection
 
