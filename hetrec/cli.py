@@ -87,5 +87,147 @@ def format_info(ds) -> str:
     return "\n".join(lines)
 
 
+def _parse_sets(pairs) -> dict:
+    """``key=value`` pairs; values parse as JSON (numbers, true/false, null), else as text."""
+    import json
+
+    out = {}
+    for item in pairs:
+        if "=" not in item:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _model_names():
+    from .models import MODELS
+
+    return list(MODELS)
+
+
+def _train_errors():
+    from .data import DataError
+    from .train import TrainingError
+
+    return (DataError, TrainingError, ValueError)
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default="lastfm", show_default=True)
+@click.option("--tables", type=click.Path(file_okay=False), default=None,
+              help="Train on your own tables folder instead of a named dataset.")
+@click.option("--model", "model_name", type=click.Choice(_model_names()), default="mthgt", show_default=True)
+@click.option("--fold", type=int, default=None, help="Run this fold of a 5-fold split (default: fold 0).")
+@click.option("--folds", type=int, default=None, help="Run all K folds of a K-fold split.")
+@click.option("--epochs", type=int, default=None, help="Most epochs (early stopping may end sooner).")
+@click.option("--lr", type=float, default=None, help="Adam learning rate.")
+@click.option("--patience", type=int, default=None, help="Epochs without validation NDCG@10 gain before stopping.")
+@click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
+@click.option("--threads", type=int, default=None, help="torch intra-op threads.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Model setting, e.g. --set hidden_size=32 (repeatable).")
+@data_dir_option
+@verify_option
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default: runs/<dataset>-<model>-seed<seed>).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, max_batches, threads, sets,
+          data_dir, verify, out, seed, resume):
+    """Train and test a model under the hetrec protocol; prints test metrics (mean ± std over folds)."""
+    from .eval import format_metrics_table
+    from .models import model_config
+    from .train import TrainConfig
+    from .train.experiment import ExperimentConfig, run_experiment
+
+    if fold is not None and folds is not None:
+        raise click.UsageError("give either --fold F or --folds K, not both")
+    k = folds or 5
+    fold_list = list(range(folds)) if folds else [fold if fold is not None else 0]
+    if folds is not None and folds < 2:
+        raise click.BadParameter("needs at least 2 folds", param_hint="--folds")
+    overrides = _parse_sets(sets)
+    try:
+        model_config(model_name, **overrides)  # unknown settings fail before any data is read
+    except (ValueError, TypeError) as err:
+        raise click.BadParameter(str(err), param_hint="--set") from None
+    tcfg = TrainConfig(seed=seed, num_threads=threads, max_batches=max_batches)
+    for name, value in (("epochs", epochs), ("lr", lr), ("patience", patience)):
+        if value is not None:
+            setattr(tcfg, name, value)
+    label = "tables" if tables else dataset
+    cfg = ExperimentConfig(dataset=label, model=model_name, folds=fold_list, k=k, seed=seed,
+                           data_dir=data_dir, verify=verify, tables=tables, model_overrides=overrides, train=tcfg)
+    out = out or f"runs/{label}-{model_name}-seed{seed}"
+    ds = _load(dataset, data_dir, verify, tables)
+    try:
+        summary = run_experiment(cfg, out, resume=resume, log=lambda m: click.echo(m, err=True), dataset=ds)
+    except _train_errors() as err:
+        _fail(err)
+    folds_run = [summary["folds"][f]["test"] for f in fold_list]
+    click.echo(f"{label} / {model_name}: test metrics over {len(fold_list)} fold(s) (run folder: {out})")
+    click.echo(format_metrics_table({model_name: folds_run} if len(folds_run) > 1 else {model_name: folds_run[0]},
+                                    tcfg.ns))
+
+
+@main.command()
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Override the run's data folder.")
+def evaluate(run_dir, data_dir):
+    """Re-evaluate the saved models of a run on their test folds."""
+    import dataclasses
+
+    from .eval import format_metrics_table
+    from .train import evaluate as evaluate_model
+    from .train.experiment import load_data, load_fold_model, load_run, trained_folds
+
+    try:
+        cfg, ds = load_run(run_dir)
+        if data_dir:
+            cfg = dataclasses.replace(cfg, data_dir=data_dir)
+            ds = load_data(cfg)
+        folds = trained_folds(run_dir)
+        if not folds:
+            raise click.ClickException(f"{run_dir}: no trained fold (fold-*/model.pt)")
+        rows = {}
+        for f in folds:
+            model, split = load_fold_model(run_dir, f, cfg, ds)
+            rows[f"fold {f}"] = evaluate_model(model, split.train + split.val, split.test, cfg.train.ns)
+    except _train_errors() as err:
+        _fail(err)
+    if len(rows) > 1:
+        rows["mean ± std"] = list(rows.values())
+    click.echo(f"{cfg.dataset} / {cfg.model}: test metrics")
+    click.echo(format_metrics_table(rows, cfg.train.ns))
+
+
+@main.command()
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
+@click.option("--user", "user", type=int, required=True, help="The user's id in the source data.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--fold", type=int, default=None, help="Which fold's model (default: the first trained).")
+def recommend(run_dir, user, k, fold):
+    """Print a user's top-k items (raw id and name) from a trained run."""
+    from .train.experiment import load_fold_model, load_run, recommend as top_items, trained_folds
+
+    try:
+        cfg, ds = load_run(run_dir)
+        folds = trained_folds(run_dir)
+        if not folds:
+            raise click.ClickException(f"{run_dir}: no trained fold (fold-*/model.pt)")
+        f = folds[0] if fold is None else fold
+        model, _ = load_fold_model(run_dir, f, cfg, ds)
+        rows = top_items(model, ds, user, k)
+    except _train_errors() as err:
+        _fail(err)
+    click.echo(f"top {len(rows)} items for user {user} ({cfg.dataset} / {cfg.model}, fold {f}):")
+    for rank, raw, name, score in rows:
+        click.echo(f"{rank:3d}. {raw:>8}  {name}  ({score:.3f})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

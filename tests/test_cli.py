@@ -56,3 +56,78 @@ def test_data_info_tables(tmp_path):
     r = run("data", "info", "--tables", str(tmp_path))
     assert r.exit_code == 0, r.output
     assert "(item, has_genre, genre)" in r.output and "= 0.500000" in r.output
+
+
+# -- train / evaluate / recommend on a tiny tables dataset ---------------------------------------
+
+@pytest.fixture(scope="module")
+def tables_dir(tmp_path_factory):
+    from hetrec.data import synthetic
+
+    d = tmp_path_factory.mktemp("tables")
+    g = synthetic(num_users=50, num_items=70, num_interactions=800, seed=0)
+    u, i = g.edges(etype="interacts")
+    pd.DataFrame({"user": u.numpy() + 100, "item": i.numpy() + 1000}).to_csv(d / "interactions.csv", index=False)
+    pd.DataFrame({"item": range(1000, 1070), "genre": g.nodes["item"].data["category"].numpy()}).to_csv(
+        d / "item_genre.csv", index=False)
+    pd.DataFrame({"item": range(1000, 1070), "name": [f"song {j}" for j in range(70)]}).to_csv(
+        d / "items.csv", index=False)
+    return d
+
+
+TINY = ["--set", "batch_size=128", "--set", "hidden_size=16", "--set", "width=16", "--set", "num_heads=2"]
+
+
+def test_train_evaluate_recommend_end_to_end(tables_dir, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    r = run("train", "--tables", str(tables_dir), "--model", "hgt-d", "--folds", "2", "--epochs", "2",
+            "--out", str(out), *TINY)
+    assert r.exit_code == 0, r.output
+    assert "mean" not in r.output or "±" in r.output
+    summary = json.loads((out / "metrics.json").read_text())
+    assert set(summary["folds"]) == {"0", "1"}
+    assert (out / "fold-1" / "model.pt").is_file() and (out / "config.json").is_file()
+    # evaluate reloads the checkpoints and reproduces the stored test metrics
+    r = run("evaluate", "--run", str(out))
+    assert r.exit_code == 0, r.output
+    ndcg = summary["folds"]["0"]["test"]["NDCG@10"]
+    row = next(line for line in r.output.splitlines() if line.startswith("| fold 0"))
+    assert f"{ndcg:.4f}" in row
+    r = run("recommend", "--run", str(out), "--user", "105", "-k", "4")
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()[:2].rstrip(".").isdigit()]
+    assert len(lines) == 4 and all("song" in ln for ln in lines)
+    # the user's known items are never recommended
+    known = set(pd.read_csv(tables_dir / "interactions.csv").query("user == 105")["item"])
+    assert not any(int(ln.split()[1]) in known for ln in lines)
+
+
+def test_resume_skips_finished_folds(tables_dir, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--tables", str(tables_dir), "--model", "bprmf", "--fold", "1", "--epochs", "2", "--out", str(out)]
+    assert run(*args).exit_code == 0
+    r = run(*args, "--resume")
+    assert r.exit_code == 0 and "finished earlier" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fold", "0", "--folds", "3"], "either --fold F or --folds K"),
+    (["--set", "hiden_size=3"], "has no setting hiden_size"),
+    (["--set", "oops"], "expected KEY=VALUE"),
+    (["--model", "gcn"], "'gcn' is not one of"),
+    (["--fold", "7"], "fold 7 out of range"),
+])
+def test_train_bad_arguments(tables_dir, tmp_path, args, message):
+    r = run("train", "--tables", str(tables_dir), "--out", str(tmp_path / "x"), *args)
+    assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output
+
+
+def test_recommend_unknown_user_and_bad_run(tables_dir, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", "--tables", str(tables_dir), "--model", "mostpop", "--out", str(out)).exit_code == 0
+    r = run("recommend", "--run", str(out), "--user", "5")
+    assert r.exit_code == 1 and "unknown user 5" in r.output
+    r = run("evaluate", "--run", str(tmp_path))
+    assert r.exit_code == 1 and "not a hetrec run folder" in r.output

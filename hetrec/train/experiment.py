@@ -1,0 +1,160 @@
+"""Experiments: a model trained and evaluated on one or more folds of a dataset, on disk.
+
+A run folder holds ``config.json`` (everything needed to rebuild data, split and model),
+``fold-<f>/`` per fold (see :class:`~hetrec.train.Trainer` for its files) and ``metrics.json``
+(test metrics per fold plus mean and standard deviation). The CLI, the examples and the
+benchmarks all go through :func:`run_experiment`, so they share one protocol.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..data import ITEM, USER, DataError, kfold_split, load_dataset, load_tables_dir
+from ..eval import mean_std
+from ..models import create_model
+from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text, load_checkpoint
+
+
+@dataclass
+class ExperimentConfig:
+    """What to run. ``dataset`` is a registered name; ``tables`` a folder of your own tables
+    (then ``dataset`` is only a label)."""
+
+    dataset: str = "lastfm"
+    model: str = "mthgt"
+    folds: list = field(default_factory=lambda: [0])
+    k: int = 5
+    seed: int = 0
+    val_ratio: float = 0.1
+    data_dir: str | None = None
+    verify: bool = True
+    tables: str | None = None
+    model_overrides: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["train"]["ns"] = list(d["train"]["ns"])
+        d["hetrec_version"] = __version__
+        return json.dumps(d, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        d = json.loads(text)
+        d.pop("hetrec_version", None)
+        train = d.pop("train", {})
+        train["ns"] = tuple(train.get("ns", (5, 10, 20)))
+        return cls(**d, train=TrainConfig(**train))
+
+
+def load_data(cfg: ExperimentConfig):
+    if cfg.tables:
+        return load_tables_dir(cfg.tables)
+    return load_dataset(cfg.dataset, root=cfg.data_dir, verify=cfg.verify)
+
+
+def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=print, dataset=None) -> dict:
+    """Train and test ``cfg.model`` on each fold of ``cfg.folds``; returns the summary that is
+    also written to ``out_dir/metrics.json``. With ``resume``, finished folds are read back and
+    an interrupted fold continues from its last checkpoint."""
+    out_dir = Path(out_dir)
+    for f in cfg.folds:
+        if not 0 <= f < cfg.k:
+            raise ValueError(f"fold {f} out of range for a {cfg.k}-fold split")
+    config_path = out_dir / "config.json"
+    if resume and config_path.is_file():
+        saved = ExperimentConfig.from_json(config_path.read_text())
+        if (saved.dataset, saved.model, saved.k, saved.seed) != (cfg.dataset, cfg.model, cfg.k, cfg.seed):
+            raise TrainingError(f"{config_path} describes another run ({saved.dataset}/{saved.model}, "
+                                f"k={saved.k}, seed={saved.seed}); use another --out")
+    dataset = dataset if dataset is not None else load_data(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_path, cfg.to_json())
+    splits = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)
+    per_fold = {}
+    for f in cfg.folds:
+        fold_dir = out_dir / f"fold-{f}"
+        done = fold_dir / "metrics.json"
+        if resume and done.is_file():
+            per_fold[f] = json.loads(done.read_text())
+            log(f"fold {f}: finished earlier, read back")
+            continue
+        model = create_model(cfg.model, **cfg.model_overrides)
+        trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"))
+        t0 = time.perf_counter()
+        result = trainer.fit(model, splits[f], resume=resume and (fold_dir / "checkpoint.pt").is_file())
+        record = json.loads(done.read_text())
+        record["wall_seconds"] = time.perf_counter() - t0
+        record["train_seconds"] = result.train_seconds
+        record["epochs"] = len(result.history)
+        steps = [h["step_seconds_median"] for h in result.history]
+        record["step_seconds_median"] = float(np.median(steps)) if steps else None
+        shares = [h["sampling_share"] for h in result.history]
+        record["sampling_share"] = float(np.mean(shares)) if shares else None
+        atomic_write_text(done, json.dumps(record, indent=2))
+        per_fold[f] = record
+    summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
+               "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
+    atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
+    return summary
+
+
+def load_run(run_dir):
+    """``(config, dataset)`` of a run folder (the data is reloaded from where the run read it)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise DataError("not a hetrec run folder (no config.json)", run_dir)
+    cfg = ExperimentConfig.from_json(path.read_text())
+    return cfg, load_data(cfg)
+
+
+def load_fold_model(run_dir, fold: int, cfg=None, dataset=None):
+    """The best model of one fold, set up on that fold's training graph: ``(model, split)``."""
+    run_dir = Path(run_dir)
+    if cfg is None or dataset is None:
+        cfg, dataset = load_run(run_dir)
+    path = run_dir / f"fold-{fold}" / "model.pt"
+    if not path.is_file():
+        raise DataError(f"no trained model for fold {fold}", path)
+    saved = load_checkpoint(path)
+    split = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)[fold]
+    torch.manual_seed(0)
+    model = create_model(saved["model_name"], **saved["model_config"])
+    model.setup(split)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    return model, split
+
+
+def trained_folds(run_dir) -> list:
+    return sorted(int(p.parent.name.split("-")[1]) for p in Path(run_dir).glob("fold-*/model.pt"))
+
+
+def recommend(model, dataset, user_raw_id: int, k: int = 10) -> list:
+    """Top-``k`` items for a user given by raw id: ``[(rank, raw_item_id, name, score)]``.
+
+    Items the user already interacted with (anywhere in the dataset) are not recommended.
+    """
+    g = dataset.graph
+    raw = g.nodes[USER].data["raw_id"]
+    hit = (raw == int(user_raw_id)).nonzero().flatten()
+    if len(hit) == 0:
+        raise DataError(f"unknown user {user_raw_id}: no user with that raw id in the dataset "
+                        f"({g.num_nodes(USER):,} users, raw ids {int(raw.min())}..{int(raw.max())})")
+    u = int(hit[0])
+    with torch.no_grad():
+        scores = model.scores(torch.tensor([u]))[0].clone()
+    seen = g.successors(u, etype=("user", "interacts", "item"))
+    scores[seen] = -float("inf")
+    k = min(k, int(torch.isfinite(scores).sum()))
+    top = torch.topk(scores, k).indices.tolist()
+    item_raw = g.nodes[ITEM].data["raw_id"]
+    return [(r + 1, int(item_raw[i]), dataset.item_name(i), float(scores[i])) for r, i in enumerate(top)]
