@@ -1,0 +1,208 @@
+"""Accuracy benchmark: models x folds under one protocol (paper Table 3 and Fig. 4 layouts).
+
+Every (model, fold) cell is one :func:`hetrec.train.experiment.run_experiment` run in
+``OUT/<dataset>/<model>/fold-<f>``; a finished cell is read back, never recomputed, so the
+benchmark can be stopped and restarted at will. Results: ``OUT/<dataset>/accuracy.csv`` (one row
+per model and fold), ``accuracy.md`` (Table-3 layout: P/R/HR/NDCG@10, mean ± std over folds) and,
+with ``--ablation``, ``ablation.md`` (HGT, HGT-d, HGT-m, MTHGT at N = 5, 10, 20) plus
+``ablation.png`` when matplotlib (the ``plot`` extra) is installed.
+
+    python benchmarks/accuracy.py --dataset lastfm --data-dir ../shared/data            # all models, 5 folds
+    python benchmarks/accuracy.py --quick                                                  # 1 fold, few epochs
+    python benchmarks/accuracy.py --ablation --folds 0                                     # Fig. 4 on fold 0
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("DGLBACKEND", "pytorch")
+
+import torch  # noqa: E402
+
+from hetrec.data import load_dataset  # noqa: E402
+from hetrec.data.files import atomic_write_bytes  # noqa: E402
+from hetrec.eval import mean_std  # noqa: E402
+from hetrec.train import TrainConfig  # noqa: E402
+from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
+
+TABLE3_MODELS = ["mostpop", "itemknn", "bprmf", "hin2vec", "ngcf", "lightgcn", "pinsage", "mthgt"]
+ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt"]
+LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2vec": "HIN2Vec",
+          "ngcf": "NGCF", "lightgcn": "LightGCN", "pinsage": "PinSage", "mthgt": "MTHGT",
+          "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m"}
+#: training settings per model (chosen on the validation split of fold 0; see docs/results.md)
+TRAIN_SETTINGS = {
+    "bprmf": dict(lr=5e-3, epochs=60, patience=5),
+    "lightgcn": dict(lr=5e-3, epochs=60, patience=5),
+    "ngcf": dict(lr=5e-3, epochs=60, patience=5),
+    "hin2vec": dict(lr=5e-3, epochs=20, patience=3),
+    "pinsage": dict(lr=3e-3, epochs=30, patience=4),
+    "mthgt": dict(lr=5e-3, epochs=20, patience=3),
+    "hgt": dict(lr=5e-3, epochs=20, patience=3),
+    "hgt-d": dict(lr=5e-3, epochs=20, patience=3),
+    "hgt-m": dict(lr=5e-3, epochs=20, patience=3),
+}
+QUICK = dict(epochs=2, patience=2)
+METRICS = ("P", "R", "HR", "NDCG")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import dgl
+
+    return (f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}, dgl {dgl.__version__}")
+
+
+def run_cells(args, models, dataset) -> list:
+    rows = []
+    for model in models:
+        settings = dict(TRAIN_SETTINGS.get(model, {}))
+        if args.quick:
+            settings.update(QUICK)
+        if args.epochs:
+            settings["epochs"] = args.epochs
+        tcfg = TrainConfig(seed=args.seed, max_batches=args.max_batches, progress=False, **settings)
+        cfg = ExperimentConfig(dataset=args.dataset, model=model, folds=args.folds, k=args.k, seed=args.seed,
+                               data_dir=args.data_dir, verify=not args.no_verify, train=tcfg)
+        out = Path(args.out) / args.dataset / model
+        print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
+        summary = run_experiment(cfg, out, resume=True, dataset=dataset,
+                                 log=lambda m: print(f"   {model} {m}", file=sys.stderr, flush=True))
+        for f in args.folds:
+            rec = summary["folds"][f] if f in summary["folds"] else summary["folds"][str(f)]
+            row = {"dataset": args.dataset, "model": model, "fold": f, "best_epoch": rec.get("best_epoch"),
+                   "epochs": rec.get("epochs"), "train_seconds": rec.get("train_seconds"),
+                   "wall_seconds": rec.get("wall_seconds"), "step_seconds_median": rec.get("step_seconds_median"),
+                   "sampling_share": rec.get("sampling_share")}
+            row.update({k: v for k, v in rec["test"].items()})
+            rows.append(row)
+    return rows
+
+
+def fmt(stats, key, digits=4):
+    if key not in stats:
+        return "–"
+    m, s = stats[key]
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def table3(rows, models) -> str:
+    cols = [f"{m}@10" for m in METRICS]
+    lines = ["| model | " + " | ".join(cols) + " | folds | train s / fold |", "|---|" + "---:|" * (len(cols) + 2)]
+    for model in models:
+        rs = [r for r in rows if r["model"] == model]
+        if not rs:
+            continue
+        stats = mean_std(rs)
+        secs = sum(r["train_seconds"] or 0 for r in rs) / len(rs)
+        lines.append(f"| {LABELS.get(model, model)} | " + " | ".join(fmt(stats, c) for c in cols)
+                     + f" | {len(rs)} | {secs:.0f} |")
+    return "\n".join(lines)
+
+
+def ablation_table(rows) -> str:
+    cols = [f"{m}@{n}" for n in (5, 10, 20) for m in METRICS]
+    lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for model in ABLATION_MODELS:
+        rs = [r for r in rows if r["model"] == model]
+        if rs:
+            stats = mean_std(rs)
+            lines.append(f"| {LABELS[model]} | " + " | ".join(fmt(stats, c) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def ablation_plot(rows, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed (pip install 'hetrec[plot]'): no PNG", file=sys.stderr)
+        return False
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    width = 0.2
+    for ax, metric in zip(axes, METRICS):
+        for j, model in enumerate(ABLATION_MODELS):
+            rs = [r for r in rows if r["model"] == model]
+            if not rs:
+                continue
+            stats = mean_std(rs)
+            vals = [stats[f"{metric}@{n}"][0] for n in (5, 10, 20)]
+            ax.bar([i + (j - 1.5) * width for i in range(3)], vals, width, label=LABELS[model])
+        ax.set_xticks(range(3), ["N=5", "N=10", "N=20"])
+        ax.set_title(f"{metric}@N")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def write_csv(rows, path: Path):
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="lastfm", choices=["lastfm", "ml-1m"])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--no-verify", action="store_true")
+    p.add_argument("--models", default=None, help="comma-separated (default: the Table-3 models)")
+    p.add_argument("--ablation", action="store_true", help="run the Fig. 4 ablation models instead")
+    p.add_argument("--folds", default=None, help="comma-separated fold ids (default: all k; --quick: 0)")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--max-batches", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quick", action="store_true", help="1 fold, 2 epochs (a smoke run, not a result)")
+    p.add_argument("--out", default="benchmarks/results/accuracy")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = ABLATION_MODELS if args.ablation else TABLE3_MODELS
+    if args.models:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.folds = ([int(f) for f in args.folds.split(",")] if args.folds
+                  else [0] if args.quick else list(range(args.k)))
+    t0 = time.perf_counter()
+    dataset = load_dataset(args.dataset, root=args.data_dir, verify=not args.no_verify)
+    rows = run_cells(args, models, dataset)
+    out = Path(args.out) / args.dataset
+    stem = "ablation" if args.ablation else "accuracy"
+    write_csv(rows, out / f"{stem}.csv")
+    header = (f"{args.dataset}, folds {args.folds} of {args.k} (seed {args.seed})"
+              f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\nmachine: {machine()}\n"
+              f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
+    text = header + (ablation_table(rows) if args.ablation else table3(rows, models)) + "\n"
+    atomic_write_bytes(out / f"{stem}.md", text.encode())
+    if args.ablation:
+        ablation_plot(rows, out / "ablation.png")
+    print(text)
+    print(f"wall time {time.perf_counter() - t0:.0f} s; CSV {out / (stem + '.csv')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
