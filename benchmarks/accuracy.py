@@ -39,9 +39,9 @@ LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2ve
           "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m"}
 #: training settings per model (chosen on the validation split of fold 0; see docs/results.md)
 TRAIN_SETTINGS = {
-    "bprmf": dict(lr=5e-3, epochs=60, patience=5),
-    "lightgcn": dict(lr=5e-3, epochs=60, patience=5),
-    "ngcf": dict(lr=5e-3, epochs=60, patience=5),
+    "bprmf": dict(lr=5e-3, epochs=100, patience=5),
+    "lightgcn": dict(lr=5e-3, epochs=100, patience=5),
+    "ngcf": dict(lr=5e-3, epochs=100, patience=5),
     "hin2vec": dict(lr=5e-3, epochs=20, patience=3),
     "pinsage": dict(lr=3e-3, epochs=30, patience=4),
     "mthgt": dict(lr=5e-3, epochs=20, patience=3),
