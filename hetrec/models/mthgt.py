@@ -63,6 +63,8 @@ class MTHGTConfig:
     #: neighbours per relation and hop for the uniform sampler (``ShaDowKHopSampler``)
     fanout: int = 2
     num_negatives: int = 1
+    #: "uniform" (DGL's Uniform) or "in-batch" (:class:`~hetrec.sampling.InBatchNegativeSampler`)
+    negatives: str = "uniform"
     lp_edges_per_relation: int = 256
 
 
@@ -124,6 +126,16 @@ class MTHGT(Recommender):
         fanout = {et: cfg.fanout for et in self.graph.canonical_etypes}
         return dgl.dataloading.ShaDowKHopSampler([fanout] * cfg.depth)
 
+    def make_negative_sampler(self):
+        k = self.config.num_negatives
+        if self.config.negatives == "in-batch":
+            from ..sampling import InBatchNegativeSampler
+
+            return InBatchNegativeSampler(k)
+        if self.config.negatives != "uniform":
+            raise ValueError(f"negatives must be 'uniform' or 'in-batch', got {self.config.negatives!r}")
+        return dgl.dataloading.negative_sampler.Uniform(k)
+
     def train_batches(self, generator):
         g = self.graph
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
@@ -132,7 +144,7 @@ class MTHGT(Recommender):
         edge_sampler = dgl.dataloading.as_edge_prediction_sampler(
             self.make_sampler(), exclude="reverse_types",
             reverse_etypes={INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS},
-            negative_sampler=dgl.dataloading.negative_sampler.Uniform(self.config.num_negatives))
+            negative_sampler=self.make_negative_sampler())
         eids = torch.arange(g.num_edges(INTERACTS))
         # single-process loading: DGL's advice on CPU affinity concerns worker processes
         warnings.filterwarnings("ignore", message="Dataloader CPU affinity")

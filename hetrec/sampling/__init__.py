@@ -7,5 +7,6 @@ Uniform neighbour sampling (the HGT / HGT-m ablations) uses DGL's ``ShaDowKHopSa
 per-relation fanouts directly; see docs/sampler.md.
 """
 from .dense import DenseSubgraphSampler
+from .negative import InBatchNegativeSampler
 
-__all__ = ["DenseSubgraphSampler"]
+__all__ = ["DenseSubgraphSampler", "InBatchNegativeSampler"]
