@@ -1,0 +1,36 @@
+"""The dataset examples run end to end as scripts (quick mode) on the real files."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(name, *args, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", HETREC_CACHE=str(tmp_path / "cache"))
+    return subprocess.run([sys.executable, str(ROOT / "examples" / name), *args, "--quick", "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_lastfm_example(lastfm_dir, tmp_path):
+    r = run_example("lastfm_mthgt.py", "--data-dir", str(lastfm_dir.parent), tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1,892 users, 17,632 artists, 11,946 tags" in r.stdout
+    assert "| MTHGT |" in r.stdout and "top 10 artists for user 2:" in r.stdout
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_movielens_example_on_partial_copy(ml_partial_dir, tmp_path):
+    r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml_partial_dir), "--no-verify", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "UNVERIFIED MovieLens files (not a MovieLens-1M result)" in r.stdout
+    assert "562,245 ratings" in r.stdout and "| MTHGT |" in r.stdout
+    r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml_partial_dir), tmp_path=tmp_path)
+    assert r.returncode != 0 and "checksum mismatch" in r.stderr
