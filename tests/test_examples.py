@@ -34,3 +34,15 @@ def test_movielens_example_on_partial_copy(ml_partial_dir, tmp_path):
     assert "562,245 ratings" in r.stdout and "| MTHGT |" in r.stdout
     r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml_partial_dir), tmp_path=tmp_path)
     assert r.returncode != 0 and "checksum mismatch" in r.stderr
+
+
+def test_dense_sampler_example(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "dense_sampler.py"), "--batches", "2"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    node_lines = [ln for ln in r.stdout.splitlines() if ln.startswith("node batch")]
+    edge_lines = [ln for ln in r.stdout.splitlines() if ln.startswith("edge batch")]
+    assert len(node_lines) == 2 and len(edge_lines) == 2
+    assert all("'tag'" in ln and "'category'" in ln for ln in node_lines)  # attribute types sampled too
+    assert all(ln.endswith("batch edges in subgraph: 0") for ln in edge_lines)
