@@ -29,6 +29,22 @@ def test_data_info_lastfm(lastfm_dir):
 
 
 @pytest.mark.realdata
+def test_run_records_data_dir_from_env(lastfm_dir, tmp_path, monkeypatch):
+    """A run trained with HETREC_DATA can be evaluated after the variable is gone."""
+    import json
+
+    monkeypatch.setenv("HETREC_DATA", str(lastfm_dir.parent))
+    out = tmp_path / "run"
+    r = run("train", "--dataset", "lastfm", "--model", "mostpop", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["data_dir"] == str(lastfm_dir.parent.resolve())
+    monkeypatch.delenv("HETREC_DATA")
+    r = run("recommend", "--run", str(out), "--user", "2", "-k", "3")
+    assert r.exit_code == 0, r.output
+    assert "top 3 items for user 2" in r.output
+
+
+@pytest.mark.realdata
 def test_data_info_ml_partial_needs_no_verify(ml_partial_dir):
     r = run("data", "info", "ml-1m", "--data-dir", str(ml_partial_dir))
     assert r.exit_code != 0

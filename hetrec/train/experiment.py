@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import __version__
-from ..data import ITEM, USER, DataError, kfold_split, load_dataset, load_tables_dir
+from ..data import ITEM, USER, DataError, data_root, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
 from ..models import create_model
 from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text, load_checkpoint
@@ -74,6 +74,11 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         if (saved.dataset, saved.model, saved.k, saved.seed) != (cfg.dataset, cfg.model, cfg.k, cfg.seed):
             raise TrainingError(f"{config_path} describes another run ({saved.dataset}/{saved.model}, "
                                 f"k={saved.k}, seed={saved.seed}); use another --out")
+    # record where the data really came from, so evaluate/recommend find it without the env var
+    if cfg.tables:
+        cfg = replace(cfg, tables=str(Path(cfg.tables).resolve()))
+    else:
+        cfg = replace(cfg, data_dir=str(data_root(cfg.data_dir).resolve()))
     dataset = dataset if dataset is not None else load_data(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(config_path, cfg.to_json())
