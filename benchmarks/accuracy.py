@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import platform
 import sys
@@ -80,11 +81,18 @@ def run_cells(args, models, dataset) -> list:
         cfg = ExperimentConfig(dataset=args.dataset, model=model, folds=args.folds, k=args.k, seed=args.seed,
                                data_dir=args.data_dir, verify=not args.no_verify, train=tcfg)
         out = Path(args.out) / args.dataset / model
-        print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
-        summary = run_experiment(cfg, out, resume=True, dataset=dataset,
-                                 log=lambda m: print(f"   {model} {m}", file=sys.stderr, flush=True))
+        if args.collect:  # report finished cells only; train nothing
+            done = {f: json.loads((out / f"fold-{f}" / "metrics.json").read_text()) for f in args.folds
+                    if (out / f"fold-{f}" / "metrics.json").is_file()}
+            summary = {"folds": done}
+        else:
+            print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
+            summary = run_experiment(cfg, out, resume=True, dataset=dataset,
+                                     log=lambda m: print(f"   {model} {m}", file=sys.stderr, flush=True))
         for f in args.folds:
-            rec = summary["folds"][f] if f in summary["folds"] else summary["folds"][str(f)]
+            rec = summary["folds"].get(f, summary["folds"].get(str(f)))
+            if rec is None:
+                continue
             row = {"dataset": args.dataset, "model": model, "fold": f, "best_epoch": rec.get("best_epoch"),
                    "epochs": rec.get("epochs"), "train_seconds": rec.get("train_seconds"),
                    "wall_seconds": rec.get("wall_seconds"), "step_seconds_median": rec.get("step_seconds_median"),
@@ -178,6 +186,7 @@ def main(argv=None):
     p.add_argument("--max-batches", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="1 fold, 2 epochs (a smoke run, not a result)")
+    p.add_argument("--collect", action="store_true", help="only tabulate finished (model, fold) cells; train nothing")
     p.add_argument("--out", default="benchmarks/results/accuracy")
     args = p.parse_args(argv)
     if args.threads:
@@ -187,13 +196,16 @@ def main(argv=None):
         models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.folds = ([int(f) for f in args.folds.split(",")] if args.folds
                   else [0] if args.quick else list(range(args.k)))
+    if args.quick:  # never mix smoke-run cells with real ones
+        args.out = str(Path(args.out).with_name(Path(args.out).name + "-quick"))
     t0 = time.perf_counter()
-    dataset = load_dataset(args.dataset, root=args.data_dir, verify=not args.no_verify)
+    dataset = None if args.collect else load_dataset(args.dataset, root=args.data_dir, verify=not args.no_verify)
     rows = run_cells(args, models, dataset)
     out = Path(args.out) / args.dataset
     stem = "ablation" if args.ablation else "accuracy"
     write_csv(rows, out / f"{stem}.csv")
-    header = (f"{args.dataset}, folds {args.folds} of {args.k} (seed {args.seed})"
+    header = (f"{args.dataset}, folds {args.folds} of {args.k} (seed {args.seed}); the folds column says how many "
+              "finished per model"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\nmachine: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
     text = header + (ablation_table(rows) if args.ablation else table3(rows, models)) + "\n"
