@@ -14,11 +14,9 @@ with ``--ablation``, ``ablation.md`` (HGT, HGT-d, HGT-m, MTHGT at N = 5, 10, 20)
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ from hetrec.data.files import atomic_write_bytes  # noqa: E402
 from hetrec.eval import mean_std  # noqa: E402
 from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
+from _common import machine, write_csv_atomically  # noqa: E402
 
 TABLE3_MODELS = ["mostpop", "itemknn", "bprmf", "hin2vec", "ngcf", "lightgcn", "pinsage", "mthgt"]
 ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt"]
@@ -52,21 +51,6 @@ TRAIN_SETTINGS = {
 }
 QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import dgl
-
-    return (f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, dgl {dgl.__version__}")
 
 
 def run_cells(args, models, dataset) -> list:
@@ -163,15 +147,6 @@ def ablation_plot(rows, path: Path) -> bool:
     return True
 
 
-def write_csv(rows, path: Path):
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="lastfm", choices=["lastfm", "ml-1m"])
@@ -203,7 +178,7 @@ def main(argv=None):
     rows = run_cells(args, models, dataset)
     out = Path(args.out) / args.dataset
     stem = "ablation" if args.ablation else "accuracy"
-    write_csv(rows, out / f"{stem}.csv")
+    write_csv_atomically(rows, out / f"{stem}.csv")
     header = (f"{args.dataset}, folds {args.folds} of {args.k} (seed {args.seed}); the folds column says how many "
               "finished per model"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\nmachine: {machine()}\n"

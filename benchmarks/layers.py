@@ -12,11 +12,8 @@ HGTLayer is faster).
 Prints a Markdown table and writes ``benchmarks/results/layers.csv``.
 """
 import argparse
-import csv
 import os
-import platform
 import statistics
-import tempfile
 import time
 
 import dgl
@@ -24,6 +21,7 @@ import torch
 from dgl.nn import HGTConv
 
 from hetrec.nn import HGTLayer
+from _common import machine, write_csv_atomically  # noqa: E402
 
 HIDDEN, HEADS = 64, 4
 
@@ -62,20 +60,6 @@ def random_heterograph(num_nodes, relations, edges_per_relation, seed=0):
         for s, r, d in relations
     }
     return dgl.heterograph(data, num_nodes_dict=num_nodes)
-
-
-def machine_description():
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, torch {torch.__version__}, dgl {dgl.__version__}, "
-        f"torch threads {torch.get_num_threads()}"
-    )
 
 
 def make_runners(g, seed=0):
@@ -117,16 +101,6 @@ def time_interleaved(runners, repeats):
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def write_csv_atomically(rows, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".csv.tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
@@ -137,8 +111,8 @@ def main():
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
 
-    machine = machine_description()
-    print(f"Machine: {machine}")
+    machine_text = machine()
+    print(f"Machine: {machine_text}")
     print(f"hidden {HIDDEN}, {HEADS} heads, forward+backward, median of {repeats} interleaved runs\n")
     rows = []
     for graph_name, (num_nodes, relations, per_rel) in GRAPHS.items():
@@ -157,7 +131,7 @@ def main():
                 "ratio_to_hetrec": round(seconds / ours, 2),
                 "repeats": repeats,
                 "threads": args.threads,
-                "machine": machine,
+                "machine": machine_text,
             })
 
     print("| graph | nodes | edges | layer | median fwd+bwd (ms) | time / HGTLayer time |")

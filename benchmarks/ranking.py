@@ -15,11 +15,8 @@ excluded). Two kinds of scores:
 Prints a Markdown table and writes ``benchmarks/results/ranking.csv``.
 """
 import argparse
-import csv
 import os
-import platform
 import statistics
-import tempfile
 import time
 
 import numpy as np
@@ -27,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from hetrec.eval import topn_metrics
+from _common import machine, write_csv_atomically  # noqa: E402
 
 DIM = 64
 SHAPES = {
@@ -50,18 +48,6 @@ def random_fold(num_users, num_items, num_interactions, seed=0):
     return matrix(part >= 0.28), matrix((part >= 0.2) & (part < 0.28)), matrix(part < 0.2)
 
 
-def machine_description():
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"torch threads {torch.get_num_threads()}")
-
-
 def median_seconds(run, repeats):
     run()  # warm-up
     times = []
@@ -70,16 +56,6 @@ def median_seconds(run, repeats):
         run()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def write_csv_atomically(rows, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".csv.tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def main():
@@ -94,8 +70,8 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    machine = machine_description()
-    print(f"Machine: {machine}")
+    machine_text = machine()
+    print(f"Machine: {machine_text}")
     print(f"topn_metrics, N = 5, 10, 20, chunk_size {args.chunk_size}, median of {repeats} runs\n")
     rows = []
     for shape_name, (nu, ni, nnz) in SHAPES.items():
@@ -115,7 +91,7 @@ def main():
                 "shape": shape_name, "users": nu, "items": ni, "excluded": train.nnz + val.nnz,
                 "test": test.nnz, "scores": scores_name, "median_s": round(seconds, 3),
                 "repeats": repeats, "threads": args.threads, "chunk_size": args.chunk_size,
-                "machine": machine,
+                "machine": machine_text,
             })
 
     print("| shape | users × items | excluded | test | scores | median time (s) |")

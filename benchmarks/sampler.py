@@ -25,7 +25,6 @@ import csv
 import ctypes
 import importlib.util
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ import torch
 
 from hetrec.data import INTERACTS, LastFM2K, reverse_etypes, synthetic
 from hetrec.sampling import DenseSubgraphSampler
+from _common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1024
@@ -48,20 +48,6 @@ def load_reference():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.ReferenceDenseSampler
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; "
-            f"Python {platform.python_version()}, torch {torch.__version__}, dgl {dgl.__version__}, "
-            f"numpy {np.__version__}")
 
 
 class PeakRSS:

@@ -12,8 +12,6 @@ benchmarks/results/train_step.csv. Budget (issue): step <= 0.5 s, epoch <= 40 s 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import sys
 import time
@@ -26,10 +24,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import machine  # noqa: E402
+from _common import machine, write_csv_atomically  # noqa: E402
 
 from hetrec.data import kfold_split, load_dataset  # noqa: E402
-from hetrec.data.files import atomic_write_bytes  # noqa: E402
 from hetrec.models import create_model  # noqa: E402
 from hetrec.train import seed_everything  # noqa: E402
 
@@ -103,12 +100,7 @@ def main(argv=None):
               f"-> estimated epoch {n_batches * med['step total']:.0f} s (+ evaluation)"]
     text = "\n".join(lines)
     print(text)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["step"] + keys)
-    w.writeheader()
-    for i, r in enumerate(rows):
-        w.writerow({"step": i, **r})
-    atomic_write_bytes(Path(args.out), buf.getvalue().encode())
+    write_csv_atomically([{"step": i, **r} for i, r in enumerate(rows)], args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .schema import INTERACTS, reverse_name
+from .schema import INTERACTS, ITEM, reverse_name
 
 
 @dataclass
@@ -92,3 +92,23 @@ def count_pairs(a: np.ndarray, b: np.ndarray) -> tuple:
     nb = int(b.max()) + 1 if len(b) else 1
     uniq, counts = np.unique(a * nb + b, return_counts=True)  # one int64 key: faster than axis=0
     return uniq // nb, uniq % nb, counts.astype(np.int64)
+
+
+class SingleGraph:
+    """Accessors shared by every hetrec dataset: one graph at index 0, and item display names."""
+
+    graph = None
+    names: dict = {}
+
+    def __getitem__(self, idx):
+        if idx != 0:
+            raise IndexError(f"{type(self).__name__} holds one graph; index {idx} is out of range")
+        return self.graph
+
+    def __len__(self):
+        return 1
+
+    def item_name(self, item_index: int) -> str:
+        """The display name of item node ``item_index`` (its raw id when the source has no names)."""
+        names = self.names.get(ITEM)
+        return names[item_index] if names else str(int(self.graph.nodes[ITEM].data["raw_id"][item_index]))

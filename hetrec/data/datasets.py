@@ -23,7 +23,7 @@ import dgl
 import numpy as np
 from dgl.data import DGLDataset
 
-from .builder import Relation, build_graph, count_pairs, encode_values, index_of
+from .builder import Relation, SingleGraph, build_graph, count_pairs, encode_values, index_of
 from .errors import ChecksumError, DataError
 from .files import atomic_write_bytes, cache_root, data_root, download, extract_members, verify_file
 from .parsing import check_range, check_unique, read_table
@@ -32,7 +32,7 @@ from .schema import INTERACTS, ITEM, USER
 _CACHE_VERSION = 1
 
 
-class HeteroRecDataset(DGLDataset):
+class HeteroRecDataset(SingleGraph, DGLDataset):
     """Base of the file-backed datasets: one heterograph plus names and load statistics.
 
     Attributes
@@ -148,17 +148,6 @@ class HeteroRecDataset(DGLDataset):
     def _build(self, folder: Path) -> dgl.DGLGraph:
         raise NotImplementedError
 
-    def __getitem__(self, idx):
-        if idx != 0:
-            raise IndexError(f"{type(self).__name__} holds one graph; index {idx} is out of range")
-        return self.graph
-
-    def __len__(self):
-        return 1
-
-    def item_name(self, item_index: int) -> str:
-        names = self.names.get(ITEM)
-        return names[item_index] if names else str(int(self.graph.nodes[ITEM].data["raw_id"][item_index]))
 
 
 def _drop_unknown(df, column, known, what, dropped):

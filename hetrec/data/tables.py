@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .builder import Relation, build_graph, encode_values, index_of
+from .builder import Relation, SingleGraph, build_graph, encode_values, index_of
 from .errors import DataError
 from .schema import INTERACTS, ITEM, USER
 
@@ -65,25 +65,13 @@ def _line(src: str, i: int):
     return i + 2 if Path(src).suffix in (".csv", ".tsv", ".tab") else None
 
 
-class TablesDataset:
+class TablesDataset(SingleGraph):
     """The result of :func:`from_tables`: same attributes as the file-backed datasets."""
 
     name = "tables"
 
     def __init__(self, graph, names: dict, dropped: dict):
         self.graph, self.names, self.dropped, self.verified = graph, names, dropped, True
-
-    def __getitem__(self, idx):
-        if idx != 0:
-            raise IndexError(idx)
-        return self.graph
-
-    def __len__(self):
-        return 1
-
-    def item_name(self, item_index: int) -> str:
-        names = self.names.get(ITEM)
-        return names[item_index] if names else str(int(self.graph.nodes[ITEM].data["raw_id"][item_index]))
 
 
 def from_tables(interactions, user_attributes: dict | None = None, item_attributes: dict | None = None,

@@ -64,7 +64,7 @@ class UncertaintyWeighting(nn.Module):
             Scalar :math:`\\sum_i \\exp(-s_i) L_i + s_i`.
         """
         if not torch.is_tensor(losses):
-            losses = torch.stack([torch.as_tensor(l, dtype=self.log_vars.dtype) for l in losses])
+            losses = torch.stack([torch.as_tensor(loss, dtype=self.log_vars.dtype) for loss in losses])
         if losses.shape != (self.num_tasks,):
             raise ValueError(f"expected {self.num_tasks} task losses, got shape {tuple(losses.shape)}")
         return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
