@@ -1,7 +1,6 @@
 """The training loop: checkpoints, resume, early stopping, NaN handling, JSONL log."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
