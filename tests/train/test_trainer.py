@@ -41,6 +41,29 @@ def test_resume_matches_uninterrupted_run(split, tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_resume_after_a_crash_mid_epoch(split, tmp_path):
+    """Kill the run inside epoch 3 (an exception in the middle of a batch), then resume."""
+    full_model, full = fit(split, tmp_path / "full", epochs=3)
+    model = create_model("mthgt", **SMALL)
+    calls = {"n": 0}
+    real_loss = model.loss
+
+    def crashing_loss(batch):
+        calls["n"] += 1
+        if calls["n"] == 2 * n_batches + 2:  # second batch of epoch 3
+            raise KeyboardInterrupt
+        return real_loss(batch)
+
+    n_batches = -(-split.train.nnz // SMALL["batch_size"])
+    model.loss = crashing_loss
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(quiet(epochs=3, seed=3, patience=100), out_dir=tmp_path / "crash", log=lambda s: None).fit(model, split)
+    assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["state"]["epoch"] == 2
+    resumed_model, resumed = fit(split, tmp_path / "crash", epochs=3, resume=True)
+    assert resumed.test == full.test
+    assert all(torch.equal(a, b) for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()))
+
+
 def test_same_seed_same_result_and_checkpoint_reload(split, tmp_path):
     model, result = fit(split, tmp_path / "a", epochs=2)
     _, again = fit(split, tmp_path / "b", epochs=2)
