@@ -58,10 +58,9 @@ def verify_file(path, algorithm: str, expected: str, verify: bool = True) -> str
     found = file_digest(path, algorithm)
     if found != expected:
         msg = (f"{algorithm} checksum mismatch: expected {expected}, found {found}. "
-               "The file is not the published original (corrupted, partial or edited). "
-               "Pass verify=False (--no-verify) to load it anyway, unverified.")
+               "The file is not the published original (corrupted, partial or edited).")
         if verify:
-            raise ChecksumError(msg, path)
+            raise ChecksumError(msg + " Pass verify=False (--no-verify) to load it anyway, unverified.", path)
         warnings.warn(f"{path}: loading UNVERIFIED data: {msg}", stacklevel=3)
     return found
 
