@@ -37,6 +37,9 @@ from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
 from ..nn import HGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from .base import LossOutput, Recommender
 
+# single-process loading: DGL's advice on CPU affinity concerns DataLoader worker processes
+warnings.filterwarnings("ignore", message="Dataloader CPU affinity")
+
 
 @dataclass
 class MTHGTConfig:
@@ -96,6 +99,8 @@ class MTHGT(Recommender):
         cfg = self.config
         if cfg.sampler not in ("dense", "uniform"):
             raise ValueError(f"sampler must be 'dense' or 'uniform', got {cfg.sampler!r}")
+        if cfg.negatives not in ("uniform", "in-batch"):
+            raise ValueError(f"negatives must be 'uniform' or 'in-batch', got {cfg.negatives!r}")
         g = split.train_graph
         self.graph = g
         self.reverse = reverse_etypes(g)
@@ -132,8 +137,6 @@ class MTHGT(Recommender):
             from ..sampling import InBatchNegativeSampler
 
             return InBatchNegativeSampler(k)
-        if self.config.negatives != "uniform":
-            raise ValueError(f"negatives must be 'uniform' or 'in-batch', got {self.config.negatives!r}")
         return dgl.dataloading.negative_sampler.Uniform(k)
 
     def train_batches(self, generator):
@@ -146,8 +149,6 @@ class MTHGT(Recommender):
             reverse_etypes={INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS},
             negative_sampler=self.make_negative_sampler())
         eids = torch.arange(g.num_edges(INTERACTS))
-        # single-process loading: DGL's advice on CPU affinity concerns worker processes
-        warnings.filterwarnings("ignore", message="Dataloader CPU affinity")
         return dgl.dataloading.DataLoader(g, {INTERACTS: eids}, edge_sampler,
                                           batch_size=self.config.batch_size, shuffle=True)
 

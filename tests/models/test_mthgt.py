@@ -91,3 +91,9 @@ def test_no_leakage(split, name):
                 assert not ({(b, a) for a, b in ids} & pairs(mp, rev))
         if n == 3:
             break
+
+
+def test_bad_settings_fail_at_setup(split):
+    for bad in ({"sampler": "random"}, {"negatives": "hard"}):
+        with pytest.raises(ValueError, match="must be"):
+            create_model("mthgt", **bad).setup(split)
