@@ -86,11 +86,12 @@ def run_cells(args, models, dataset) -> list:
     return rows
 
 
-def fmt(stats, key, digits=4):
+def fmt(stats, key, n, digits=4):
+    """``mean ± std`` over ``n`` folds; the mean alone for one fold (no spread to show)."""
     if key not in stats:
         return "–"
     m, s = stats[key]
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
+    return f"{m:.{digits}f}" if n == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def table3(rows, models) -> str:
@@ -102,19 +103,20 @@ def table3(rows, models) -> str:
             continue
         stats = mean_std(rs)
         secs = sum(r["train_seconds"] or 0 for r in rs) / len(rs)
-        lines.append(f"| {LABELS.get(model, model)} | " + " | ".join(fmt(stats, c) for c in cols)
+        lines.append(f"| {LABELS.get(model, model)} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
                      + f" | {len(rs)} | {secs:.0f} |")
     return "\n".join(lines)
 
 
 def ablation_table(rows) -> str:
     cols = [f"{m}@{n}" for n in (5, 10, 20) for m in METRICS]
-    lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    lines = ["| model | " + " | ".join(cols) + " | folds |", "|---|" + "---:|" * (len(cols) + 1)]
     for model in ABLATION_MODELS:
         rs = [r for r in rows if r["model"] == model]
         if rs:
             stats = mean_std(rs)
-            lines.append(f"| {LABELS[model]} | " + " | ".join(fmt(stats, c) for c in cols) + " |")
+            lines.append(f"| {LABELS[model]} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
+                         + f" | {len(rs)} |")
     return "\n".join(lines)
 
 
