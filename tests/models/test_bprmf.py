@@ -7,22 +7,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from hetrec.data import kfold_split, synthetic
 from hetrec.eval import topn_metrics
 from hetrec.models import create_model
 from hetrec.models._bpr import BPRBatch, NegativeSampler
 
 BPR_MODELS = ["bprmf", "lightgcn", "ngcf"]
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return synthetic(num_users=60, num_items=80, num_interactions=1500, seed=0)
-
-
-@pytest.fixture(scope="module")
-def split(graph):
-    return kfold_split(graph, k=5, seed=0)[0]
 
 
 def fit(model, epochs, lr=0.01, seed=0):

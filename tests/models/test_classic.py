@@ -6,20 +6,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from hetrec.data import kfold_split, synthetic
 from hetrec.eval import topn_metrics
 from hetrec.models import create_model
 from hetrec.models.classic import cosine_topk
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return synthetic(num_users=60, num_items=80, num_interactions=1500, seed=0)
-
-
-@pytest.fixture(scope="module")
-def split(graph):
-    return kfold_split(graph, k=5, seed=0)[0]
 
 
 def train_only(split):

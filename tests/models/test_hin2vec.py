@@ -9,12 +9,6 @@ from hetrec.models import create_model
 from hetrec.models.hin2vec import HIN2Vec, _straight_through_step, walk_metapaths
 
 
-@pytest.fixture(scope="module")
-def split():
-    g = synthetic(num_users=60, num_items=80, num_interactions=1500, seed=0)
-    return kfold_split(g, k=5, seed=0)[0]
-
-
 def make_model(split, **kw):
     torch.manual_seed(0)
     model = create_model("hin2vec", **kw)

@@ -102,12 +102,6 @@ def test_python_walk_reference_agrees_on_top_neighbours():
             assert set(np.flatnonzero(W[i])) == top_ref
 
 
-@pytest.fixture(scope="module")
-def split():
-    g = synthetic(num_users=60, num_items=80, num_interactions=1500, seed=0)
-    return kfold_split(g, k=5, seed=0)[0]
-
-
 def make_model(split, **kw):
     torch.manual_seed(0)
     model = create_model("pinsage", **kw)
