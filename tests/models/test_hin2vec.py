@@ -3,6 +3,7 @@ import dgl
 import numpy as np
 import pytest
 import torch
+from planted_signal import cluster_auc
 
 from hetrec.data import kfold_split, synthetic
 from hetrec.models import create_model
@@ -97,21 +98,6 @@ def test_binary_step_passes_a_gradient():
 def test_rejects_unknown_regularization(split):
     with pytest.raises(ValueError, match="regularization"):
         make_model(split, regularization="tanh")
-
-
-def cluster_auc(model, g, split):
-    """Mean over users of P(score of an unseen same-cluster item > an unseen other one)."""
-    model.eval()
-    s = model.scores(torch.arange(split.num_users))
-    seen = torch.from_numpy(split.train.toarray() > 0)
-    same = g.nodes["item"].data["category"][None, :] == g.nodes["user"].data["cluster"][:, None]
-    aucs = []
-    for u in range(split.num_users):
-        pos, neg = s[u][same[u] & ~seen[u]], s[u][~same[u] & ~seen[u]]
-        if len(pos) and len(neg):
-            aucs.append((pos[:, None] > neg[None, :]).float().mean().item())
-    model.train()
-    return float(np.mean(aucs))
 
 
 def test_loss_falls_and_planted_cluster_ranked_above_chance():

@@ -3,6 +3,7 @@ import dgl
 import numpy as np
 import pytest
 import torch
+from planted_signal import cluster_auc
 
 from hetrec.data import kfold_split, synthetic
 from hetrec.models import create_model
@@ -175,21 +176,6 @@ def test_user_vector_is_mean_of_train_items(split):
 def mean_loss(model, batches):
     with torch.no_grad():
         return float(np.mean([model.loss(b).loss.item() for b in batches]))
-
-
-def cluster_auc(model, g, split):
-    """Mean over users of P(score of an unseen same-cluster item > an unseen other one)."""
-    model.eval()
-    s = model.scores(torch.arange(split.num_users))
-    seen = torch.from_numpy(split.train.toarray() > 0)
-    same = g.nodes["item"].data["category"][None, :] == g.nodes["user"].data["cluster"][:, None]
-    aucs = []
-    for u in range(split.num_users):
-        pos, neg = s[u][same[u] & ~seen[u]], s[u][~same[u] & ~seen[u]]
-        if len(pos) and len(neg):
-            aucs.append((pos[:, None] > neg[None, :]).float().mean().item())
-    model.train()
-    return float(np.mean(aucs))
 
 
 def train(model, steps, lr=0.01, seed=0):
