@@ -9,7 +9,11 @@ with ``--ablation``, ``ablation.md`` (HGT, HGT-d, HGT-m, MTHGT at N = 5, 10, 20)
 
     python benchmarks/accuracy.py --dataset lastfm --data-dir ../shared/data            # all models, 5 folds
     python benchmarks/accuracy.py --quick                                                  # 1 fold, few epochs
-    python benchmarks/accuracy.py --ablation --folds 0                                     # Fig. 4 on fold 0
+    python benchmarks/accuracy.py --ablation --folds 0                                     # Fig. 4 cells of fold 0
+    python benchmarks/accuracy.py --collect --ablation                                     # tables only, train nothing
+
+The tables (and the CSV) always hold every finished cell found on disk, whichever models and
+folds this run trained: runs over different subsets, one after another or in parallel, add up.
 """
 from __future__ import annotations
 
@@ -53,8 +57,8 @@ QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
 
 
-def run_cells(args, models, dataset) -> list:
-    rows = []
+def train_cells(args, models, dataset) -> None:
+    """Run the requested (model, fold) cells that are not finished yet."""
     for model in models:
         settings = dict(TRAIN_SETTINGS.get(model, {}))
         if args.quick:
@@ -65,23 +69,29 @@ def run_cells(args, models, dataset) -> list:
         cfg = ExperimentConfig(dataset=args.dataset, model=model, folds=args.folds, k=args.k, seed=args.seed,
                                data_dir=args.data_dir, verify=not args.no_verify, train=tcfg)
         out = Path(args.out) / args.dataset / model
-        if args.collect:  # report finished cells only; train nothing
-            done = {f: json.loads((out / f"fold-{f}" / "metrics.json").read_text()) for f in args.folds
-                    if (out / f"fold-{f}" / "metrics.json").is_file()}
-            summary = {"folds": done}
-        else:
-            print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
-            summary = run_experiment(cfg, out, resume=True, dataset=dataset,
-                                     log=lambda m: print(f"   {model} {m}", file=sys.stderr, flush=True))
-        for f in args.folds:
-            rec = summary["folds"].get(f, summary["folds"].get(str(f)))
-            if rec is None:
+        print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
+        run_experiment(cfg, out, resume=True, dataset=dataset,
+                       log=lambda m: print(f"   {model} {m}", file=sys.stderr, flush=True))
+
+
+def collect_rows(root: Path, models, k: int, dataset: str) -> list:
+    """One row per finished (model, fold) cell found under ``root`` (``<model>/fold-<f>/metrics.json``).
+
+    Tables are always built from every finished cell on disk, so a run over a subset of models
+    or folds (or several runs in parallel) never shrinks them to its own cells.
+    """
+    rows = []
+    for model in models:
+        for f in range(k):
+            path = root / model / f"fold-{f}" / "metrics.json"
+            if not path.is_file():
                 continue
-            row = {"dataset": args.dataset, "model": model, "fold": f, "best_epoch": rec.get("best_epoch"),
+            rec = json.loads(path.read_text())
+            row = {"dataset": dataset, "model": model, "fold": f, "best_epoch": rec.get("best_epoch"),
                    "epochs": rec.get("epochs"), "train_seconds": rec.get("train_seconds"),
                    "wall_seconds": rec.get("wall_seconds"), "step_seconds_median": rec.get("step_seconds_median"),
                    "sampling_share": rec.get("sampling_share")}
-            row.update({k: v for k, v in rec["test"].items()})
+            row.update(rec["test"])
             rows.append(row)
     return rows
 
@@ -177,15 +187,19 @@ def main(argv=None):
         args.out = str(Path(args.out).with_name(Path(args.out).name + "-quick"))
     t0 = time.perf_counter()
     dataset = None if args.collect else load_dataset(args.dataset, root=args.data_dir, verify=not args.no_verify)
-    rows = run_cells(args, models, dataset)
+    if not args.collect:
+        train_cells(args, models, dataset)
     out = Path(args.out) / args.dataset
     stem = "ablation" if args.ablation else "accuracy"
+    layout = ABLATION_MODELS if args.ablation else TABLE3_MODELS
+    rows = collect_rows(out, layout + [m for m in models if m not in layout], args.k, args.dataset)
     write_csv_atomically(rows, out / f"{stem}.csv")
-    header = (f"{args.dataset}, folds {args.folds} of {args.k} (seed {args.seed}); the folds column says how many "
-              "finished per model"
+    folds_done = {m: sorted(r["fold"] for r in rows if r["model"] == m) for m in dict.fromkeys(r["model"] for r in rows)}
+    header = (f"{args.dataset}, {args.k}-fold split (seed {args.seed}); every finished (model, fold) cell under "
+              f"{out} (folds per model: {'; '.join(f'{m} {fs}' for m, fs in folds_done.items())})"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\nmachine: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
-    text = header + (ablation_table(rows) if args.ablation else table3(rows, models)) + "\n"
+    text = header + (ablation_table(rows) if args.ablation else table3(rows, layout + [m for m in models if m not in layout])) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())
     if args.ablation:
         ablation_plot(rows, out / "ablation.png")

@@ -128,6 +128,26 @@ def test_resume_skips_finished_folds(tables_dir, tmp_path):
     assert r.exit_code == 0 and "finished earlier" in r.output
 
 
+def test_resumed_runs_over_other_folds_add_up(tables_dir, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    base = ["train", "--tables", str(tables_dir), "--model", "mostpop", "--out", str(out)]
+    assert run(*base, "--fold", "2").exit_code == 0
+    first = json.loads((out / "fold-2" / "metrics.json").read_text())["test"]
+    r = run(*base, "--fold", "0", "--resume")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "metrics.json").read_text())
+    assert set(summary["folds"]) == {"0", "2"}  # fold 2 is not dropped from the summary
+    assert summary["folds"]["2"]["test"] == first
+    assert json.loads((out / "config.json").read_text())["folds"] == [0, 2]
+    r = run("evaluate", "--run", str(out))
+    assert r.exit_code == 0 and "| fold 0" in r.output and "| fold 2" in r.output
+    # without --resume the folds given are trained afresh and summarised alone
+    assert run(*base, "--fold", "1").exit_code == 0
+    assert set(json.loads((out / "metrics.json").read_text())["folds"]) == {"1"}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--fold", "0", "--folds", "3"], "either --fold F or --folds K"),
     (["--set", "hiden_size=3"], "has no setting hiden_size"),

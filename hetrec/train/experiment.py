@@ -63,9 +63,15 @@ def load_data(cfg: ExperimentConfig):
 def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=print, dataset=None) -> dict:
     """Train and test ``cfg.model`` on each fold of ``cfg.folds``; returns the summary that is
     also written to ``out_dir/metrics.json``. With ``resume``, finished folds are read back and
-    an interrupted fold continues from its last checkpoint."""
+    an interrupted fold continues from its last checkpoint.
+
+    With ``resume``, the summary (and the returned dict) covers every finished fold in
+    ``out_dir``, so runs over different folds of one folder (one after another or in parallel)
+    add up instead of overwriting each other; ``config.json`` likewise keeps the union of the
+    folds. Without it, the folds given are trained afresh and summarised alone."""
     out_dir = Path(out_dir)
-    for f in cfg.folds:
+    folds = list(cfg.folds)  # the folds to run now (the config may record more)
+    for f in folds:
         if not 0 <= f < cfg.k:
             raise ValueError(f"fold {f} out of range for a {cfg.k}-fold split")
     config_path = out_dir / "config.json"
@@ -74,6 +80,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         if (saved.dataset, saved.model, saved.k, saved.seed) != (cfg.dataset, cfg.model, cfg.k, cfg.seed):
             raise TrainingError(f"{config_path} describes another run ({saved.dataset}/{saved.model}, "
                                 f"k={saved.k}, seed={saved.seed}); use another --out")
+        # a run continued on other folds keeps the folds it already had
+        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)))
     # record where the data really came from, so evaluate/recommend find it without the env var
     if cfg.tables:
         cfg = replace(cfg, tables=str(Path(cfg.tables).resolve()))
@@ -84,7 +92,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
     atomic_write_text(config_path, cfg.to_json())
     splits = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)
     per_fold = {}
-    for f in cfg.folds:
+    for f in folds:
         fold_dir = out_dir / f"fold-{f}"
         done = fold_dir / "metrics.json"
         if resume and done.is_file():
@@ -105,6 +113,13 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         record["sampling_share"] = float(np.mean(shares)) if shares else None
         atomic_write_text(done, json.dumps(record, indent=2))
         per_fold[f] = record
+    # a resumed run's summary covers every finished fold of the folder, not only the ones run
+    # this time (another process may have finished some meanwhile)
+    for f in range(cfg.k) if resume else ():
+        done = out_dir / f"fold-{f}" / "metrics.json"
+        if f not in per_fold and done.is_file():
+            per_fold[f] = json.loads(done.read_text())
+    per_fold = dict(sorted(per_fold.items()))
     summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
                "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
