@@ -127,7 +127,35 @@ def ablation_table(rows) -> str:
             stats = mean_std(rs)
             lines.append(f"| {LABELS[model]} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
                          + f" | {len(rs)} |")
-    return "\n".join(lines)
+    paired = paired_table(rows, "mthgt", [m for m in ABLATION_MODELS if m != "mthgt"])
+    return "\n".join(lines) + ("\n\n" + paired if paired else "")
+
+
+def paired_table(rows, ref: str, others, cols=("R@10", "NDCG@10")) -> str:
+    """Per-fold differences ``ref - other`` on the folds both finished: mean ± std and wins.
+
+    Folds share their test users, so the fold-to-fold spread in the main table is mostly common
+    to all models; the paired difference is the fairer way to read a gap of a few thousandths.
+    """
+    by = {(r["model"], r["fold"]): r for r in rows}
+    lines = []
+    for other in others:
+        folds = sorted(f for (m, f) in by if m == other and (ref, f) in by)
+        if not folds:
+            continue
+        cells = []
+        for c in cols:
+            d = [by[(ref, f)][c] - by[(other, f)][c] for f in folds]
+            m, s = mean_std([{"d": x} for x in d])["d"]
+            wins = sum(x > 0 for x in d)
+            cells.append(f"{m:+.4f} ± {s:.4f} ({wins}/{len(d)})")
+        lines.append(f"| {LABELS.get(ref, ref)} − {LABELS.get(other, other)} | " + " | ".join(cells)
+                     + f" | {len(folds)} |")
+    if not lines:
+        return ""
+    head = ["| paired difference per fold | " + " | ".join(f"Δ{c} (folds {LABELS.get(ref, ref)} ahead)" for c in cols)
+            + " | folds |", "|---|" + "---:|" * (len(cols) + 1)]
+    return "\n".join(head + lines)
 
 
 def ablation_plot(rows, path: Path) -> bool:
@@ -148,9 +176,11 @@ def ablation_plot(rows, path: Path) -> bool:
                 continue
             stats = mean_std(rs)
             vals = [stats[f"{metric}@{n}"][0] for n in (5, 10, 20)]
-            ax.bar([i + (j - 1.5) * width for i in range(3)], vals, width, label=LABELS[model])
+            errs = [stats[f"{metric}@{n}"][1] for n in (5, 10, 20)]  # sample std over folds (0 for one)
+            ax.bar([i + (j - 1.5) * width for i in range(3)], vals, width, yerr=errs, capsize=2,
+                   label=f"{LABELS[model]} ({len(rs)} fold{'s' if len(rs) > 1 else ''})")
         ax.set_xticks(range(3), ["N=5", "N=10", "N=20"])
-        ax.set_title(f"{metric}@N")
+        ax.set_title(f"{metric}@N (mean ± std over folds)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()

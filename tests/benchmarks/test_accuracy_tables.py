@@ -64,3 +64,16 @@ def test_table3_lists_layout_models_and_extra_ones(accuracy, tmp_path):
     accuracy.main(["--collect", "--models", "hgt", "--out", str(tmp_path)])
     md = (tmp_path / "lastfm" / "accuracy.md").read_text()
     assert "| MostPop |" in md and "| LightGCN |" in md and "| HGT |" in md
+
+
+def test_paired_differences_match_numpy(accuracy, tmp_path):
+    rng = np.random.default_rng(2)
+    ref = {f: write_cell(tmp_path, "mthgt", f, rng) for f in range(5)}
+    other = {f: write_cell(tmp_path, "hgt-d", f, rng) for f in (0, 1, 3)}
+    accuracy.main(["--collect", "--ablation", "--out", str(tmp_path)])
+    md = (tmp_path / "lastfm" / "ablation.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("| MTHGT − HGT-d |"))
+    d = np.array([ref[f]["NDCG@10"] - other[f]["NDCG@10"] for f in (0, 1, 3)])  # common folds only
+    cell = line.split("|")[3].strip()
+    assert cell == f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} ({int((d > 0).sum())}/3)"
+    assert line.rstrip(" |").endswith("3")
