@@ -143,6 +143,13 @@ def test_resumed_runs_over_other_folds_add_up(tables_dir, tmp_path):
     assert json.loads((out / "config.json").read_text())["folds"] == [0, 2]
     r = run("evaluate", "--run", str(out))
     assert r.exit_code == 0 and "| fold 0" in r.output and "| fold 2" in r.output
+    # a fold finished meanwhile by a parallel run (after this one read config.json) is kept too
+    import shutil
+
+    shutil.copytree(out / "fold-2", out / "fold-4")
+    assert run(*base, "--fold", "3", "--resume").exit_code == 0
+    assert set(json.loads((out / "metrics.json").read_text())["folds"]) == {"0", "2", "3", "4"}
+    assert json.loads((out / "config.json").read_text())["folds"] == [0, 2, 3, 4]
     # without --resume the folds given are trained afresh and summarised alone
     assert run(*base, "--fold", "1").exit_code == 0
     assert set(json.loads((out / "metrics.json").read_text())["folds"]) == {"1"}

@@ -120,6 +120,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         if f not in per_fold and done.is_file():
             per_fold[f] = json.loads(done.read_text())
     per_fold = dict(sorted(per_fold.items()))
+    if resume and not set(per_fold) <= set(cfg.folds):  # a parallel run added folds meanwhile
+        atomic_write_text(config_path, replace(cfg, folds=sorted(set(cfg.folds) | set(per_fold))).to_json())
     summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
                "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
