@@ -128,7 +128,25 @@ def ablation_table(rows) -> str:
             lines.append(f"| {LABELS[model]} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
                          + f" | {len(rs)} |")
     paired = paired_table(rows, "mthgt", [m for m in ABLATION_MODELS if m != "mthgt"])
-    return "\n".join(lines) + ("\n\n" + paired if paired else "")
+    text = "\n".join(lines) + ("\n\n" + paired if paired else "")
+    rho = stopping_correlation([r for r in rows if r["model"] in ABLATION_MODELS])
+    if rho is not None:
+        text += (f"\n\nEarly-stopping check: Spearman correlation between the best (early-stopping) epoch and "
+                 f"test NDCG@10 over these {rho[1]} cells: {rho[0]:+.2f}. A value near +1 means the cells that "
+                 "stopped early are the weak ones, i.e. differences may come from when training stopped.")
+    return text
+
+
+def stopping_correlation(rows, metric="NDCG@10"):
+    """``(rho, n)``: Spearman correlation of best epoch and test ``metric`` over cells that have both
+    (``None`` for fewer than 3 cells or no spread)."""
+    from scipy.stats import spearmanr
+
+    pairs = [(r["best_epoch"], r[metric]) for r in rows if r.get("best_epoch") is not None and metric in r]
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
+        return None
+    a, b = zip(*pairs)
+    return float(spearmanr(a, b).statistic), len(pairs)
 
 
 def paired_table(rows, ref: str, others, cols=("R@10", "NDCG@10")) -> str:

@@ -77,3 +77,19 @@ def test_paired_differences_match_numpy(accuracy, tmp_path):
     cell = line.split("|")[3].strip()
     assert cell == f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} ({int((d > 0).sum())}/3)"
     assert line.rstrip(" |").endswith("3")
+
+
+def test_stopping_correlation_is_a_rank_correlation(accuracy):
+    rng = np.random.default_rng(3)
+    epochs = rng.permutation(12) + 1  # distinct values: ranks are the values' order
+    ndcg = rng.uniform(0, 1, 12)
+    rows = [{"best_epoch": int(e), "NDCG@10": float(v)} for e, v in zip(epochs, ndcg)]
+    rho, n = accuracy.stopping_correlation(rows)
+    ra, rb = np.argsort(np.argsort(epochs)), np.argsort(np.argsort(ndcg))
+    assert n == 12 and rho == pytest.approx(np.corrcoef(ra, rb)[0, 1])
+    assert accuracy.stopping_correlation(rows[:2]) is None  # too few cells
+    # perfectly monotone -> +1, reversed -> -1
+    mono = [{"best_epoch": i, "NDCG@10": 0.1 * i} for i in range(1, 6)]
+    assert accuracy.stopping_correlation(mono)[0] == pytest.approx(1.0)
+    rev = [{"best_epoch": i, "NDCG@10": -0.1 * i} for i in range(1, 6)]
+    assert accuracy.stopping_correlation(rev)[0] == pytest.approx(-1.0)
