@@ -155,6 +155,20 @@ def test_resumed_runs_over_other_folds_add_up(tables_dir, tmp_path):
     assert set(json.loads((out / "metrics.json").read_text())["folds"]) == {"1"}
 
 
+def test_resume_refuses_other_settings(tables_dir, tmp_path):
+    out = tmp_path / "run"
+    base = ["train", "--tables", str(tables_dir), "--model", "bprmf", "--epochs", "2", "--out", str(out)]
+    assert run(*base, "--fold", "0").exit_code == 0
+    # folds trained under different settings must not be averaged into one summary
+    r = run(*base, "--fold", "1", "--resume", "--lr", "0.05")
+    assert r.exit_code != 0 and "other settings" in r.output and "train.lr: 0.001 -> 0.05" in r.output
+    assert "Traceback" not in r.output and not (out / "fold-1").exists()
+    r = run(*base, "--fold", "1", "--resume", "--set", "embedding_size=8")
+    assert r.exit_code != 0 and "model_overrides" in r.output
+    # the thread count does not change the protocol: allowed
+    assert run(*base, "--fold", "1", "--resume", "--threads", "1").exit_code == 0
+
+
 @pytest.mark.parametrize("args, message", [
     (["--fold", "0", "--folds", "3"], "either --fold F or --folds K"),
     (["--set", "hiden_size=3"], "has no setting hiden_size"),

@@ -54,6 +54,29 @@ class ExperimentConfig:
         return cls(**d, train=TrainConfig(**train))
 
 
+#: training settings that do not change results (threads only change float summation order)
+_NEUTRAL_TRAIN = ("num_threads", "progress")
+
+
+def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
+    """``["train.lr: 0.001 -> 0.005", ...]``: the settings that differ and would change results
+    (folds, where the data lives and whether it was verified do not)."""
+    out = []
+    for name in ("val_ratio", "model_overrides"):
+        a, b = getattr(saved, name), getattr(cfg, name)
+        if a != b:
+            out.append(f"{name}: {a} -> {b}")
+    a, b = asdict(saved.train), asdict(cfg.train)
+    for name in a:
+        if name not in _NEUTRAL_TRAIN and tuple_or(a[name]) != tuple_or(b.get(name)):
+            out.append(f"train.{name}: {a[name]} -> {b.get(name)}")
+    return out
+
+
+def tuple_or(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
 def load_data(cfg: ExperimentConfig):
     if cfg.tables:
         return load_tables_dir(cfg.tables)
@@ -80,6 +103,10 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         if (saved.dataset, saved.model, saved.k, saved.seed) != (cfg.dataset, cfg.model, cfg.k, cfg.seed):
             raise TrainingError(f"{config_path} describes another run ({saved.dataset}/{saved.model}, "
                                 f"k={saved.k}, seed={saved.seed}); use another --out")
+        changed = settings_changed(saved, cfg)
+        if changed:  # folds trained under other settings must not be averaged together
+            raise TrainingError(f"{config_path} was run with other settings ({'; '.join(changed)}); "
+                                "resume with the same settings or use another --out")
         # a run continued on other folds keeps the folds it already had
         cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)))
     # record where the data really came from, so evaluate/recommend find it without the env var
