@@ -65,6 +65,8 @@ def train_cells(args, models, dataset) -> None:
             settings.update(QUICK)
         if args.epochs:
             settings["epochs"] = args.epochs
+        if args.patience:
+            settings["patience"] = args.patience
         tcfg = TrainConfig(seed=args.seed, max_batches=args.max_batches, progress=False, **settings)
         cfg = ExperimentConfig(dataset=args.dataset, model=model, folds=args.folds, k=args.k, seed=args.seed,
                                data_dir=args.data_dir, verify=not args.no_verify, train=tcfg)
@@ -217,7 +219,10 @@ def main(argv=None):
     p.add_argument("--folds", default=None, help="comma-separated fold ids (default: all k; --quick: 0)")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="override every model's epoch budget")
+    p.add_argument("--patience", type=int, default=None,
+                   help="override every model's early-stopping patience (use its own --out: a folder's "
+                        "cells refuse to resume under other settings)")
     p.add_argument("--max-batches", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="1 fold, 2 epochs (a smoke run, not a result)")
