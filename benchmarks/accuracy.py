@@ -245,14 +245,15 @@ def main(argv=None):
     out = Path(args.out) / args.dataset
     stem = "ablation" if args.ablation else "accuracy"
     layout = ABLATION_MODELS if args.ablation else TABLE3_MODELS
-    rows = collect_rows(out, layout + [m for m in models if m not in layout], args.k, args.dataset)
+    listed = layout + [m for m in models if m not in layout]
+    rows = collect_rows(out, listed, args.k, args.dataset)
     write_csv_atomically(rows, out / f"{stem}.csv")
     folds_done = {m: sorted(r["fold"] for r in rows if r["model"] == m) for m in dict.fromkeys(r["model"] for r in rows)}
     header = (f"{args.dataset}, {args.k}-fold split (seed {args.seed}); every finished (model, fold) cell under "
               f"{out} (folds per model: {'; '.join(f'{m} {fs}' for m, fs in folds_done.items())})"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\nmachine: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
-    text = header + (ablation_table(rows) if args.ablation else table3(rows, layout + [m for m in models if m not in layout])) + "\n"
+    text = header + (ablation_table(rows) if args.ablation else table3(rows, listed)) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())
     if args.ablation:
         ablation_plot(rows, out / "ablation.png")

@@ -68,13 +68,9 @@ def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
             out.append(f"{name}: {a} -> {b}")
     a, b = asdict(saved.train), asdict(cfg.train)
     for name in a:
-        if name not in _NEUTRAL_TRAIN and tuple_or(a[name]) != tuple_or(b.get(name)):
+        if name not in _NEUTRAL_TRAIN and a[name] != b.get(name):  # from_json restores ns as a tuple
             out.append(f"train.{name}: {a[name]} -> {b.get(name)}")
     return out
-
-
-def tuple_or(v):
-    return tuple(v) if isinstance(v, list) else v
 
 
 def load_data(cfg: ExperimentConfig):
