@@ -93,3 +93,23 @@ def test_stopping_correlation_is_a_rank_correlation(accuracy):
     assert accuracy.stopping_correlation(mono)[0] == pytest.approx(1.0)
     rev = [{"best_epoch": i, "NDCG@10": -0.1 * i} for i in range(1, 6)]
     assert accuracy.stopping_correlation(rev)[0] == pytest.approx(-1.0)
+
+
+def test_compare_runs_pairs_common_folds(accuracy, tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_compare", ROOT / "benchmarks" / "compare_runs.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rng = np.random.default_rng(4)
+    a = {f: write_cell(tmp_path / "a", "mthgt", f, rng) for f in (0, 1, 2, 4)}
+    b = {f: write_cell(tmp_path / "b", "mthgt", f, rng) for f in (1, 2, 3, 4)}
+    text = mod.compare(tmp_path / "a" / "lastfm" / "mthgt", tmp_path / "b" / "lastfm" / "mthgt")
+    assert "folds [1, 2, 4]" in text
+    d = np.array([a[f]["NDCG@10"] - b[f]["NDCG@10"] for f in (1, 2, 4)])
+    line = next(ln for ln in text.splitlines() if ln.startswith("| A − B |"))
+    assert line.split("|")[5].strip() == f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} ({int((d > 0).sum())}/3)"
+    with pytest.raises(SystemExit, match="no fold finished in both"):
+        mod.compare(tmp_path / "a" / "lastfm" / "mthgt", tmp_path / "missing")
