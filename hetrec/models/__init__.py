@@ -11,12 +11,18 @@ import importlib
 
 from .base import LossOutput, Recommender
 
+#: the paper's recipe for MTHGT (Luo et al. 2023): HGT with every transform on projected ID
+#: embeddings, last layer, one GNN per task, sampled subgraphs, one BPR negative, no L2
+MTHGT_PAPER = dict(conv="hgt", projection=True, init_std=None, combine="last", num_layers=2,
+                   dropout=0.2, shared_gnn=False, training="sampled", batch_size=1024, reg_weight=0.0)
+
 #: name -> (module path, class name, preset overrides of the class's Config)
 MODELS = {
     "mthgt": ("hetrec.models.mthgt", "MTHGT", {}),
     "hgt": ("hetrec.models.mthgt", "MTHGT", {"multitask": False, "sampler": "uniform"}),
     "hgt-d": ("hetrec.models.mthgt", "MTHGT", {"multitask": False, "sampler": "dense"}),
     "hgt-m": ("hetrec.models.mthgt", "MTHGT", {"multitask": True, "sampler": "uniform"}),
+    "mthgt-paper": ("hetrec.models.mthgt", "MTHGT", MTHGT_PAPER),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
     "bprmf": ("hetrec.models.bprmf", "BPRMF", {}),
@@ -55,4 +61,4 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]
+__all__ = ["MODELS", "MTHGT_PAPER", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]

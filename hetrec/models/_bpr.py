@@ -12,7 +12,7 @@ of :math:`u` and :math:`j` an item :math:`u` has not interacted with in training
 the L2 term on the layer-0 (free) embeddings of the batch, as in LightGCN's code and RecBole.
 
 One epoch visits every training interaction once, in an order drawn from the trainer's
-``generator``; each positive gets one negative drawn uniformly from the items that are not the
+``generator``; each positive gets one negative (``num_negatives`` in the model's config: k) drawn uniformly from the items that are not the
 user's training items. Negatives are sampled exactly from that complement (no rejection loop):
 with the user's training items sorted, the r-th free item is found by one ``searchsorted``.
 """
@@ -96,7 +96,12 @@ class BPRRecommender(Recommender):
         for start in range(0, n, self.config.batch_size):
             idx = order[start:start + self.config.batch_size]
             users = self.pos_users[idx]
-            neg = self.sampler.sample(users, generator)
+            k = getattr(self.config, "num_negatives", 1)
+            if k < 1:
+                raise ValueError(f"num_negatives must be at least 1, got {k}")
+            neg = self.sampler.sample(users.repeat_interleave(k), generator)
+            if k > 1:
+                neg = neg.view(-1, k)
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             yield BPRBatch(users, self.pos_items[idx], neg, seed)
 
@@ -113,11 +118,13 @@ class BPRRecommender(Recommender):
         user_emb, item_emb = self.train_embeddings(batch)
         u = user_emb[batch.users]
         pos = (u * item_emb[batch.pos_items]).sum(1)
-        neg = (u * item_emb[batch.neg_items]).sum(1)
-        bpr = F.softplus(neg - pos).mean()  # -ln sigmoid(pos - neg), stably
+        neg_items = batch.neg_items.view(len(batch.users), -1)  # (B, k) negatives per positive
+        neg = (u.unsqueeze(1) * item_emb[neg_items]).sum(-1)
+        bpr = F.softplus(neg - pos.unsqueeze(1)).mean()  # -ln sigmoid(pos - neg), stably
         user0, item0 = self.layer0()
+        # with k negatives, their mean squared norm stands for the one negative of the paper
         reg = (user0[batch.users].pow(2).sum() + item0[batch.pos_items].pow(2).sum()
-               + item0[batch.neg_items].pow(2).sum()) / (2 * len(batch.users))
+               + item0[neg_items].pow(2).sum() / neg_items.shape[1]) / (2 * len(batch.users))
         loss = bpr + self.config.reg_weight * reg
         return LossOutput(loss, {"bpr": float(bpr.detach()), "reg": float(reg.detach())})
 

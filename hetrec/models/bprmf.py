@@ -23,6 +23,8 @@ class BPRMFConfig:
     embedding_size: int = 64
     #: BPR triples per batch
     batch_size: int = 2048
+    #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
+    num_negatives: int = 1
     #: weight λ of the L2 term on the batch's embeddings
     reg_weight: float = 1e-4
     #: standard deviation of the normal initialisation

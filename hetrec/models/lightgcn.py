@@ -30,6 +30,8 @@ class LightGCNConfig:
     num_layers: int = 3
     #: BPR triples per batch
     batch_size: int = 2048
+    #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
+    num_negatives: int = 1
     #: weight λ of the L2 term on the batch's layer-0 embeddings
     reg_weight: float = 1e-4
     #: standard deviation of the normal initialisation (the authors' code uses 0.1)

@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import dgl
+import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
-from ..nn import HGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
+from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
+from ._bpr import NegativeSampler
 from .base import LossOutput, Recommender
 
 # single-process loading: DGL's advice on CPU affinity concerns DataLoader worker processes
@@ -43,21 +46,43 @@ warnings.filterwarnings("ignore", message="Dataloader CPU affinity")
 
 @dataclass
 class MTHGTConfig:
-    """Hyper-parameters of MTHGT (defaults: the paper's setting where it gives one)."""
+    """Hyper-parameters of MTHGT. Defaults are hetrec's recipe, chosen on Last.FM fold-0
+    validation (docs/mthgt.md); the ``mthgt-paper`` preset restores the paper's."""
 
     hidden_size: int = 64
-    num_layers: int = 2
+    num_layers: int = 3
     num_heads: int = 4
-    dropout: float = 0.2
+    #: "light" (:class:`~hetrec.nn.LightHGTLayer`: HGT attention, transform-free messages)
+    #: or "hgt" (:class:`~hetrec.nn.HGTLayer` with every per-type transform, the paper)
+    conv: str = "light"
+    #: relations the encoder sees: "all" (users, items and attributes) or "interactions"
+    #: (user-item only; an ablation that shows what the side information is worth)
+    relations: str = "all"
+    #: degree normalisation of the light layer: "node" (all relations) or "relation"
+    norm: str = "node"
+    #: learned attention in the light layer (False: fixed symmetric normalisation)
+    attention: bool = True
+    #: Eq. 3 per-type linear + GELU on the ID embeddings (the paper); False: H^0 = embeddings
+    projection: bool = False
+    #: std of the N(0, std^2) initialisation of the ID embeddings (None: Xavier uniform)
+    init_std: float | None = 0.1
+    #: final representation: "mean" of H^0..H^K (keeps the ID embedding) or "last" (H^K)
+    combine: str = "mean"
+    dropout: float = 0.0
     use_norm: bool = False
     #: two tasks (link prediction + recommendation) with MMoE; False: recommendation only
     multitask: bool = True
-    #: one GNN stack shared by both tasks instead of one per task
-    shared_gnn: bool = False
+    #: one GNN stack shared by both tasks instead of one per task (the paper: one per task)
+    shared_gnn: bool = True
     num_experts: int = 4
-    #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling)
+    #: "full" (every step encodes the whole training graph), "sampled" (subgraphs around the
+    #: batch, the paper) or "auto" (full when the training graph has <= full_graph_max_edges)
+    training: str = "auto"
+    full_graph_max_edges: int = 20_000_000
+    #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
     sampler: str = "dense"
-    batch_size: int = 1024
+    #: interactions per step (both modes)
+    batch_size: int = 2048
     depth: int = 2
     width: int = 128
     max_neighbors: int | None = None
@@ -66,8 +91,13 @@ class MTHGTConfig:
     #: neighbours per relation and hop for the uniform sampler (``ShaDowKHopSampler``)
     fanout: int = 2
     num_negatives: int = 1
-    #: "uniform" (DGL's Uniform) or "in-batch" (:class:`~hetrec.sampling.InBatchNegativeSampler`)
+    #: sampled mode: "uniform" (DGL's Uniform) or "in-batch" (InBatchNegativeSampler)
     negatives: str = "uniform"
+    #: "bpr" (pairwise logistic) or "softmax" (sampled softmax over the positive and its negatives)
+    loss: str = "bpr"
+    temperature: float = 1.0
+    #: weight of the L2 term on the batch's layer-0 (ID) embeddings, as in LightGCN
+    reg_weight: float = 1e-4
     lp_edges_per_relation: int = 256
 
 
@@ -83,10 +113,35 @@ def _pair_relations(g) -> list:
     return chosen
 
 
+def _ranking_loss(pos: torch.Tensor, neg: torch.Tensor, kind: str = "bpr",
+                  temperature: float = 1.0) -> torch.Tensor:
+    """Loss of positive scores ``pos`` (B,) against ``neg`` (B, k), k negatives per positive.
+
+    ``"bpr"``: mean of ``softplus(neg − pos)`` over all B·k pairs. ``"softmax"``: sampled
+    softmax, mean over positives of ``−log softmax([pos, neg_1..neg_k] / temperature)[0]``.
+    """
+    neg = neg.view(pos.numel(), -1)
+    if kind == "bpr":
+        return F.softplus(neg - pos.unsqueeze(1)).mean()
+    logits = torch.cat([pos.unsqueeze(1), neg], 1) / temperature
+    return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+
+
 def _pairwise_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """BPR: mean of ``softplus(neg − pos)``; ``neg`` holds ``k`` negatives per positive in a row."""
-    k = neg.numel() // max(pos.numel(), 1)
-    return F.softplus(neg - pos.repeat_interleave(k)).mean()
+    return _ranking_loss(pos, neg, "bpr")
+
+
+class FullGraphBatch(NamedTuple):
+    """One full-graph training step: recommendation triples and link-prediction samples.
+    Every random choice in it is drawn from the trainer's epoch generator."""
+
+    users: torch.Tensor
+    pos_items: torch.Tensor
+    #: (B, num_negatives) items outside each user's training items
+    neg_items: torch.Tensor
+    #: relation -> (src, dst, fake_dst) node ids of the training graph
+    lp: dict
 
 
 class MTHGT(Recommender):
@@ -95,32 +150,68 @@ class MTHGT(Recommender):
     name = "mthgt"
     Config = MTHGTConfig
 
+    _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
+                "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
+                "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax"),
+                "relations": ("all", "interactions")}
+
     def setup(self, split) -> None:
         cfg = self.config
-        if cfg.sampler not in ("dense", "uniform"):
-            raise ValueError(f"sampler must be 'dense' or 'uniform', got {cfg.sampler!r}")
-        if cfg.negatives not in ("uniform", "in-batch"):
-            raise ValueError(f"negatives must be 'uniform' or 'in-batch', got {cfg.negatives!r}")
+        for name, allowed in self._CHOICES.items():
+            if getattr(cfg, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                                 f"got {getattr(cfg, name)!r}")
         g = split.train_graph
+        if cfg.relations == "interactions":
+            g = dgl.edge_type_subgraph(g, [INTERACTS, INTERACTED_BY])
         self.graph = g
         self.reverse = reverse_etypes(g)
         self.lp_relations = _pair_relations(g)
-        self.proj = NodeTypeProjection(g.ntypes, {t: g.num_nodes(t) for t in g.ntypes}, None,
-                                       cfg.hidden_size)
+        self.full_graph = cfg.training == "full" or (
+            cfg.training == "auto" and g.num_edges() <= cfg.full_graph_max_edges)
+        num_nodes = {t: g.num_nodes(t) for t in g.ntypes}
+        if cfg.projection:
+            self.proj = NodeTypeProjection(g.ntypes, num_nodes, None, cfg.hidden_size)
+        else:
+            self.proj = nn.ModuleDict({t: nn.Embedding(n, cfg.hidden_size) for t, n in num_nodes.items()})
+        self.reset_embeddings()
         num_stacks = 2 if cfg.multitask and not cfg.shared_gnn else 1
-        self.gnns = nn.ModuleList([
-            nn.ModuleList([HGTLayer(cfg.hidden_size, cfg.hidden_size, g.ntypes, g.canonical_etypes,
-                                    num_heads=cfg.num_heads, dropout=cfg.dropout, use_norm=cfg.use_norm)
-                           for _ in range(cfg.num_layers)])
-            for _ in range(num_stacks)])
+
+        def layer():
+            if cfg.conv == "light":
+                return LightHGTLayer(cfg.hidden_size, g.ntypes, g.canonical_etypes, num_heads=cfg.num_heads,
+                                     norm=cfg.norm, attention=cfg.attention)
+            return HGTLayer(cfg.hidden_size, cfg.hidden_size, g.ntypes, g.canonical_etypes,
+                            num_heads=cfg.num_heads, dropout=cfg.dropout, use_norm=cfg.use_norm)
+
+        self.gnns = nn.ModuleList([nn.ModuleList([layer() for _ in range(cfg.num_layers)])
+                                   for _ in range(num_stacks)])
         if cfg.multitask:
             self.mmoe = MMoE(cfg.hidden_size, cfg.hidden_size, cfg.num_experts, 2, ntypes=g.ntypes,
                              dropout=cfg.dropout)
             self.weighting = UncertaintyWeighting(2)
+        if self.full_graph:
+            train = sp.csr_matrix(split.train)
+            train.sum_duplicates()
+            self.negative_sampler = NegativeSampler(train)
+            self.rec_users, self.rec_items = g.edges(etype=INTERACTS)
+            keep = self.negative_sampler.num_free[self.rec_users] > 0  # users with every item: no negative
+            self.rec_users, self.rec_items = self.rec_users[keep], self.rec_items[keep]
+
+    def reset_embeddings(self) -> None:
+        """Initialise the ID embeddings: N(0, init_std²), or the projection's own scheme."""
+        tables = self.proj.embeddings if self.config.projection else self.proj
+        if self.config.init_std is None:
+            if not self.config.projection:
+                for emb in tables.values():
+                    nn.init.xavier_uniform_(emb.weight)
+            return
+        for emb in tables.values():
+            nn.init.normal_(emb.weight, std=self.config.init_std)
 
     # -- sampling ----------------------------------------------------------------------------
     def make_sampler(self):
-        """The node-induced subgraph sampler of this variant."""
+        """The node-induced subgraph sampler of this variant (sampled mode)."""
         from ..sampling import DenseSubgraphSampler
 
         cfg = self.config
@@ -140,6 +231,8 @@ class MTHGT(Recommender):
         return dgl.dataloading.negative_sampler.Uniform(k)
 
     def train_batches(self, generator):
+        if self.full_graph:
+            return self._full_graph_batches(generator)
         g = self.graph
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
         torch.manual_seed(seed)  # DGL's DataLoader, negative sampler and our samplers draw from it
@@ -152,16 +245,50 @@ class MTHGT(Recommender):
         return dgl.dataloading.DataLoader(g, {INTERACTS: eids}, edge_sampler,
                                           batch_size=self.config.batch_size, shuffle=True)
 
+    def _full_graph_batches(self, generator):
+        cfg, g = self.config, self.graph
+        n, k = len(self.rec_users), cfg.num_negatives
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            users = self.rec_users[idx]
+            neg = self.negative_sampler.sample(users.repeat_interleave(k), generator).view(-1, k)
+            lp = {}
+            if cfg.multitask:
+                for et in self.lp_relations:
+                    m = g.num_edges(et)
+                    if m == 0:
+                        continue
+                    pick = torch.randint(0, m, (min(cfg.lp_edges_per_relation, m),), generator=generator)
+                    src, dst = g.find_edges(pick, etype=et)
+                    fake = torch.randint(0, g.num_nodes(et[2]), (len(pick),), generator=generator)
+                    lp[et] = (src, dst, fake)
+            yield FullGraphBatch(users, self.rec_items[idx], neg, lp)
+
     # -- encoder -----------------------------------------------------------------------------
-    def encode(self, g) -> list:
+    def layer0(self, g) -> dict:
+        """H^0 for the nodes of ``g`` (the full training graph or a subgraph carrying dgl.NID)."""
+        if self.config.projection:
+            return self.proj(g)
+        out = {}
+        for t in g.ntypes:
+            data = g.nodes[t].data
+            ids = data[dgl.NID] if dgl.NID in data else torch.arange(g.num_nodes(t), device=g.device)
+            out[t] = self.proj[t](ids)
+        return out
+
+    def encode(self, g, h0=None) -> list:
         """Task embeddings (a list of dicts by node type) for the nodes of ``g``: one entry
         (recommendation) for a single-task model, ``[link prediction, recommendation]`` otherwise."""
-        h0 = self.proj(g)
+        h0 = self.layer0(g) if h0 is None else h0
         outs = []
         for layers in self.gnns:
-            h = h0
+            h, seq = h0, [h0]
             for layer in layers:
                 h = layer(g, h)
+                seq.append(h)
+            if self.config.combine == "mean":
+                h = {t: torch.stack([x[t] for x in seq]).mean(0) for t in h}
             outs.append(h)
         if not self.config.multitask:
             return outs
@@ -198,7 +325,28 @@ class MTHGT(Recommender):
                 mp = dgl.remove_edges(mp, ids, etype=et)
         return positives, mp
 
+    def _reg(self, h0, pairs) -> torch.Tensor:
+        """LightGCN's L2 term: ½ Σ ||H^0||² over the (type, ids) rows in ``pairs`` / batch size."""
+        total = sum(h0[t][ids].pow(2).sum() for t, ids in pairs)
+        return 0.5 * total / max(len(pairs[0][1]), 1)
+
+    def _combine(self, rec_loss, lp_loss, reg, logs) -> LossOutput:
+        cfg = self.config
+        if not cfg.multitask:
+            total = rec_loss
+        else:
+            total = self.weighting(torch.stack([lp_loss, rec_loss]))
+            w = self.weighting.task_weights()
+            logs.update(lp_loss=lp_loss.item(), lp_weight=float(w[0]), rec_weight=float(w[1]))
+        logs["rec_loss"] = rec_loss.item()
+        if cfg.reg_weight:
+            total = total + cfg.reg_weight * reg
+            logs["reg"] = float(reg.detach())
+        return LossOutput(total, logs)
+
     def loss(self, batch) -> LossOutput:
+        if isinstance(batch, FullGraphBatch):
+            return self._full_graph_loss(batch)
         _, pair, neg_pair, sub = batch
         cfg = self.config
         if cfg.multitask:
@@ -206,31 +354,54 @@ class MTHGT(Recommender):
             self._last_lp_positives = lp_pos  # kept for inspection (leakage tests)
         else:
             mp = sub
-        embs = self.encode(mp)
+        h0 = self.layer0(mp)
+        embs = self.encode(mp, h0)
         h_rec = embs[-1]
         # pair-graph node i of type t is subgraph node i of type t (seeds come first)
         pu, pi = pair.edges(etype=INTERACTS)
         nu, ni = neg_pair.edges(etype=INTERACTS)
         pos = (h_rec[USER][pu] * h_rec[ITEM][pi]).sum(-1)
         neg = (h_rec[USER][nu] * h_rec[ITEM][ni]).sum(-1)
-        rec_loss = _pairwise_loss(pos, neg)
-        if not cfg.multitask:
-            return LossOutput(rec_loss, {"rec_loss": rec_loss.item()})
-        h_lp = embs[0]
-        pos_l, neg_l = [], []
-        for (s_t, _, d_t), (src, dst) in lp_pos.items():
-            fake = torch.randint(0, sub.num_nodes(d_t), dst.shape)
-            pos_l.append((h_lp[s_t][src] * h_lp[d_t][dst]).sum(-1))
-            neg_l.append((h_lp[s_t][src] * h_lp[d_t][fake]).sum(-1))
-        if pos_l:
-            lp_loss = _pairwise_loss(torch.cat(pos_l), torch.cat(neg_l))
-        else:
-            lp_loss = rec_loss.new_zeros(())
-        total = self.weighting(torch.stack([lp_loss, rec_loss]))
-        logs = {"lp_loss": lp_loss.item(), "rec_loss": rec_loss.item()}
-        w = self.weighting.task_weights()
-        logs.update(lp_weight=float(w[0]), rec_weight=float(w[1]))
-        return LossOutput(total, logs)
+        rec_loss = _ranking_loss(pos, neg, cfg.loss, cfg.temperature)
+        reg = self._reg(h0, [(USER, pu), (ITEM, pi), (ITEM, ni)]) if cfg.reg_weight else None
+        lp_loss = None
+        if cfg.multitask:
+            h_lp = embs[0]
+            pos_l, neg_l = [], []
+            for (s_t, _, d_t), (src, dst) in lp_pos.items():
+                fake = torch.randint(0, sub.num_nodes(d_t), dst.shape)
+                pos_l.append((h_lp[s_t][src] * h_lp[d_t][dst]).sum(-1))
+                neg_l.append((h_lp[s_t][src] * h_lp[d_t][fake]).sum(-1))
+            if pos_l:
+                lp_loss = _ranking_loss(torch.cat(pos_l), torch.cat(neg_l), "bpr")
+            else:
+                lp_loss = rec_loss.new_zeros(())
+        return self._combine(rec_loss, lp_loss, reg, {})
+
+    def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:
+        cfg = self.config
+        h0 = self.layer0(self.graph)
+        embs = self.encode(self.graph, h0)
+        h_rec = embs[-1]
+        u = h_rec[USER][batch.users]
+        pos = (u * h_rec[ITEM][batch.pos_items]).sum(-1)
+        neg = (u.unsqueeze(1) * h_rec[ITEM][batch.neg_items]).sum(-1)
+        rec_loss = _ranking_loss(pos, neg, cfg.loss, cfg.temperature)
+        # negatives count once per positive in the L2 term (their mean), as with one negative
+        reg = None
+        if cfg.reg_weight:
+            reg = 0.5 * (h0[USER][batch.users].pow(2).sum() + h0[ITEM][batch.pos_items].pow(2).sum()
+                         + h0[ITEM][batch.neg_items].pow(2).sum() / batch.neg_items.shape[1]) / len(batch.users)
+        lp_loss = None
+        if cfg.multitask:
+            h_lp = embs[0]
+            pos_l, neg_l = [], []
+            for (s_t, _, d_t), (src, dst, fake) in batch.lp.items():
+                pos_l.append((h_lp[s_t][src] * h_lp[d_t][dst]).sum(-1))
+                neg_l.append((h_lp[s_t][src] * h_lp[d_t][fake]).sum(-1))
+            lp_loss = _ranking_loss(torch.cat(pos_l), torch.cat(neg_l), "bpr") if pos_l \
+                else rec_loss.new_zeros(())
+        return self._combine(rec_loss, lp_loss, reg, {})
 
     # -- inference ---------------------------------------------------------------------------
     def embeddings(self):

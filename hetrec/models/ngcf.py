@@ -35,6 +35,8 @@ class NGCFConfig:
     num_layers: int = 3
     #: BPR triples per batch
     batch_size: int = 2048
+    #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
+    num_negatives: int = 1
     #: weight λ of the L2 term on the batch's layer-0 embeddings
     reg_weight: float = 1e-5
     #: probability of dropping an edge of the normalized adjacency (per batch, training only)

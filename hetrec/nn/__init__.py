@@ -4,13 +4,15 @@ Each layer lives in its own module and depends only on PyTorch and DGL, never on
 of hetrec, so any DGL project can import them.
 
 - :class:`HGTLayer` — HGT attention layer with a per-type gated residual, Eq. (4)–(11)
+- :class:`LightHGTLayer` — HGT attention steering transform-free, degree-normalised propagation
 - :class:`NodeTypeProjection` — per-type ID embeddings / features to a hidden size, Eq. (3)
 - :class:`MMoE` — shared experts, one softmax gate per task, per-type residual, Eq. (12)–(14)
 - :class:`UncertaintyWeighting` — ``Σ exp(−s_i)·L_i + s_i`` task-loss weighting
 """
 from .hgt import HGTLayer
+from .light_hgt import LightHGTLayer
 from .mmoe import MMoE
 from .projection import NodeTypeProjection
 from .uncertainty import UncertaintyWeighting
 
-__all__ = ["HGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting"]
+__all__ = ["HGTLayer", "LightHGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting"]

@@ -1,0 +1,161 @@
+"""Controlled experiments behind MTHGT's recipe (docs/mthgt.md): one change at a time, Last.FM
+fold 0, settings chosen on **validation** NDCG@10 (test is recorded, never used to choose).
+
+Each cell is a named model + settings, trained once by the project's Trainer into
+``OUT/<dataset>/<cell>/`` (a finished cell is read back, never retrained), followed by diagnostics
+that tell popularity-learning apart:
+
+* ``pop_corr``: Spearman correlation over items of the item's mean score (over all users) with
+  its training degree (1 = the ranking is popularity);
+* ``top10_pop_share``: share of all users' top-10 slots taken by the 1 % most popular items;
+* ``train_bpr`` / ``val_bpr``: BPR loss of training and validation pairs against one uniform
+  non-training negative each (same seed for every cell): a wide gap is over-fitting.
+
+    python benchmarks/mthgt_recipe.py --list
+    python benchmarks/mthgt_recipe.py --cells light-noatt light-att --threads 1
+    python benchmarks/mthgt_recipe.py --collect            # the table of finished cells (markdown)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("DGLBACKEND", "pytorch")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hetrec.data import load_dataset, kfold_split  # noqa: E402
+from hetrec.data.files import atomic_write_bytes  # noqa: E402
+from hetrec.models import create_model  # noqa: E402
+from hetrec.train import TrainConfig, Trainer  # noqa: E402
+from _common import machine  # noqa: E402
+
+BASE = dict(lr=5e-3, epochs=100, patience=5)
+#: cell -> (model, model settings, training settings, what it tests)
+CELLS = {
+    # references under the same trainer
+    "lightgcn": ("lightgcn", {}, {}, "project LightGCN (user-item graph), its benchmark settings"),
+    "lightgcn-neg8": ("lightgcn", {"num_negatives": 8}, {}, "LightGCN, 8 negatives per positive"),
+    "bprmf": ("bprmf", {}, {}, "project BPR-MF"),
+    "paper": ("mthgt-paper", {}, dict(epochs=20, patience=3), "the paper's recipe (old default)"),
+    # the light HGT layer, one change at a time
+    "light-noatt-ui": ("mthgt", dict(multitask=False, attention=False, relations="interactions"), {},
+                       "transform-free propagation, user-item relations only, no attention"),
+    "light-noatt": ("mthgt", dict(multitask=False, attention=False), {},
+                    "transform-free propagation over all relations, no attention (node norm)"),
+    "light-noatt-relnorm": ("mthgt", dict(multitask=False, attention=False, norm="relation"), {},
+                            "as light-noatt, degree normalisation within each relation"),
+    "light-att": ("mthgt", dict(multitask=False), {}, "HGT attention over all relations, single task"),
+    "light-att-mt": ("mthgt", {}, {}, "light-att + link prediction via MMoE + uncertainty weighting"),
+    "light-noatt-mt": ("mthgt", dict(attention=False), {}, "light-noatt + multitask"),
+    "light-noatt-neg8": ("mthgt", dict(multitask=False, attention=False, num_negatives=8), {},
+                         "light-noatt, 8 negatives per positive"),
+    "light-noatt-b8k": ("mthgt", dict(multitask=False, attention=False, batch_size=8192),
+                        dict(lr=1e-2), "light-noatt, batch 8192, lr 1e-2"),
+    "light-noatt-softmax": ("mthgt", dict(multitask=False, attention=False, num_negatives=64,
+                                          loss="softmax", temperature=0.2), {},
+                            "light-noatt, sampled softmax over 64 negatives, temperature 0.2"),
+    "hgt-full": ("mthgt", dict(multitask=False, conv="hgt", projection=True, init_std=None,
+                               combine="last", num_layers=2, dropout=0.2, reg_weight=0.0), {},
+                 "paper HGT stack (transforms, projection, last layer) trained on the full graph"),
+    "hgt-full-raw-mean": ("mthgt", dict(multitask=False, conv="hgt", num_layers=2), {},
+                          "HGT with transforms, raw N(0,0.1²) embeddings, mean of layers, full graph"),
+}
+
+
+def diagnostics(model, split, seed: int = 0) -> dict:
+    model.eval()
+    with torch.no_grad():
+        model.prepare_scoring()
+        users = torch.arange(split.num_users)
+        scores = model.scores(users)
+    deg = np.asarray(split.train.sum(0)).ravel()
+    mean_score = scores.mean(0).numpy()
+    rank = lambda x: np.argsort(np.argsort(x)).astype(float)  # noqa: E731
+    pop_corr = float(np.corrcoef(rank(mean_score), rank(deg))[0, 1])
+    masked = scores.clone()
+    tr = split.train.tocoo()
+    masked[torch.from_numpy(tr.row.astype(np.int64)), torch.from_numpy(tr.col.astype(np.int64))] = -np.inf
+    top = masked.topk(10, dim=1).indices.numpy().ravel()
+    popular = set(np.argsort(-deg)[: max(1, len(deg) // 100)].tolist())
+    share = float(np.mean([t in popular for t in top]))
+    gen = np.random.default_rng(seed)
+
+    def bpr(mat):
+        coo = mat.tocoo()
+        u, i = coo.row, coo.col
+        j = gen.integers(0, split.num_items, len(u))
+        s = scores.numpy()
+        return float(np.mean(np.logaddexp(0, s[u, j] - s[u, i])))
+
+    return {"pop_corr": pop_corr, "top10_pop_share": share, "train_bpr": bpr(split.train),
+            "val_bpr": bpr(split.val)}
+
+
+def run_cell(name, split, out_root: Path, threads: int) -> dict:
+    out = out_root / name
+    done = out / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    model_name, overrides, train, what = CELLS[name]
+    tcfg = TrainConfig(**{**BASE, **train}, seed=0, progress=False, num_threads=threads)
+    model = create_model(model_name, **overrides)
+    t0 = time.perf_counter()
+    fit = Trainer(tcfg, out_dir=out, log=lambda m: print(f"[{name}] {m}", file=sys.stderr, flush=True)).fit(model, split)
+    seconds = time.perf_counter() - t0
+    res = {"cell": name, "model": model_name, "settings": overrides, "train": {**BASE, **train}, "what": what,
+           "best_epoch": fit.best_epoch, "epochs_run": len(fit.history), "seconds": round(seconds, 1),
+           "val_ndcg10": fit.val["NDCG@10"], "val_r10": fit.val["R@10"],
+           "test_ndcg10": fit.test["NDCG@10"], "test_r10": fit.test["R@10"],
+           **diagnostics(model, split), "machine": machine()}
+    atomic_write_bytes(done, json.dumps(res, indent=2).encode())
+    return res
+
+
+def table(out_root: Path) -> str:
+    rows = [json.loads(p.read_text()) for p in sorted(out_root.glob("*/result.json"))]
+    lines = ["| cell | what | val NDCG@10 | val R@10 | best / run epochs | s | pop corr | top-10 pop share | train / val BPR |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: -r["val_ndcg10"]):
+        lines.append(f"| {r['cell']} | {r['what']} | {r['val_ndcg10']:.4f} | {r['val_r10']:.4f} | "
+                     f"{r['best_epoch']} / {r['epochs_run']} | {r['seconds']:.0f} | {r['pop_corr']:.2f} | "
+                     f"{r['top10_pop_share']:.2f} | {r['train_bpr']:.3f} / {r['val_bpr']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="lastfm")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--cells", nargs="*", default=[])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "mthgt-recipe"))
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--collect", action="store_true")
+    args = p.parse_args(argv)
+    if args.list:
+        for k, v in CELLS.items():
+            print(f"{k:24s} {v[3]}")
+        return
+    out_root = Path(args.out) / args.dataset / f"fold-{args.fold}"
+    unknown = [c for c in args.cells if c not in CELLS]
+    if unknown:
+        p.error(f"unknown cells {unknown}; --list shows them")
+    if args.cells:
+        torch.set_num_threads(args.threads)
+        ds = load_dataset(args.dataset, root=args.data_dir)
+        split = kfold_split(ds.graph, k=5, seed=0)[args.fold]
+        for c in args.cells:
+            r = run_cell(c, split, out_root, args.threads)
+            print(f"{c}: val NDCG@10 {r['val_ndcg10']:.4f} ({r['seconds']:.0f} s)", flush=True)
+    print(table(out_root))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""HGT attention over transform-free, degree-normalised propagation (for ID embeddings)."""
+import math
+
+import torch
+from dgl import function as fn
+from torch import nn
+
+
+__all__ = ["LightHGTLayer"]
+
+
+class LightHGTLayer(nn.Module):
+    r"""HGT's heterogeneous attention (MTHGT Eq. 5–7) steering LightGCN-style propagation.
+
+    For an edge :math:`e = (s, r, t)` with relation :math:`r = \phi(e)`, :math:`h` heads of size
+    :math:`d = \text{size}/h` and head index :math:`i`:
+
+    .. math::
+
+        \beta^i(e) &= K^i(s)\, W^{ATT}_{\phi(e),i}\, Q^i(t)^\top \cdot
+            \frac{\mu_{\phi(e),i}}{\sqrt d}
+            \qquad K^i, Q^i \text{ per-type linears of } H^{k-1} \hspace{3em} (5\text{–}6) \\
+        c(e) &= \frac{1}{\sqrt{\deg(s)\,\deg(t)}} , \qquad C(t) = \sum_{e' \in N(t)} c(e') \\
+        A^i(e) &= C(t)\cdot \operatorname*{Softmax}_{e' \in N(t)}
+            \big(\beta^i(e') + \log c(e')\big)[e] \hspace{12em} (7') \\
+        H^k[t] &= \Vert_i \sum_{e = (s, r, t)} A^i(e)\; H^{k-1}[s]^{\,i}
+            \hspace{14.6em} (8'\text{–}10')
+
+    The softmax runs over **all** incoming edges of :math:`t`, every relation together, as in
+    HGT; :math:`H^{k-1}[s]^{\,i}` is head :math:`i`'s slice of the source representation.
+    With all :math:`\beta = 0` the weights are exactly :math:`c(e)`, LightGCN's symmetric
+    normalisation :math:`D^{-1/2} A D^{-1/2}` over the whole heterograph (``norm="node"``,
+    degrees counted over every relation) or within each relation (``norm="relation"``,
+    :math:`\deg_r`). The attention only *redistributes* a target's mass :math:`C(t)` over
+    its edges and relations, by learned relevance.
+
+    Deviations from HGT (Eq. 8–11), and why: there is no message linear
+    (M-Linear, :math:`W^{MSG}`), no output linear (A-Linear), no non-linearity and no gated
+    residual. On learned ID embeddings these per-type transforms, trained by a ranking loss,
+    made every representation rank worse than the embeddings they were given (measured in
+    docs/mthgt.md); without them the layer is a linear propagation whose edge weights
+    HGT's attention learns. Layer combination (for example the mean of all layers, which keeps
+    :math:`H^0`) is left to the model. The query linears start at zero, so a new layer
+    propagates exactly as LightGCN does and learns to deviate from it.
+
+    Use :class:`HGTLayer` for the full HGT with its transforms (rich input features).
+
+    Parameters
+    ----------
+    size : int
+        Representation size (input = output); divisible by ``num_heads``.
+    ntypes : list[str]
+        Node types (``g.ntypes``): one K and one Q linear per type.
+    canonical_etypes : list[tuple[str, str, str]]
+        Relations: one :math:`W^{ATT}` and one prior :math:`\mu` per relation and head.
+    num_heads : int
+        Number of heads :math:`h`.
+    norm : str
+        ``"node"`` (degrees over all relations) or ``"relation"`` (degree within the relation).
+    attention : bool
+        ``False`` fixes :math:`\beta = 0`: plain symmetric-normalised propagation (an ablation).
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from hetrec.nn import LightHGTLayer
+    >>> g = dgl.heterograph({('user', 'buys', 'item'): ([0, 1], [1, 2]),
+    ...                      ('item', 'bought_by', 'user'): ([1, 2], [0, 1])})
+    >>> layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2)
+    >>> h = {t: torch.randn(g.num_nodes(t), 8) for t in g.ntypes}
+    >>> {t: tuple(x.shape) for t, x in layer(g, h).items()}
+    {'item': (3, 8), 'user': (2, 8)}
+    """
+
+    def __init__(self, size, ntypes, canonical_etypes, num_heads=4, norm="node", attention=True):
+        super().__init__()
+        if size % num_heads != 0:
+            raise ValueError(f"size ({size}) must be divisible by num_heads ({num_heads})")
+        if norm not in ("node", "relation"):
+            raise ValueError(f"norm must be 'node' or 'relation', got {norm!r}")
+        self.size = size
+        self.num_heads = num_heads
+        self.head_size = size // num_heads
+        self.ntypes = list(ntypes)
+        self.canonical_etypes = [tuple(r) for r in canonical_etypes]
+        self._rel_index = {r: i for i, r in enumerate(self.canonical_etypes)}
+        self.norm = norm
+        self.attention = attention
+        if attention:
+            self.k_linears = nn.ModuleDict({t: nn.Linear(size, size) for t in self.ntypes})
+            self.q_linears = nn.ModuleDict({t: nn.Linear(size, size) for t in self.ntypes})
+            num_rels, h, d = len(self.canonical_etypes), num_heads, self.head_size
+            self.relation_att = nn.Parameter(torch.empty(num_rels, h, d, d))
+            self.relation_pri = nn.Parameter(torch.empty(num_rels, h))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Re-initialise every parameter (called by ``__init__``); queries start at zero."""
+        if not self.attention:
+            return
+        for lin in self.k_linears.values():
+            lin.reset_parameters()
+        for lin in self.q_linears.values():
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        bound = math.sqrt(6.0 / (2 * self.head_size))
+        nn.init.uniform_(self.relation_att, -bound, bound)
+        nn.init.ones_(self.relation_pri)
+
+    def _relation_id(self, rel):
+        try:
+            return self._rel_index[tuple(rel)]
+        except KeyError:
+            raise KeyError(f"relation {rel} is not among the canonical_etypes this layer was "
+                           f"built with: {self.canonical_etypes}") from None
+
+    def _log_norm(self, g):
+        """``log c(e)`` per relation: ``-(log deg(s) + log deg(t)) / 2`` (degrees >= 1)."""
+        rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
+        out = {}
+        if self.norm == "node":
+            dev = g.device
+            deg_src = {t: torch.zeros(g.num_src_nodes(t), device=dev) for t in g.srctypes}
+            deg_dst = {t: torch.zeros(g.num_dst_nodes(t), device=dev) for t in g.dsttypes}
+            for r in rels:
+                deg_src[r[0]] += g.out_degrees(etype=r).float()
+                deg_dst[r[2]] += g.in_degrees(etype=r).float()
+        for r in rels:
+            if self.norm == "node":
+                ds, dt = deg_src[r[0]], deg_dst[r[2]]
+            else:
+                ds, dt = g.out_degrees(etype=r).float(), g.in_degrees(etype=r).float()
+            s, d = g.edges(etype=r)
+            out[r] = -0.5 * (ds.clamp(min=1)[s.long()].log() + dt.clamp(min=1)[d.long()].log())
+        return out
+
+    def forward(self, g, h, return_attention=False):
+        """Propagate ``h`` one step.
+
+        Parameters
+        ----------
+        g : DGLGraph
+            A heterograph, a subgraph or a block; its relations must be among
+            ``canonical_etypes``. Degrees are those of ``g`` itself.
+        h : dict[str, Tensor]
+            ``(num_src_nodes(t), size)`` per source node type.
+        return_attention : bool
+            Also return :math:`A(e)`, a dict by relation of ``(num_edges, num_heads)`` tensors.
+
+        Returns
+        -------
+        dict[str, Tensor]
+            ``(num_dst_nodes(t), size)`` per destination type; zeros for nodes with no in-edge.
+        """
+        nh, d = self.num_heads, self.head_size
+        rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
+        log_c = self._log_norm(g) if self.attention or return_attention else None
+        like = next(iter(h.values()))
+        with g.local_scope():
+            for t in g.srctypes:
+                if g.num_src_nodes(t) > 0:
+                    g.srcnodes[t].data["v"] = h[t].view(-1, nh, d)
+            logits = {}
+            if self.attention:
+                h_dst = {t: h[t][: g.num_dst_nodes(t)] for t in {r[2] for r in rels}}
+                for t in {r[0] for r in rels}:
+                    g.srcnodes[t].data["k"] = self.k_linears[t](h[t]).view(-1, nh, d)
+                queries = {t: self.q_linears[t](x).view(-1, nh, d) for t, x in h_dst.items()}
+                for r in rels:
+                    ri = self._relation_id(r)
+                    # K W Q^T = K (Q W^T)^T: one d x d product per target, not per edge
+                    w = self.relation_att[ri] * (self.relation_pri[ri] / math.sqrt(d)).view(nh, 1, 1)
+                    g.dstnodes[r[2]].data[f"q{ri}"] = torch.einsum("nhe,hde->nhd", queries[r[2]], w)
+                    g.apply_edges(fn.u_dot_v("k", f"q{ri}", "beta"), etype=r)
+                    logits[r] = g.edges[r].data["beta"].squeeze(-1) + log_c[r].unsqueeze(-1)
+            if self.attention:
+                weights = self._attend(g, rels, logits, log_c, return_attention)
+            else:
+                self._propagate_fixed(g, rels, h)
+                weights = {r: log_c[r].exp().view(-1, 1, 1).expand(-1, nh, 1) for r in rels} \
+                    if return_attention else None
+            out = {}
+            for t in g.dsttypes:
+                n = g.num_dst_nodes(t)
+                data = g.dstnodes[t].data
+                out[t] = data["out"].reshape(n, -1) if "out" in data else like.new_zeros(n, self.size)
+        if return_attention:
+            return out, {r: w.view(-1, nh) for r, w in weights.items()}
+        return out
+
+    def _propagate_fixed(self, g, rels, h):
+        """Without attention the weights factor as ``deg(s)^-1/2 · deg(t)^-1/2``: scale the
+        sources, sum with ``copy_u`` (no per-edge weight) and scale the targets, as DGL's
+        ``GraphConv(norm="both")`` does; several times faster than ``u_mul_e``."""
+        for r in rels:
+            s_norm, d_norm = self._degree_norms(g, r)
+            key = f"vs{self._relation_id(r)}" if self.norm == "relation" else "vs"
+            if key not in g.srcnodes[r[0]].data:
+                g.srcnodes[r[0]].data[key] = h[r[0]] * s_norm.unsqueeze(-1)
+            fn_key = f"o{self._relation_id(r)}"
+            g.update_all(fn.copy_u(key, "m"), fn.sum("m", fn_key), etype=r)
+            part = g.dstnodes[r[2]].data.pop(fn_key) * d_norm.unsqueeze(-1)
+            data = g.dstnodes[r[2]].data
+            data["out"] = data["out"] + part if "out" in data else part
+
+    def _degree_norms(self, g, r):
+        """``(deg(s)^-1/2 per source node, deg(t)^-1/2 per target node)`` for relation ``r``."""
+        if self.norm == "relation":
+            ds, dt = g.out_degrees(etype=r).float(), g.in_degrees(etype=r).float()
+        else:
+            ds = sum(g.out_degrees(etype=q).float() for q in g.canonical_etypes
+                     if q[0] == r[0] and g.num_edges(q) > 0)
+            dt = sum(g.in_degrees(etype=q).float() for q in g.canonical_etypes
+                     if q[2] == r[2] and g.num_edges(q) > 0)
+        return ds.clamp(min=1).pow(-0.5), dt.clamp(min=1).pow(-0.5)
+
+    @staticmethod
+    def _attend(g, rels, logits, log_c, return_attention):
+        """Eq. 7'–10' in one message pass: ``out(t) = C(t) · Σ_e exp(l_e) v_s / Σ_e exp(l_e)``
+        with ``l_e = β_e + log c(e)``; the denominator rides along as an extra column of ones.
+
+        For stability the logits are shifted by each target's maximum over its in-edges of all
+        relations (a constant per target and head, so no gradient is needed through it).
+        """
+        shift = {}
+        for r in rels:
+            dst = g.edges(etype=r)[1].long()
+            cur = shift.get(r[2])
+            if cur is None:
+                cur = logits[r].new_full((g.num_dst_nodes(r[2]), logits[r].shape[1]), -torch.inf)
+            idx = dst.unsqueeze(1).expand_as(logits[r])
+            shift[r[2]] = cur.scatter_reduce(0, idx, logits[r].detach(), "amax")
+        for t in {r[0] for r in rels}:
+            v = g.srcnodes[t].data["v"]
+            g.srcnodes[t].data["v1"] = torch.cat([v, v.new_ones(*v.shape[:2], 1)], -1)
+        for r in rels:
+            dst = g.edges(etype=r)[1].long()
+            g.edges[r].data["e"] = (logits[r] - shift[r[2]][dst]).exp().unsqueeze(-1)
+            g.edges[r].data["c"] = log_c[r].exp().view(-1, 1, 1)
+        g.multi_update_all({r: (fn.u_mul_e("v1", "e", "m"), fn.sum("m", "acc")) for r in rels}, "sum")
+        g.multi_update_all({r: (fn.copy_e("c", "m"), fn.sum("m", "C")) for r in rels}, "sum")
+        for t in {r[2] for r in rels}:
+            data = g.dstnodes[t].data
+            acc = data.pop("acc")
+            scale = data["C"] / acc[..., -1:].clamp(min=1e-30)  # 0 only without in-edges
+            data["out"] = acc[..., :-1] * scale
+            data["scale"] = scale
+        if not return_attention:
+            return None
+        weights = {}
+        for r in rels:
+            g.apply_edges(fn.e_mul_v("e", "scale", "a"), etype=r)
+            weights[r] = g.edges[r].data["a"]
+        return weights
+
+    def extra_repr(self):
+        return (f"size={self.size}, num_heads={self.num_heads}, ntypes={len(self.ntypes)}, "
+                f"relations={len(self.canonical_etypes)}, norm={self.norm!r}, attention={self.attention}")
