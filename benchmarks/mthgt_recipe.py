@@ -36,6 +36,8 @@ from hetrec.train import TrainConfig, Trainer  # noqa: E402
 from _common import machine  # noqa: E402
 
 BASE = dict(lr=5e-3, epochs=100, patience=5)
+#: full-graph steps over 8192 interactions: a quarter of the propagations per epoch, more epochs
+B8 = dict(lr=1e-2, epochs=200)
 #: cell -> (model, model settings, training settings, what it tests)
 CELLS = {
     # references under the same trainer
@@ -60,6 +62,23 @@ CELLS = {
     "light-noatt-softmax": ("mthgt", dict(multitask=False, attention=False, num_negatives=64,
                                           loss="softmax", temperature=0.2), {},
                             "light-noatt, sampled softmax over 64 negatives, temperature 0.2"),
+    "light-att1-b8k": ("mthgt", dict(multitask=False, attention_layers=1, batch_size=8192), B8,
+                       "attention in layer 1 only (later layers fixed), batch 8192, lr 1e-2"),
+    "light-att-b8k": ("mthgt", dict(multitask=False, batch_size=8192), B8,
+                      "attention in every layer, batch 8192, lr 1e-2"),
+    "light-noatt-b8k-softmax": ("mthgt", dict(multitask=False, attention=False, batch_size=8192,
+                                              num_negatives=64, loss="softmax", temperature=0.2),
+                                B8, "light-noatt-b8k with sampled softmax, 64 negatives, T 0.2"),
+    "light-noatt-b8k-neg8": ("mthgt", dict(multitask=False, attention=False, batch_size=8192,
+                                           num_negatives=8), B8, "light-noatt-b8k, BPR with 8 negatives"),
+    "light-noatt-b8k-ui": ("mthgt", dict(multitask=False, attention=False, batch_size=8192,
+                                         relations="interactions"), B8,
+                           "light-noatt-b8k on user-item relations only"),
+    "light-noatt-b8k-e200": ("mthgt", dict(multitask=False, attention=False, batch_size=8192), B8,
+                             "light-noatt-b8k with up to 200 epochs"),
+    "lightgcn-b8k": ("lightgcn", dict(batch_size=8192), B8, "LightGCN, batch 8192, lr 1e-2, up to 200 epochs"),
+    "light-noatt-b8k-mt": ("mthgt", dict(attention=False, batch_size=8192), B8,
+                           "light-noatt-b8k-e200 + link prediction via MMoE + uncertainty weighting"),
     "hgt-full": ("mthgt", dict(multitask=False, conv="hgt", projection=True, init_std=None,
                                combine="last", num_layers=2, dropout=0.2, reg_weight=0.0), {},
                  "paper HGT stack (transforms, projection, last layer) trained on the full graph"),

@@ -62,6 +62,9 @@ class MTHGTConfig:
     norm: str = "node"
     #: learned attention in the light layer (False: fixed symmetric normalisation)
     attention: bool = True
+    #: how many of the first layers learn attention (None: all); later light layers propagate
+    #: with the fixed normalisation, at a fraction of the cost
+    attention_layers: int | None = None
     #: Eq. 3 per-type linear + GELU on the ID embeddings (the paper); False: H^0 = embeddings
     projection: bool = False
     #: std of the N(0, std^2) initialisation of the ID embeddings (None: Xavier uniform)
@@ -177,14 +180,15 @@ class MTHGT(Recommender):
         self.reset_embeddings()
         num_stacks = 2 if cfg.multitask and not cfg.shared_gnn else 1
 
-        def layer():
+        def layer(k):
             if cfg.conv == "light":
+                attend = cfg.attention and (cfg.attention_layers is None or k < cfg.attention_layers)
                 return LightHGTLayer(cfg.hidden_size, g.ntypes, g.canonical_etypes, num_heads=cfg.num_heads,
-                                     norm=cfg.norm, attention=cfg.attention)
+                                     norm=cfg.norm, attention=attend)
             return HGTLayer(cfg.hidden_size, cfg.hidden_size, g.ntypes, g.canonical_etypes,
                             num_heads=cfg.num_heads, dropout=cfg.dropout, use_norm=cfg.use_norm)
 
-        self.gnns = nn.ModuleList([nn.ModuleList([layer() for _ in range(cfg.num_layers)])
+        self.gnns = nn.ModuleList([nn.ModuleList([layer(k) for k in range(cfg.num_layers)])
                                    for _ in range(num_stacks)])
         if cfg.multitask:
             self.mmoe = MMoE(cfg.hidden_size, cfg.hidden_size, cfg.num_experts, 2, ntypes=g.ntypes,
