@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 
+from ..nn.losses import ranking_loss
 from .base import LossOutput, Recommender
 
 
@@ -120,7 +120,7 @@ class BPRRecommender(Recommender):
         pos = (u * item_emb[batch.pos_items]).sum(1)
         neg_items = batch.neg_items.view(len(batch.users), -1)  # (B, k) negatives per positive
         neg = (u.unsqueeze(1) * item_emb[neg_items]).sum(-1)
-        bpr = F.softplus(neg - pos.unsqueeze(1)).mean()  # -ln sigmoid(pos - neg), stably
+        bpr = ranking_loss(pos, neg, getattr(self.config, "loss", "bpr"), getattr(self.config, "temperature", 1.0))
         user0, item0 = self.layer0()
         # with k negatives, their mean squared norm stands for the one negative of the paper
         reg = (user0[batch.users].pow(2).sum() + item0[batch.pos_items].pow(2).sum()

@@ -25,6 +25,10 @@ class BPRMFConfig:
     batch_size: int = 2048
     #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
     num_negatives: int = 1
+    #: "bpr" (the paper) or "softmax" (sampled softmax over the positive and its negatives)
+    loss: str = "bpr"
+    #: temperature of the sampled softmax
+    temperature: float = 1.0
     #: weight λ of the L2 term on the batch's embeddings
     reg_weight: float = 1e-4
     #: standard deviation of the normal initialisation

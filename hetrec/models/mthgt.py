@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
+from ..nn.losses import bpr_loss, ranking_loss
 from ._bpr import NegativeSampler
 from .base import LossOutput, Recommender
 
@@ -78,6 +79,8 @@ class MTHGTConfig:
     #: one GNN stack shared by both tasks instead of one per task (the paper: one per task)
     shared_gnn: bool = True
     num_experts: int = 4
+    #: initial weight of the MMoE mixture against its input (Eq. 14's alpha); 0.5 = the paper
+    mmoe_alpha: float = 0.5
     #: "full" (every step encodes the whole training graph), "sampled" (subgraphs around the
     #: batch, the paper) or "auto" (full when the training graph has <= full_graph_max_edges)
     training: str = "auto"
@@ -101,7 +104,21 @@ class MTHGTConfig:
     temperature: float = 1.0
     #: weight of the L2 term on the batch's layer-0 (ID) embeddings, as in LightGCN
     reg_weight: float = 1e-4
+    #: the L2 term is part of the recommendation task's loss (weighted with it); False: added
+    #: outside the uncertainty weighting
+    reg_in_task: bool = True
+    #: activation of the MMoE experts: "gelu" (the paper) or "none" (linear experts)
+    expert_activation: str = "gelu"
+    #: the experts' bias b_i (Eq. 12); False removes a shared offset that acts as item popularity
+    expert_bias: bool = True
     lp_edges_per_relation: int = 256
+    #: link-prediction loss ("bpr" or "softmax", with the recommendation ``temperature``) and its
+    #: negatives per positive (uniform nodes of the target type)
+    lp_loss: str = "bpr"
+    lp_negatives: int = 1
+    #: full-graph mode: hide each step's predicted edges (its interactions and link-prediction
+    #: positives, with their reverses) from message passing, as the sampled mode does
+    drop_batch_edges: bool = True
 
 
 def _pair_relations(g) -> list:
@@ -116,23 +133,30 @@ def _pair_relations(g) -> list:
     return chosen
 
 
-def _ranking_loss(pos: torch.Tensor, neg: torch.Tensor, kind: str = "bpr",
-                  temperature: float = 1.0) -> torch.Tensor:
-    """Loss of positive scores ``pos`` (B,) against ``neg`` (B, k), k negatives per positive.
-
-    ``"bpr"``: mean of ``softplus(neg − pos)`` over all B·k pairs. ``"softmax"``: sampled
-    softmax, mean over positives of ``−log softmax([pos, neg_1..neg_k] / temperature)[0]``.
-    """
-    neg = neg.view(pos.numel(), -1)
-    if kind == "bpr":
-        return F.softplus(neg - pos.unsqueeze(1)).mean()
-    logits = torch.cat([pos.unsqueeze(1), neg], 1) / temperature
-    return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+def _ranking_loss(pos, neg, kind="bpr", temperature=1.0):
+    return ranking_loss(pos, neg, kind, temperature)
 
 
 def _pairwise_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """BPR: mean of ``softplus(neg − pos)``; ``neg`` holds ``k`` negatives per positive in a row."""
-    return _ranking_loss(pos, neg, "bpr")
+    return bpr_loss(pos, neg)
+
+
+def _reverse_edge_ids(g, et, rev):
+    """For every edge ``(s, d)`` of ``et``, the id of an edge ``(d, s)`` of ``rev`` (a one-to-one
+    pairing, multi-edges included), or None when ``rev`` does not mirror ``et`` exactly."""
+    s, d = g.edges(etype=et)
+    rs, rd = g.edges(etype=rev)
+    if len(s) != len(rs):
+        return None
+    n = g.num_nodes(et[2])
+    key, rkey = s * n + d, rd * n + rs
+    order, rorder = torch.argsort(key, stable=True), torch.argsort(rkey, stable=True)
+    if not torch.equal(key[order], rkey[rorder]):
+        return None
+    out = torch.empty_like(order)
+    out[order] = rorder
+    return out
 
 
 class FullGraphBatch(NamedTuple):
@@ -145,6 +169,8 @@ class FullGraphBatch(NamedTuple):
     neg_items: torch.Tensor
     #: relation -> (src, dst, fake_dst) node ids of the training graph
     lp: dict
+    #: relation -> edge ids of the training graph hidden from message passing in this step
+    hidden: dict
 
 
 class MTHGT(Recommender):
@@ -155,8 +181,8 @@ class MTHGT(Recommender):
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
-                "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax"),
-                "relations": ("all", "interactions")}
+                "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax"), "lp_loss": ("bpr", "softmax"),
+                "relations": ("all", "interactions"), "expert_activation": ("gelu", "none")}
 
     def setup(self, split) -> None:
         cfg = self.config
@@ -192,7 +218,9 @@ class MTHGT(Recommender):
                                    for _ in range(num_stacks)])
         if cfg.multitask:
             self.mmoe = MMoE(cfg.hidden_size, cfg.hidden_size, cfg.num_experts, 2, ntypes=g.ntypes,
-                             dropout=cfg.dropout)
+                             dropout=cfg.dropout,
+                             activation=F.gelu if cfg.expert_activation == "gelu" else None,
+                             init_alpha=cfg.mmoe_alpha, expert_bias=cfg.expert_bias)
             self.weighting = UncertaintyWeighting(2)
         if self.full_graph:
             train = sp.csr_matrix(split.train)
@@ -200,7 +228,9 @@ class MTHGT(Recommender):
             self.negative_sampler = NegativeSampler(train)
             self.rec_users, self.rec_items = g.edges(etype=INTERACTS)
             keep = self.negative_sampler.num_free[self.rec_users] > 0  # users with every item: no negative
+            self.rec_eids = torch.arange(len(keep))[keep]
             self.rec_users, self.rec_items = self.rec_users[keep], self.rec_items[keep]
+            self.reverse_eids = {et: _reverse_edge_ids(g, et, self.reverse[et]) for et in g.canonical_etypes}
 
     def reset_embeddings(self) -> None:
         """Initialise the ID embeddings: N(0, init_std²), or the projection's own scheme."""
@@ -257,7 +287,7 @@ class MTHGT(Recommender):
             idx = order[start:start + cfg.batch_size]
             users = self.rec_users[idx]
             neg = self.negative_sampler.sample(users.repeat_interleave(k), generator).view(-1, k)
-            lp = {}
+            lp, hidden = {}, {INTERACTS: [self.rec_eids[idx]]}
             if cfg.multitask:
                 for et in self.lp_relations:
                     m = g.num_edges(et)
@@ -265,9 +295,19 @@ class MTHGT(Recommender):
                         continue
                     pick = torch.randint(0, m, (min(cfg.lp_edges_per_relation, m),), generator=generator)
                     src, dst = g.find_edges(pick, etype=et)
-                    fake = torch.randint(0, g.num_nodes(et[2]), (len(pick),), generator=generator)
+                    fake = torch.randint(0, g.num_nodes(et[2]), (len(pick), cfg.lp_negatives),
+                                         generator=generator)
                     lp[et] = (src, dst, fake)
-            yield FullGraphBatch(users, self.rec_items[idx], neg, lp)
+                    hidden.setdefault(et, []).append(pick)
+            if cfg.drop_batch_edges:
+                for et in list(hidden):
+                    rev = self.reverse_eids.get(et)
+                    if rev is not None:
+                        hidden.setdefault(self.reverse[et], []).append(rev[torch.cat(hidden[et])])
+                hidden = {et: torch.unique(torch.cat(parts)) for et, parts in hidden.items()}
+            else:
+                hidden = {}
+            yield FullGraphBatch(users, self.rec_items[idx], neg, lp, hidden)
 
     # -- encoder -----------------------------------------------------------------------------
     def layer0(self, g) -> dict:
@@ -335,17 +375,22 @@ class MTHGT(Recommender):
         return 0.5 * total / max(len(pairs[0][1]), 1)
 
     def _combine(self, rec_loss, lp_loss, reg, logs) -> LossOutput:
+        """Total loss. The L2 term belongs to the recommendation task (as in LightGCN's loss)
+        and is weighted with it, so uncertainty weighting, whose weights grow as ``1/L_i`` when a
+        task's loss falls, cannot silently switch the regularisation off (``reg_in_task``)."""
         cfg = self.config
-        if not cfg.multitask:
-            total = rec_loss
-        else:
-            total = self.weighting(torch.stack([lp_loss, rec_loss]))
-            w = self.weighting.task_weights()
-            logs.update(lp_loss=lp_loss.item(), lp_weight=float(w[0]), rec_weight=float(w[1]))
         logs["rec_loss"] = rec_loss.item()
         if cfg.reg_weight:
-            total = total + cfg.reg_weight * reg
             logs["reg"] = float(reg.detach())
+            if cfg.reg_in_task or not cfg.multitask:
+                rec_loss = rec_loss + cfg.reg_weight * reg
+        if not cfg.multitask:
+            return LossOutput(rec_loss, logs)
+        total = self.weighting(torch.stack([lp_loss, rec_loss]))
+        if cfg.reg_weight and not cfg.reg_in_task:
+            total = total + cfg.reg_weight * reg
+        w = self.weighting.task_weights()
+        logs.update(lp_loss=lp_loss.item(), lp_weight=float(w[0]), rec_weight=float(w[1]))
         return LossOutput(total, logs)
 
     def loss(self, batch) -> LossOutput:
@@ -370,22 +415,42 @@ class MTHGT(Recommender):
         reg = self._reg(h0, [(USER, pu), (ITEM, pi), (ITEM, ni)]) if cfg.reg_weight else None
         lp_loss = None
         if cfg.multitask:
-            h_lp = embs[0]
-            pos_l, neg_l = [], []
-            for (s_t, _, d_t), (src, dst) in lp_pos.items():
-                fake = torch.randint(0, sub.num_nodes(d_t), dst.shape)
-                pos_l.append((h_lp[s_t][src] * h_lp[d_t][dst]).sum(-1))
-                neg_l.append((h_lp[s_t][src] * h_lp[d_t][fake]).sum(-1))
-            if pos_l:
-                lp_loss = _ranking_loss(torch.cat(pos_l), torch.cat(neg_l), "bpr")
-            else:
-                lp_loss = rec_loss.new_zeros(())
+            k = cfg.lp_negatives
+            triples = {et: (src, dst, torch.randint(0, sub.num_nodes(et[2]), (len(dst), k)))
+                       for et, (src, dst) in lp_pos.items()}
+            lp_loss = self._lp_loss(embs[0], triples, rec_loss)
         return self._combine(rec_loss, lp_loss, reg, {})
+
+    def _lp_loss(self, h_lp, triples, like):
+        """Link-prediction loss over ``{relation: (src, dst, fake (n, k))}`` with the
+        link-prediction embeddings; the loss kind is ``lp_loss``."""
+        pos_l, neg_l = [], []
+        for (s_t, _, d_t), (src, dst, fake) in triples.items():
+            hs = h_lp[s_t][src]
+            pos_l.append((hs * h_lp[d_t][dst]).sum(-1))
+            neg_l.append((hs.unsqueeze(1) * h_lp[d_t][fake.view(len(src), -1)]).sum(-1))
+        if not pos_l:
+            return like.new_zeros(())
+        return ranking_loss(torch.cat(pos_l), torch.cat(neg_l), self.config.lp_loss, self.config.temperature)
+
+    def message_graph(self, hidden: dict):
+        """The training graph without the edges in ``hidden`` (relation -> edge ids); every
+        node is kept with its id, so layer-0 rows still line up."""
+        g = self.graph
+        if not hidden:
+            return g
+        keep = {}
+        for et in g.canonical_etypes:
+            mask = torch.ones(g.num_edges(et), dtype=torch.bool)
+            if et in hidden:
+                mask[hidden[et]] = False
+            keep[et] = mask
+        return dgl.edge_subgraph(g, keep, relabel_nodes=False, store_ids=False)
 
     def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:
         cfg = self.config
         h0 = self.layer0(self.graph)
-        embs = self.encode(self.graph, h0)
+        embs = self.encode(self.message_graph(batch.hidden), h0)
         h_rec = embs[-1]
         u = h_rec[USER][batch.users]
         pos = (u * h_rec[ITEM][batch.pos_items]).sum(-1)
@@ -398,13 +463,7 @@ class MTHGT(Recommender):
                          + h0[ITEM][batch.neg_items].pow(2).sum() / batch.neg_items.shape[1]) / len(batch.users)
         lp_loss = None
         if cfg.multitask:
-            h_lp = embs[0]
-            pos_l, neg_l = [], []
-            for (s_t, _, d_t), (src, dst, fake) in batch.lp.items():
-                pos_l.append((h_lp[s_t][src] * h_lp[d_t][dst]).sum(-1))
-                neg_l.append((h_lp[s_t][src] * h_lp[d_t][fake]).sum(-1))
-            lp_loss = _ranking_loss(torch.cat(pos_l), torch.cat(neg_l), "bpr") if pos_l \
-                else rec_loss.new_zeros(())
+            lp_loss = self._lp_loss(embs[0], batch.lp, rec_loss)
         return self._combine(rec_loss, lp_loss, reg, {})
 
     # -- inference ---------------------------------------------------------------------------

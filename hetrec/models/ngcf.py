@@ -37,6 +37,10 @@ class NGCFConfig:
     batch_size: int = 2048
     #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
     num_negatives: int = 1
+    #: "bpr" (the paper) or "softmax" (sampled softmax over the positive and its negatives)
+    loss: str = "bpr"
+    #: temperature of the sampled softmax
+    temperature: float = 1.0
     #: weight λ of the L2 term on the batch's layer-0 embeddings
     reg_weight: float = 1e-5
     #: probability of dropping an edge of the normalized adjacency (per batch, training only)

@@ -7,6 +7,7 @@ of hetrec, so any DGL project can import them.
 - :class:`LightHGTLayer` — HGT attention steering transform-free, degree-normalised propagation
 - :class:`NodeTypeProjection` — per-type ID embeddings / features to a hidden size, Eq. (3)
 - :class:`MMoE` — shared experts, one softmax gate per task, per-type residual, Eq. (12)–(14)
+- :mod:`hetrec.nn.losses` — BPR and sampled-softmax ranking losses
 - :class:`UncertaintyWeighting` — ``Σ exp(−s_i)·L_i + s_i`` task-loss weighting
 """
 from .hgt import HGTLayer

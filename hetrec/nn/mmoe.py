@@ -1,4 +1,6 @@
 """Multi-gate mixture of experts with a per-node-type residual to its input."""
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,6 +44,15 @@ class MMoE(nn.Module):
         Expert activation :math:`\sigma`; default GELU, ``None`` for identity.
     dropout : float
         Dropout on expert outputs.
+    expert_bias : bool
+        Give the experts the bias :math:`b_i` of Eq. (12) (default). Without it, and with
+        ``activation=None``, the block is linear in its input: when outputs are compared by inner
+        products, a shared bias adds the same vector to every node, i.e. a learned per-item
+        score offset that ranks every user's items alike (popularity).
+    init_alpha : float
+        Initial :math:`\alpha_{k,\tau}` in (0, 1); default 0.5. A small value starts the block
+        close to the identity (its input passes through), so it deviates only as far as the
+        tasks gain from it.
 
     Examples
     --------
@@ -62,6 +73,8 @@ class MMoE(nn.Module):
         ntypes=None,
         activation=F.gelu,
         dropout=0.0,
+        init_alpha=0.5,
+        expert_bias=True,
     ):
         super().__init__()
         self.in_size = in_size
@@ -70,7 +83,10 @@ class MMoE(nn.Module):
         self.num_tasks = num_tasks
         self.ntypes = list(ntypes) if ntypes is not None else None
         self.activation = activation
-        self.experts = nn.Linear(in_size, num_experts * expert_size)
+        if not 0.0 < init_alpha < 1.0:
+            raise ValueError(f"init_alpha must be in (0, 1), got {init_alpha}")
+        self.init_alpha = init_alpha
+        self.experts = nn.Linear(in_size, num_experts * expert_size, bias=expert_bias)
         self.gates = nn.Linear(in_size, num_tasks * num_experts)
         self.residual_proj = (
             nn.Linear(in_size, expert_size, bias=False) if in_size != expert_size else None
@@ -85,7 +101,8 @@ class MMoE(nn.Module):
         self.gates.reset_parameters()
         if self.residual_proj is not None:
             self.residual_proj.reset_parameters()
-        nn.init.zeros_(self.skip)  # alpha = 0.5 at start
+        # alpha = sigmoid(skip) = init_alpha at start
+        nn.init.constant_(self.skip, math.log(self.init_alpha / (1.0 - self.init_alpha)))
 
     def forward(self, x, ntype=None, return_gates=False):
         """Task outputs :math:`y^1..y^K`.

@@ -1,0 +1,45 @@
+r"""Ranking losses shared by every hetrec model (in the spirit of RecBole's ``model/loss.py``).
+
+For a positive score :math:`s^+` and :math:`k` negative scores :math:`s^-_1..s^-_k` of the same
+user:
+
+.. math::
+
+    \text{BPR} &= \frac1k \sum_{j} \ln\big(1 + e^{\,s^-_j - s^+}\big)
+        \qquad (\text{Rendle et al. 2009; } k = 1 \text{ is the paper's form}) \\
+    \text{sampled softmax} &= -\log \frac{e^{s^+/T}}{e^{s^+/T} + \sum_j e^{s^-_j/T}}
+
+both averaged over the positives. With uniform negatives the sampled softmax is a biased
+estimate of the full softmax over all items; uniform sampling needs no log-Q correction
+(every item has the same proposal probability, a constant that cancels).
+"""
+import torch
+import torch.nn.functional as F
+
+__all__ = ["bpr_loss", "sampled_softmax_loss", "ranking_loss", "LOSSES"]
+
+
+def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Mean of ``softplus(neg − pos)`` over all pairs; ``neg`` is ``(B,)`` or ``(B, k)``."""
+    neg = neg.reshape(pos.numel(), -1)
+    return F.softplus(neg - pos.reshape(-1, 1)).mean()
+
+
+def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Mean over positives of ``−log softmax([pos, neg_1..neg_k] / temperature)[0]``."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    logits = torch.cat([pos.reshape(-1, 1), neg.reshape(pos.numel(), -1)], 1) / temperature
+    return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+
+
+LOSSES = ("bpr", "softmax")
+
+
+def ranking_loss(pos, neg, kind: str = "bpr", temperature: float = 1.0) -> torch.Tensor:
+    """``bpr_loss`` (``kind="bpr"``) or ``sampled_softmax_loss`` (``kind="softmax"``)."""
+    if kind == "bpr":
+        return bpr_loss(pos, neg)
+    if kind == "softmax":
+        return sampled_softmax_loss(pos, neg, temperature)
+    raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {kind!r}")
