@@ -30,6 +30,7 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import torch  # noqa: E402
 
 from hetrec.data import load_dataset  # noqa: E402
+from hetrec.models import TRAINING  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
 from hetrec.eval import mean_std  # noqa: E402
 from hetrec.train import TrainConfig  # noqa: E402
@@ -41,18 +42,8 @@ ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt"]
 LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2vec": "HIN2Vec",
           "ngcf": "NGCF", "lightgcn": "LightGCN", "pinsage": "PinSage", "mthgt": "MTHGT",
           "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m"}
-#: training settings per model (chosen on the validation split of fold 0; see docs/results.md)
-TRAIN_SETTINGS = {
-    "bprmf": dict(lr=5e-3, epochs=100, patience=5),
-    "lightgcn": dict(lr=5e-3, epochs=100, patience=5),
-    "ngcf": dict(lr=5e-3, epochs=100, patience=5),
-    "hin2vec": dict(lr=5e-3, epochs=30, patience=3),
-    "pinsage": dict(lr=1e-2, epochs=30, patience=3),
-    "mthgt": dict(lr=5e-3, epochs=20, patience=3),
-    "hgt": dict(lr=5e-3, epochs=20, patience=3),
-    "hgt-d": dict(lr=5e-3, epochs=20, patience=3),
-    "hgt-m": dict(lr=5e-3, epochs=20, patience=3),
-}
+#: training settings per model: the registry's recommended ones (hetrec.models.TRAINING)
+TRAIN_SETTINGS = TRAINING
 QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
 

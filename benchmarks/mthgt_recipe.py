@@ -130,6 +130,18 @@ CELLS = {
                                      lp_loss="softmax", lp_negatives=64), B8,
                        "sm-mt-lin with a sampled-softmax link-prediction loss (64 negatives): both task "
                        "losses on one scale for the uncertainty weighting"),
+    # sampled mode (subgraphs around each batch, the paper's training) with the light layer
+    "sampled-dense": ("mthgt", dict(multitask=False, training="sampled", sampler="dense", batch_size=2048),
+                      dict(lr=1e-2, epochs=15, patience=3),
+                      "light layer, sampled mode: dense subgraphs around 2048 interactions, BPR, 1 negative"),
+    "sampled-dense-lr5e-3": ("mthgt", dict(multitask=False, training="sampled", sampler="dense", batch_size=2048),
+                             dict(lr=5e-3, epochs=15, patience=3), "sampled-dense with lr 5e-3"),
+    "sampled-dense-noatt": ("mthgt", dict(multitask=False, training="sampled", sampler="dense", batch_size=2048,
+                                          attention=False), dict(lr=5e-3, epochs=15, patience=3),
+                            "sampled-dense-lr5e-3 without attention"),
+    "sm-t0.5-relatt": ("mthgt", dict(multitask=False, attention="relation", batch_size=8192, num_negatives=64,
+                                     loss="softmax", temperature=0.5), B8,
+                       "sm-t0.5 with relation-level attention (one learned logit per relation and head)"),
     "hgt-full": ("mthgt", dict(drop_batch_edges=False, multitask=False, conv="hgt", projection=True, init_std=None,
                                combine="last", num_layers=2, dropout=0.2, reg_weight=0.0), {},
                  "paper HGT stack (transforms, projection, last layer) trained on the full graph"),

@@ -123,8 +123,8 @@ def _train_errors():
 @click.option("--model", "model_name", type=click.Choice(_model_names()), default="mthgt", show_default=True)
 @click.option("--fold", type=int, default=None, help="Run this fold of a 5-fold split (default: fold 0).")
 @click.option("--folds", type=int, default=None, help="Run all K folds of a K-fold split.")
-@click.option("--epochs", type=int, default=None, help="Most epochs (early stopping may end sooner).")
-@click.option("--lr", type=float, default=None, help="Adam learning rate.")
+@click.option("--epochs", type=int, default=None, help="Most epochs (early stopping may end sooner; default: the model's recommended setting).")
+@click.option("--lr", type=float, default=None, help="Adam learning rate (default: the model's recommended setting).")
 @click.option("--patience", type=int, default=None, help="Epochs without validation NDCG@10 gain before stopping.")
 @click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads.")
@@ -155,7 +155,10 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, max_ba
         model_config(model_name, **overrides)  # unknown settings fail before any data is read
     except (ValueError, TypeError) as err:
         raise click.BadParameter(str(err), param_hint="--set") from None
-    tcfg = TrainConfig(seed=seed, num_threads=threads, max_batches=max_batches)
+    from .models import training_settings
+
+    # the model's recommended lr / epochs / patience, unless given on the command line
+    tcfg = TrainConfig(seed=seed, num_threads=threads, max_batches=max_batches, **training_settings(model_name))
     for name, value in (("epochs", epochs), ("lr", lr), ("patience", patience)):
         if value is not None:
             setattr(tcfg, name, value)

@@ -161,7 +161,7 @@ def test_resume_refuses_other_settings(tables_dir, tmp_path):
     assert run(*base, "--fold", "0").exit_code == 0
     # folds trained under different settings must not be averaged into one summary
     r = run(*base, "--fold", "1", "--resume", "--lr", "0.05")
-    assert r.exit_code != 0 and "other settings" in r.output and "train.lr: 0.001 -> 0.05" in r.output
+    assert r.exit_code != 0 and "other settings" in r.output and "train.lr: 0.005 -> 0.05" in r.output
     assert "Traceback" not in r.output and not (out / "fold-1").exists()
     r = run(*base, "--fold", "1", "--resume", "--set", "embedding_size=8")
     assert r.exit_code != 0 and "model_overrides" in r.output
@@ -188,3 +188,20 @@ def test_recommend_unknown_user_and_bad_run(tables_dir, tmp_path):
     assert r.exit_code == 1 and "unknown user 5" in r.output
     r = run("evaluate", "--run", str(tmp_path))
     assert r.exit_code == 1 and "not a hetrec run folder" in r.output
+
+
+def test_train_uses_the_models_recommended_settings_unless_given(tables_dir, tmp_path):
+    import json
+
+    from hetrec.models import TRAINING
+
+    out = tmp_path / "run"
+    r = run("train", "--tables", str(tables_dir), "--model", "bprmf", "--epochs", "1", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert saved["lr"] == TRAINING["bprmf"]["lr"] and saved["patience"] == TRAINING["bprmf"]["patience"]
+    assert saved["epochs"] == 1  # a flag wins over the recommendation
+    out2 = tmp_path / "run2"
+    r = run("train", "--tables", str(tables_dir), "--model", "bprmf", "--epochs", "1", "--lr", "0.02",
+            "--out", str(out2))
+    assert r.exit_code == 0 and json.loads((out2 / "config.json").read_text())["train"]["lr"] == 0.02

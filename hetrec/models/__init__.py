@@ -33,6 +33,29 @@ MODELS = {
 }
 
 
+#: training-loop settings each model is meant to be trained with (chosen on Last.FM fold-0
+#: validation; docs/results.md, docs/mthgt.md). The CLI uses them where no flag is given, and
+#: ``benchmarks/accuracy.py`` uses them for its tables.
+TRAINING = {
+    "bprmf": dict(lr=5e-3, epochs=100, patience=5),
+    "lightgcn": dict(lr=5e-3, epochs=100, patience=5),
+    "ngcf": dict(lr=5e-3, epochs=100, patience=5),
+    "hin2vec": dict(lr=5e-3, epochs=30, patience=3),
+    "pinsage": dict(lr=1e-2, epochs=30, patience=3),
+    "mthgt": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt-d": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt-m": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-paper": dict(lr=5e-3, epochs=20, patience=3),
+}
+
+
+def training_settings(name: str) -> dict:
+    """The recommended ``TrainConfig`` settings (lr, epochs, patience) of model ``name``."""
+    model_class(name)  # unknown names fail here
+    return dict(TRAINING.get(name, {}))
+
+
 def model_class(name: str):
     try:
         module, cls, _ = MODELS[name]
@@ -61,4 +84,4 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]
+__all__ = ["MODELS", "MTHGT_PAPER", "TRAINING", "training_settings", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]

@@ -26,7 +26,7 @@ For ranking, user and item embeddings come from full-graph inference on the trai
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import dgl
@@ -61,8 +61,9 @@ class MTHGTConfig:
     relations: str = "all"
     #: degree normalisation of the light layer: "node" (all relations) or "relation"
     norm: str = "node"
-    #: learned attention in the light layer (False: fixed symmetric normalisation)
-    attention: bool = True
+    #: attention of the light layer: "edge" (HGT's, one score per edge and head), "relation"
+    #: (one learned logit per relation and head) or "none" (fixed symmetric normalisation)
+    attention: str = "edge"
     #: how many of the first layers learn attention (None: all); later light layers propagate
     #: with the fixed normalisation, at a fraction of the cost
     attention_layers: int | None = None
@@ -182,9 +183,11 @@ class MTHGT(Recommender):
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
                 "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax"), "lp_loss": ("bpr", "softmax"),
-                "relations": ("all", "interactions"), "expert_activation": ("gelu", "none")}
+                "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none")}
 
     def setup(self, split) -> None:
+        if isinstance(self.config.attention, bool):  # True / False: edge attention / none
+            self.config = replace(self.config, attention="edge" if self.config.attention else "none")
         cfg = self.config
         for name, allowed in self._CHOICES.items():
             if getattr(cfg, name) not in allowed:
@@ -208,7 +211,8 @@ class MTHGT(Recommender):
 
         def layer(k):
             if cfg.conv == "light":
-                attend = cfg.attention and (cfg.attention_layers is None or k < cfg.attention_layers)
+                learned = cfg.attention_layers is None or k < cfg.attention_layers
+                attend = cfg.attention if learned else "none"
                 return LightHGTLayer(cfg.hidden_size, g.ntypes, g.canonical_etypes, num_heads=cfg.num_heads,
                                      norm=cfg.norm, attention=attend)
             return HGTLayer(cfg.hidden_size, cfg.hidden_size, g.ntypes, g.canonical_etypes,

@@ -57,8 +57,12 @@ class LightHGTLayer(nn.Module):
         Number of heads :math:`h`.
     norm : str
         ``"node"`` (degrees over all relations) or ``"relation"`` (degree within the relation).
-    attention : bool
-        ``False`` fixes :math:`\beta = 0`: plain symmetric-normalised propagation (an ablation).
+    attention : str or bool
+        ``"edge"`` (or True): the HGT attention above, one score per edge and head.
+        ``"relation"``: the logit is one learned :math:`b_{r,i}` per relation and head (HGT's
+        relation prior on its own): the layer learns how much of each target's mass every
+        relation carries, at the cost of the fixed propagation. ``"none"`` (or False): all
+        :math:`\beta = 0`, fixed symmetric normalisation (an ablation).
 
     Examples
     --------
@@ -85,8 +89,16 @@ class LightHGTLayer(nn.Module):
         self.canonical_etypes = [tuple(r) for r in canonical_etypes]
         self._rel_index = {r: i for i, r in enumerate(self.canonical_etypes)}
         self.norm = norm
+        if attention is True or attention is None:
+            attention = "edge" if attention else "none"
+        elif attention is False:
+            attention = "none"
+        if attention not in ("edge", "relation", "none"):
+            raise ValueError(f"attention must be 'edge', 'relation' or 'none', got {attention!r}")
         self.attention = attention
-        if attention:
+        if attention == "relation":
+            self.relation_logit = nn.Parameter(torch.empty(len(self.canonical_etypes), num_heads))
+        if attention == "edge":
             self.k_linears = nn.ModuleDict({t: nn.Linear(size, size) for t in self.ntypes})
             self.q_linears = nn.ModuleDict({t: nn.Linear(size, size) for t in self.ntypes})
             num_rels, h, d = len(self.canonical_etypes), num_heads, self.head_size
@@ -95,8 +107,11 @@ class LightHGTLayer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """Re-initialise every parameter (called by ``__init__``); queries start at zero."""
-        if not self.attention:
+        """Re-initialise every parameter (called by ``__init__``); queries and relation logits
+        start at zero, so a new layer propagates exactly as LightGCN does."""
+        if self.attention == "relation":
+            nn.init.zeros_(self.relation_logit)
+        if self.attention != "edge":
             return
         for lin in self.k_linears.values():
             lin.reset_parameters()
@@ -154,14 +169,14 @@ class LightHGTLayer(nn.Module):
         """
         nh, d = self.num_heads, self.head_size
         rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
-        log_c = self._log_norm(g) if self.attention or return_attention else None
+        log_c = self._log_norm(g) if self.attention == "edge" or return_attention else None
         like = next(iter(h.values()))
         with g.local_scope():
             for t in g.srctypes:
                 if g.num_src_nodes(t) > 0:
                     g.srcnodes[t].data["v"] = h[t].view(-1, nh, d)
             logits = {}
-            if self.attention:
+            if self.attention == "edge":
                 h_dst = {t: h[t][: g.num_dst_nodes(t)] for t in {r[2] for r in rels}}
                 for t in {r[0] for r in rels}:
                     g.srcnodes[t].data["k"] = self.k_linears[t](h[t]).view(-1, nh, d)
@@ -173,12 +188,19 @@ class LightHGTLayer(nn.Module):
                     g.dstnodes[r[2]].data[f"q{ri}"] = torch.einsum("nhe,hde->nhd", queries[r[2]], w)
                     g.apply_edges(fn.u_dot_v("k", f"q{ri}", "beta"), etype=r)
                     logits[r] = g.edges[r].data["beta"].squeeze(-1) + log_c[r].unsqueeze(-1)
-            if self.attention:
+            if self.attention == "edge":
                 weights = self._attend(g, rels, logits, log_c, return_attention)
             else:
-                self._propagate_fixed(g, rels, h)
-                weights = {r: log_c[r].exp().view(-1, 1, 1).expand(-1, nh, 1) for r in rels} \
-                    if return_attention else None
+                scale = self._propagate_fixed(g, rels, h)
+                weights = None
+                if return_attention:
+                    weights = {}
+                    for r in rels:
+                        w = log_c[r].exp().view(-1, 1, 1).expand(-1, nh, 1)
+                        if scale is not None:  # c(e) exp(b_r) C(t) / den(t)
+                            dst = g.edges(etype=r)[1].long()
+                            w = w * scale[r][dst].unsqueeze(-1)
+                        weights[r] = w
             out = {}
             for t in g.dsttypes:
                 n = g.num_dst_nodes(t)
@@ -189,9 +211,17 @@ class LightHGTLayer(nn.Module):
         return out
 
     def _propagate_fixed(self, g, rels, h):
-        """Without attention the weights factor as ``deg(s)^-1/2 · deg(t)^-1/2``: scale the
-        sources, sum with ``copy_u`` (no per-edge weight) and scale the targets, as DGL's
-        ``GraphConv(norm="both")`` does; several times faster than ``u_mul_e``."""
+        """Weights that factor per node and relation, computed without per-edge weights.
+
+        ``attention="none"``: :math:`c(e) = \deg(s)^{-1/2} \deg(t)^{-1/2}`: scale the sources,
+        sum with ``copy_u`` and scale the targets, as DGL's ``GraphConv(norm="both")`` does
+        (several times faster than ``u_mul_e``). ``attention="relation"``: the logit of Eq. 7'
+        is one learned :math:`b_{r,i}` per relation and head, so the softmax-with-mass weight
+        :math:`c(e)\, e^{b_{r,i}}\, C(t) / \sum_{e'} c(e') e^{b_{r',i}}` is the same factorisation
+        times a per-(target, relation, head) factor. Returns that factor by relation, or None.
+        """
+        nh, d = self.num_heads, self.head_size
+        per_rel = {}
         for r in rels:
             s_norm, d_norm = self._degree_norms(g, r)
             key = f"vs{self._relation_id(r)}" if self.norm == "relation" else "vs"
@@ -200,8 +230,31 @@ class LightHGTLayer(nn.Module):
             fn_key = f"o{self._relation_id(r)}"
             g.update_all(fn.copy_u(key, "m"), fn.sum("m", fn_key), etype=r)
             part = g.dstnodes[r[2]].data.pop(fn_key) * d_norm.unsqueeze(-1)
+            if self.attention == "relation":
+                # S(t, r) = sum of c(e) over t's in-edges of r
+                g.srcnodes[r[0]].data["sn"] = s_norm
+                g.update_all(fn.copy_u("sn", "m"), fn.sum("m", "S"), etype=r)
+                per_rel[r] = (part, g.dstnodes[r[2]].data.pop("S") * d_norm)
+                continue
             data = g.dstnodes[r[2]].data
             data["out"] = data["out"] + part if "out" in data else part
+        if self.attention != "relation":
+            return None
+        mass, den, acc = {}, {}, {}
+        for r, (part, s_tr) in per_rel.items():
+            w = self.relation_logit[self._relation_id(r)].exp()  # (h,)
+            t = r[2]
+            mass[t] = mass.get(t, 0) + s_tr
+            den[t] = den.get(t, 0) + s_tr.unsqueeze(-1) * w
+            weighted = part.view(-1, nh, d) * w.view(1, nh, 1)
+            acc[t] = acc[t] + weighted if t in acc else weighted
+        scale = {}
+        for t in acc:
+            f = mass[t].unsqueeze(-1) / den[t].clamp(min=1e-30)  # (n, h); 0 without in-edges
+            g.dstnodes[t].data["out"] = (acc[t] * f.unsqueeze(-1)).reshape(-1, nh * d)
+            scale[t] = f
+        w_rel = {r: self.relation_logit[self._relation_id(r)].exp() for r in per_rel}
+        return {r: scale[r[2]] * w_rel[r] for r in per_rel}
 
     def _degree_norms(self, g, r):
         """``(deg(s)^-1/2 per source node, deg(t)^-1/2 per target node)`` for relation ``r``."""

@@ -69,7 +69,7 @@ def loop_reference(layer, g, h):
 SYMMETRIC = RELATIONS + [("item", "tagged", "tag")]
 
 
-@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize("attention", [True, False, "relation"])
 def test_initial_layer_is_lightgcn_propagation(attention):
     g = make_heterograph(relations=SYMMETRIC, seed=3)
     h = random_features(g, 8)
@@ -94,15 +94,49 @@ def test_learned_attention_matches_loop_reference(norm):
         torch.testing.assert_close(out[t], ref[t], atol=1e-4, rtol=1e-4)
 
 
-def test_attention_redistributes_lightgcn_mass():
+@pytest.mark.parametrize("norm", ["node", "relation"])
+def test_relation_attention_matches_loop_reference(norm):
+    """attention="relation": the logit of every edge is b[r, head]; same loop reference."""
+    g = make_heterograph(num_edges=12, relations=SYMMETRIC, seed=8)
+    h = random_features(g, 8, seed=9)
+    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, norm=norm, attention="relation")
+    with torch.no_grad():
+        layer.relation_logit.normal_(generator=torch.Generator().manual_seed(1))
+    def beta(r, i):
+        return layer.relation_logit[layer._rel_index[r], i]
+
+    out, att = layer(g, h, return_attention=True)
+    nh, d = 2, 4
+    for t in g.ntypes:
+        for v in range(g.num_nodes(t)):
+            edges = [(r, int(s)) for r in g.canonical_etypes if r[2] == t for s in g.in_edges(v, etype=r)[0]]
+            if not edges:
+                assert out[t][v].abs().max() == 0
+                continue
+            for i in range(nh):
+                def deg(nt, n, rel, outgoing):
+                    rels = [rel] if norm == "relation" else [q for q in g.canonical_etypes
+                                                             if (q[0] if outgoing else q[2]) == nt]
+                    f = g.out_degrees if outgoing else g.in_degrees
+                    return max(sum(int(f(n, etype=q)) for q in rels), 1)
+                cs = torch.tensor([1 / math.sqrt(deg(r[0], s, r, True) * deg(t, v, r, False)) for r, s in edges])
+                logits = torch.stack([beta(r, i) for r, _ in edges]) + cs.log()
+                w = torch.softmax(logits, 0) * cs.sum()
+                expect = sum(wi * h[r[0]][s].view(nh, d)[i] for wi, (r, s) in zip(w, edges))
+                torch.testing.assert_close(out[t][v].view(nh, d)[i], expect, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["edge", "relation"])
+def test_attention_redistributes_lightgcn_mass(mode):
     """Per target and head, the weights sum to C(t) = sum of c(e) whatever the queries."""
     g = make_heterograph(relations=SYMMETRIC, seed=4)
     h = random_features(g, 8, seed=5)
     fixed = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, attention=False)
-    learned = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2)
+    learned = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, attention=mode)
     with torch.no_grad():
-        for lin in learned.q_linears.values():
-            lin.weight.normal_()
+        for p in ([lin.weight for lin in learned.q_linears.values()] if mode == "edge"
+                  else [learned.relation_logit]):
+            p.normal_()
     _, c = fixed(g, h, return_attention=True)
     _, a = learned(g, h, return_attention=True)
     for t in g.ntypes:
@@ -152,5 +186,7 @@ def test_errors_and_zero_in_degree():
         other(g, h)
     with pytest.raises(ValueError, match="divisible"):
         LightHGTLayer(10, g.ntypes, g.canonical_etypes, num_heads=4)
+    with pytest.raises(ValueError, match="attention must be"):
+        LightHGTLayer(8, g.ntypes, g.canonical_etypes, attention="node")
     with pytest.raises(ValueError, match="norm must be"):
         LightHGTLayer(8, g.ntypes, g.canonical_etypes, norm="sym")
