@@ -14,14 +14,25 @@ from .base import LossOutput, Recommender
 #: the paper's recipe for MTHGT (Luo et al. 2023): HGT with every transform on projected ID
 #: embeddings, last layer, one GNN per task, sampled subgraphs, one BPR negative, no L2
 MTHGT_PAPER = dict(conv="hgt", projection=True, init_std=None, combine="last", num_layers=2,
-                   dropout=0.2, shared_gnn=False, training="sampled", batch_size=1024, reg_weight=0.0)
+                   dropout=0.2, multitask=True, shared_gnn=False, training="sampled", batch_size=1024,
+                   num_negatives=1, loss="bpr", reg_weight=0.0, expert_activation="gelu",
+                   expert_bias=True, mmoe_alpha=0.5, lp_loss="bpr", lp_negatives=1)
+
+#: the sampled (subgraph) training of the paper, with hetrec's layers: the setting of the Fig. 4
+#: ablation presets, whose point is the sampler. Subgraphs are drawn around 2048 interactions
+#: with one uniform negative each (many uniform negatives would pull most items into every
+#: subgraph), so the loss is BPR.
+SAMPLED = dict(training="sampled", batch_size=2048, loss="bpr", num_negatives=1, lp_loss="bpr",
+               lp_negatives=1)
 
 #: name -> (module path, class name, preset overrides of the class's Config)
 MODELS = {
     "mthgt": ("hetrec.models.mthgt", "MTHGT", {}),
-    "hgt": ("hetrec.models.mthgt", "MTHGT", {"multitask": False, "sampler": "uniform"}),
-    "hgt-d": ("hetrec.models.mthgt", "MTHGT", {"multitask": False, "sampler": "dense"}),
-    "hgt-m": ("hetrec.models.mthgt", "MTHGT", {"multitask": True, "sampler": "uniform"}),
+    # paper Fig. 4 ablation, sampled training: single/multi task x uniform/dense sampling
+    "hgt": ("hetrec.models.mthgt", "MTHGT", {**SAMPLED, "multitask": False, "sampler": "uniform"}),
+    "hgt-d": ("hetrec.models.mthgt", "MTHGT", {**SAMPLED, "multitask": False, "sampler": "dense"}),
+    "hgt-m": ("hetrec.models.mthgt", "MTHGT", {**SAMPLED, "multitask": True, "sampler": "uniform"}),
+    "mthgt-sampled": ("hetrec.models.mthgt", "MTHGT", {**SAMPLED, "multitask": True, "sampler": "dense"}),
     "mthgt-paper": ("hetrec.models.mthgt", "MTHGT", MTHGT_PAPER),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
@@ -43,9 +54,10 @@ TRAINING = {
     "hin2vec": dict(lr=5e-3, epochs=30, patience=3),
     "pinsage": dict(lr=1e-2, epochs=30, patience=3),
     "mthgt": dict(lr=1e-2, epochs=200, patience=5),
-    "hgt": dict(lr=1e-2, epochs=200, patience=5),
-    "hgt-d": dict(lr=1e-2, epochs=200, patience=5),
-    "hgt-m": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt": dict(lr=5e-3, epochs=40, patience=5),
+    "hgt-d": dict(lr=5e-3, epochs=40, patience=5),
+    "hgt-m": dict(lr=5e-3, epochs=40, patience=5),
+    "mthgt-sampled": dict(lr=5e-3, epochs=40, patience=5),
     "mthgt-paper": dict(lr=5e-3, epochs=20, patience=3),
 }
 
@@ -84,4 +96,4 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "TRAINING", "training_settings", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]
+__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "TRAINING", "training_settings", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]

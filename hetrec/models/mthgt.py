@@ -63,7 +63,7 @@ class MTHGTConfig:
     norm: str = "node"
     #: attention of the light layer: "edge" (HGT's, one score per edge and head), "relation"
     #: (one learned logit per relation and head) or "none" (fixed symmetric normalisation)
-    attention: str = "edge"
+    attention: str = "relation"
     #: how many of the first layers learn attention (None: all); later light layers propagate
     #: with the fixed normalisation, at a fraction of the cost
     attention_layers: int | None = None
@@ -76,12 +76,12 @@ class MTHGTConfig:
     dropout: float = 0.0
     use_norm: bool = False
     #: two tasks (link prediction + recommendation) with MMoE; False: recommendation only
-    multitask: bool = True
+    multitask: bool = False
     #: one GNN stack shared by both tasks instead of one per task (the paper: one per task)
     shared_gnn: bool = True
     num_experts: int = 4
     #: initial weight of the MMoE mixture against its input (Eq. 14's alpha); 0.5 = the paper
-    mmoe_alpha: float = 0.5
+    mmoe_alpha: float = 0.05
     #: "full" (every step encodes the whole training graph), "sampled" (subgraphs around the
     #: batch, the paper) or "auto" (full when the training graph has <= full_graph_max_edges)
     training: str = "auto"
@@ -89,7 +89,7 @@ class MTHGTConfig:
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
     sampler: str = "dense"
     #: interactions per step (both modes)
-    batch_size: int = 2048
+    batch_size: int = 8192
     depth: int = 2
     width: int = 128
     max_neighbors: int | None = None
@@ -97,26 +97,26 @@ class MTHGTConfig:
     max_in_edges: int | None = None
     #: neighbours per relation and hop for the uniform sampler (``ShaDowKHopSampler``)
     fanout: int = 2
-    num_negatives: int = 1
+    num_negatives: int = 64
     #: sampled mode: "uniform" (DGL's Uniform) or "in-batch" (InBatchNegativeSampler)
     negatives: str = "uniform"
     #: "bpr" (pairwise logistic) or "softmax" (sampled softmax over the positive and its negatives)
-    loss: str = "bpr"
-    temperature: float = 1.0
+    loss: str = "softmax"
+    temperature: float = 0.5
     #: weight of the L2 term on the batch's layer-0 (ID) embeddings, as in LightGCN
     reg_weight: float = 1e-4
     #: the L2 term is part of the recommendation task's loss (weighted with it); False: added
     #: outside the uncertainty weighting
     reg_in_task: bool = True
     #: activation of the MMoE experts: "gelu" (the paper) or "none" (linear experts)
-    expert_activation: str = "gelu"
+    expert_activation: str = "none"
     #: the experts' bias b_i (Eq. 12); False removes a shared offset that acts as item popularity
-    expert_bias: bool = True
+    expert_bias: bool = False
     lp_edges_per_relation: int = 256
     #: link-prediction loss ("bpr" or "softmax", with the recommendation ``temperature``) and its
     #: negatives per positive (uniform nodes of the target type)
-    lp_loss: str = "bpr"
-    lp_negatives: int = 1
+    lp_loss: str = "softmax"
+    lp_negatives: int = 64
     #: full-graph mode: hide each step's predicted edges (its interactions and link-prediction
     #: positives, with their reverses) from message passing, as the sampled mode does
     drop_batch_edges: bool = True

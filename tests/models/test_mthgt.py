@@ -17,7 +17,7 @@ def split():
 
 
 @pytest.mark.parametrize("training", ["full", "sampled"])
-@pytest.mark.parametrize("name", ["mthgt", "hgt", "hgt-d", "hgt-m", "mthgt-paper"])
+@pytest.mark.parametrize("name", ["mthgt", "hgt", "hgt-d", "hgt-m", "mthgt-sampled", "mthgt-paper"])
 def test_variants_train_and_loss_falls(split, name, training):
     seed_everything(0)
     model = create_model(name, **{**SMALL, "training": training})
@@ -43,7 +43,10 @@ def test_ablation_presets():
     assert create_model("hgt").config.multitask is False and create_model("hgt").config.sampler == "uniform"
     assert create_model("hgt-d").config.sampler == "dense"
     assert create_model("hgt-m").config.multitask is True and create_model("hgt-m").config.sampler == "uniform"
-    m = create_model("mthgt", shared_gnn=True)
+    s = create_model("mthgt-sampled").config
+    assert s.multitask and s.sampler == "dense"
+    assert all(create_model(n).config.training == "sampled" for n in ("hgt", "hgt-d", "hgt-m", "mthgt-sampled"))
+    m = create_model("mthgt", multitask=True, shared_gnn=True)
     assert m.config.multitask and m.config.sampler == "dense" and m.config.shared_gnn
     with pytest.raises(ValueError, match="has no setting"):
         create_model("mthgt", hiden_size=3)
@@ -52,13 +55,14 @@ def test_ablation_presets():
 
 
 def test_shared_gnn_has_one_stack(split):
-    a, b = create_model("mthgt", shared_gnn=True, **SMALL), create_model("mthgt", shared_gnn=False, **SMALL)
+    a = create_model("mthgt", multitask=True, shared_gnn=True, **SMALL)
+    b = create_model("mthgt", multitask=True, shared_gnn=False, **SMALL)
     a.setup(split)
     b.setup(split)
     assert len(a.gnns) == 1 and len(b.gnns) == 2
 
 
-@pytest.mark.parametrize("name", ["mthgt", "hgt", "mthgt-paper"])
+@pytest.mark.parametrize("name", ["mthgt-sampled", "hgt", "mthgt-paper"])
 def test_no_leakage_sampled(split, name):
     """Sampled mode: no validation/test pair is in the training graph, and no pair a batch
     predicts (the batch's interactions, and the link-prediction positives) is in the graph it
@@ -107,7 +111,8 @@ def test_paper_preset_is_the_paper_recipe():
     assert (paper.conv, paper.projection, paper.combine, paper.training, paper.shared_gnn) == \
         ("hgt", True, "last", "sampled", False)
     default = create_model("mthgt").config
-    assert (default.conv, default.projection, default.combine, default.training) == ("light", False, "mean", "auto")
+    assert (default.conv, default.projection, default.combine, default.training, default.loss) == \
+        ("light", False, "mean", "auto", "softmax")
 
 
 def test_auto_training_mode_follows_graph_size(split):
@@ -123,7 +128,7 @@ def test_full_graph_batches_are_training_pairs_with_true_negatives(split):
     """Every positive is a training interaction, every negative an item outside the user's
     training items, each link-prediction positive an edge of the training graph; one epoch
     visits every training interaction once; the same generator seed gives the same batches."""
-    model = create_model("mthgt", **{**SMALL, "num_negatives": 3})
+    model = create_model("mthgt", **{**SMALL, "num_negatives": 3, "multitask": True})
     model.setup(split)
     train = split.train.tocsr()
     batches = list(model.train_batches(seed_everything(0, 1)))
