@@ -35,14 +35,14 @@ def test_subset_run_keeps_every_finished_cell(accuracy, tmp_path):
     rng = np.random.default_rng(0)
     cells = {("hgt", f): write_cell(tmp_path, "hgt", f, rng) for f in range(5)}
     cells.update({("hgt-m", f): write_cell(tmp_path, "hgt-m", f, rng) for f in (0, 3)})
-    cells.update({("mthgt", f): write_cell(tmp_path, "mthgt", f, rng) for f in (1, 2, 4)})
+    cells.update({("mthgt-sampled", f): write_cell(tmp_path, "mthgt-sampled", f, rng) for f in (1, 2, 4)})
     # a run naming one model and one fold must still tabulate all the cells above
     accuracy.main(["--collect", "--ablation", "--models", "hgt-m", "--folds", "3", "--out", str(tmp_path)])
     with open(tmp_path / "lastfm" / "ablation.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {(r["model"], int(r["fold"])) for r in rows} == set(cells)
     md = (tmp_path / "lastfm" / "ablation.md").read_text()
-    for model, folds in [("HGT", 5), ("HGT-m", 2), ("MTHGT", 3)]:
+    for model, folds in [("HGT", 5), ("HGT-m", 2), ("MTHGT (sampled)", 3)]:
         line = next(ln for ln in md.splitlines() if ln.startswith(f"| {model} |"))
         assert line.rstrip(" |").endswith(str(folds))
     assert "| HGT-d |" not in md  # no finished cell, no row
@@ -68,11 +68,11 @@ def test_table3_lists_layout_models_and_extra_ones(accuracy, tmp_path):
 
 def test_paired_differences_match_numpy(accuracy, tmp_path):
     rng = np.random.default_rng(2)
-    ref = {f: write_cell(tmp_path, "mthgt", f, rng) for f in range(5)}
+    ref = {f: write_cell(tmp_path, "mthgt-sampled", f, rng) for f in range(5)}
     other = {f: write_cell(tmp_path, "hgt-d", f, rng) for f in (0, 1, 3)}
     accuracy.main(["--collect", "--ablation", "--out", str(tmp_path)])
     md = (tmp_path / "lastfm" / "ablation.md").read_text()
-    line = next(ln for ln in md.splitlines() if ln.startswith("| MTHGT − HGT-d |"))
+    line = next(ln for ln in md.splitlines() if ln.startswith("| MTHGT (sampled) − HGT-d |"))
     d = np.array([ref[f]["NDCG@10"] - other[f]["NDCG@10"] for f in (0, 1, 3)])  # common folds only
     cell = line.split("|")[3].strip()
     assert cell == f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} ({int((d > 0).sum())}/3)"

@@ -166,3 +166,35 @@ def test_ranking_losses_match_closed_forms():
     rows = torch.tensor([[2.0, 1.0, 0.0], [-1.0, 0.5, -3.0]]) / t
     softmax = -(rows[:, 0] - rows.logsumexp(1)).mean()
     torch.testing.assert_close(_ranking_loss(pos, neg, "softmax", t), softmax)
+
+
+def test_full_graph_hides_each_steps_predicted_edges(split):
+    """Full-graph mode: the graph a step encodes holds none of the pairs it scores (the batch's
+    interactions and the link-prediction positives), in either direction; every other edge stays."""
+    model = create_model("mthgt", **{**SMALL, "multitask": True})
+    model.setup(split)
+    g = model.graph
+    seen = []
+    orig_encode = model.encode
+    model.encode = lambda graph, *rest: (seen.append(graph), orig_encode(graph, *rest))[1]
+
+    def pairs(graph, et):
+        s, d = graph.edges(etype=et)
+        return set(zip(s.tolist(), d.tolist()))
+
+    for n, batch in enumerate(model.train_batches(seed_everything(0, 1))):
+        model.loss(batch)
+        mp = seen[-1]
+        predicted = {INTERACTS: (batch.users, batch.pos_items)}
+        predicted.update({et: (s, d) for et, (s, d, _) in batch.lp.items()})
+        for et, (s, d) in predicted.items():
+            ids = set(zip(s.tolist(), d.tolist()))
+            assert not ids & pairs(mp, et)
+            assert not {(b, a) for a, b in ids} & pairs(mp, model.reverse[et])
+        hidden = sum(len(v) for v in batch.hidden.values())
+        assert mp.num_edges() == g.num_edges() - hidden and hidden >= 2 * len(batch.users)
+        if n == 2:
+            break
+    off = create_model("mthgt", **{**SMALL, "drop_batch_edges": False})
+    off.setup(split)
+    assert next(iter(off.train_batches(seed_everything(0, 1)))).hidden == {}
