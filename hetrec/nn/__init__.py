@@ -12,8 +12,9 @@ of hetrec, so any DGL project can import them.
 """
 from .hgt import HGTLayer
 from .light_hgt import LightHGTLayer
+from .losses import bpr_loss, ranking_loss, sampled_softmax_loss
 from .mmoe import MMoE
 from .projection import NodeTypeProjection
 from .uncertainty import UncertaintyWeighting
 
-__all__ = ["HGTLayer", "LightHGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting"]
+__all__ = ["HGTLayer", "LightHGTLayer", "bpr_loss", "sampled_softmax_loss", "ranking_loss", "MMoE", "NodeTypeProjection", "UncertaintyWeighting"]

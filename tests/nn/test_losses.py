@@ -1,0 +1,42 @@
+"""The ranking losses against closed forms and a straightforward loop."""
+import math
+
+import pytest
+import torch
+
+from hetrec.nn import bpr_loss, ranking_loss, sampled_softmax_loss
+
+
+def test_bpr_is_the_mean_over_pairs():
+    pos = torch.tensor([1.0, -0.5])
+    neg = torch.tensor([[0.0, 2.0, 1.0], [-1.0, -0.5, 3.0]])
+    pairs = [math.log1p(math.exp(n - p)) for p, row in zip(pos.tolist(), neg.tolist()) for n in row]
+    assert bpr_loss(pos, neg).item() == pytest.approx(sum(pairs) / len(pairs), rel=1e-6)
+    # one negative per positive, given flat, is the paper's BPR
+    assert bpr_loss(pos, neg[:, 0]).item() == pytest.approx(
+        (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(-0.5))) / 2, rel=1e-6)
+
+
+def test_sampled_softmax_against_a_loop_and_its_limits():
+    gen = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(5, generator=gen), torch.randn(5, 7, generator=gen)
+    for t in (0.1, 0.5, 1.0):
+        ref = 0.0
+        for p, row in zip(pos.tolist(), neg.tolist()):
+            z = [p / t] + [n / t for n in row]
+            m = max(z)
+            ref += -(z[0] - (m + math.log(sum(math.exp(v - m) for v in z))))
+        assert sampled_softmax_loss(pos, neg, t).item() == pytest.approx(ref / 5, rel=1e-5)
+        assert ranking_loss(pos, neg, "softmax", t).item() == pytest.approx(ref / 5, rel=1e-5)
+    # with one negative and T = 1 the sampled softmax equals BPR
+    assert sampled_softmax_loss(pos, neg[:, 0]).item() == pytest.approx(bpr_loss(pos, neg[:, 0]).item(), rel=1e-6)
+    # a positive far above its negatives costs ~0; far below costs ~ the gap / T
+    assert sampled_softmax_loss(torch.tensor([50.0]), torch.zeros(1, 3)).item() < 1e-6
+    assert sampled_softmax_loss(torch.tensor([0.0]), torch.tensor([[10.0]]), 0.5).item() == pytest.approx(20.0, abs=1e-3)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        sampled_softmax_loss(torch.zeros(2), torch.zeros(2, 2), 0.0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        ranking_loss(torch.zeros(2), torch.zeros(2), "hinge")
