@@ -9,7 +9,10 @@ that tell popularity-learning apart:
   its training degree (1 = the ranking is popularity);
 * ``top10_pop_share``: share of all users' top-10 slots taken by the 1 % most popular items;
 * ``train_bpr`` / ``val_bpr``: BPR loss of training and validation pairs against one uniform
-  non-training negative each (same seed for every cell): a wide gap is over-fitting.
+  non-training negative each (same seed for every cell): a wide gap is over-fitting;
+* ``item_grad_share``: share of items whose ID embedding receives a non-zero gradient in one
+  epoch of the cell's own training batches (from the trained model, no update made): items that
+  never get a gradient can only be ranked by what propagation brings them.
 
     python benchmarks/mthgt_recipe.py --list
     python benchmarks/mthgt_recipe.py --cells light-noatt light-att --threads 1
@@ -176,7 +179,36 @@ CELLS = {
 }
 
 
+def item_table(model):
+    """The item ID-embedding table of a model (None when it has none)."""
+    for name in ("proj.item.weight", "proj.embeddings.item.weight", "item_embedding.weight"):
+        try:
+            return model.get_parameter(name)
+        except AttributeError:
+            continue
+    return None
+
+
+def item_grad_share(model, epoch_seed=(0, 1)):
+    """Share of items whose embedding row gets a non-zero gradient over one epoch of batches."""
+    from hetrec.train import seed_everything
+
+    table = item_table(model)
+    if table is None or not model.trainable:
+        return None
+    touched = torch.zeros(table.shape[0], dtype=torch.bool)
+    model.train()
+    for batch in model.train_batches(seed_everything(*epoch_seed)):
+        model.zero_grad(set_to_none=True)
+        model.loss(batch).loss.backward()
+        if table.grad is not None:
+            touched |= table.grad.abs().sum(1) > 0
+    model.zero_grad(set_to_none=True)
+    return float(touched.float().mean())
+
+
 def diagnostics(model, split, seed: int = 0) -> dict:
+    grad_share = item_grad_share(model)
     model.eval()
     with torch.no_grad():
         model.prepare_scoring()
@@ -202,7 +234,23 @@ def diagnostics(model, split, seed: int = 0) -> dict:
         return float(np.mean(np.logaddexp(0, s[u, j] - s[u, i])))
 
     return {"pop_corr": pop_corr, "top10_pop_share": share, "train_bpr": bpr(split.train),
-            "val_bpr": bpr(split.val)}
+            "val_bpr": bpr(split.val), "item_grad_share": grad_share}
+
+
+def rediagnose(name, split, out_root: Path) -> dict:
+    """Recompute the diagnostics of a finished cell from its saved best model (model.pt)."""
+    from hetrec.train import load_checkpoint
+
+    done = out_root / name / "result.json"
+    res = json.loads(done.read_text())
+    model_name, overrides, _, _ = CELLS[name]
+    model = create_model(model_name, **overrides)
+    torch.manual_seed(0)
+    model.setup(split)
+    model.load_state_dict(load_checkpoint(out_root / name / "model.pt")["model"])
+    res.update(diagnostics(model, split))
+    atomic_write_bytes(done, json.dumps(res, indent=2).encode())
+    return res
 
 
 def run_cell(name, split, out_root: Path, threads: int) -> dict:
@@ -227,12 +275,14 @@ def run_cell(name, split, out_root: Path, threads: int) -> dict:
 
 def table(out_root: Path) -> str:
     rows = [json.loads(p.read_text()) for p in sorted(out_root.glob("*/result.json"))]
-    lines = ["| cell | what | val NDCG@10 | val R@10 | best / run epochs | s | pop corr | top-10 pop share | train / val BPR |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| cell | what | val NDCG@10 | val R@10 | best / run epochs | s | pop corr | top-10 pop share | "
+             "train / val BPR | items with a gradient |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: -r["val_ndcg10"]):
         lines.append(f"| {r['cell']} | {r['what']} | {r['val_ndcg10']:.4f} | {r['val_r10']:.4f} | "
                      f"{r['best_epoch']} / {r['epochs_run']} | {r['seconds']:.0f} | {r['pop_corr']:.2f} | "
-                     f"{r['top10_pop_share']:.2f} | {r['train_bpr']:.3f} / {r['val_bpr']:.3f} |")
+                     f"{r['top10_pop_share']:.2f} | {r['train_bpr']:.3f} / {r['val_bpr']:.3f} | "
+                     + (f"{r['item_grad_share']:.2f} |" if r.get("item_grad_share") is not None else "– |"))
     return "\n".join(lines)
 
 
@@ -246,6 +296,8 @@ def main(argv=None):
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "mthgt-recipe"))
     p.add_argument("--list", action="store_true")
     p.add_argument("--collect", action="store_true")
+    p.add_argument("--rediagnose", action="store_true",
+                   help="recompute the diagnostics of the finished --cells from their saved models")
     args = p.parse_args(argv)
     if args.list:
         for k, v in CELLS.items():
@@ -260,6 +312,9 @@ def main(argv=None):
         ds = load_dataset(args.dataset, root=args.data_dir)
         split = kfold_split(ds.graph, k=5, seed=0)[args.fold]
         for c in args.cells:
+            if args.rediagnose:
+                rediagnose(c, split, out_root)
+                continue
             r = run_cell(c, split, out_root, args.threads)
             print(f"{c}: val NDCG@10 {r['val_ndcg10']:.4f} ({r['seconds']:.0f} s)", flush=True)
     print(table(out_root))
