@@ -29,14 +29,14 @@ from pathlib import Path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from _common import machine
 
-from hetrec.data import load_dataset, kfold_split  # noqa: E402
-from hetrec.data.files import atomic_write_bytes  # noqa: E402
-from hetrec.models import create_model  # noqa: E402
-from hetrec.train import TrainConfig, Trainer  # noqa: E402
-from _common import machine  # noqa: E402
+from hetrec.data import kfold_split, load_dataset
+from hetrec.data.files import atomic_write_bytes
+from hetrec.models import create_model
+from hetrec.train import TrainConfig, Trainer
 
 BASE = dict(lr=5e-3, epochs=100, patience=5)
 #: full-graph steps over 8192 interactions: a quarter of the propagations per epoch, more epochs
@@ -216,7 +216,7 @@ def diagnostics(model, split, seed: int = 0) -> dict:
         scores = model.scores(users)
     deg = np.asarray(split.train.sum(0)).ravel()
     mean_score = scores.mean(0).numpy()
-    rank = lambda x: np.argsort(np.argsort(x)).astype(float)  # noqa: E731
+    rank = lambda x: np.argsort(np.argsort(x)).astype(float)
     pop_corr = float(np.corrcoef(rank(mean_score), rank(deg))[0, 1])
     masked = scores.clone()
     tr = split.train.tocoo()

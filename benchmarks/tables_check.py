@@ -19,16 +19,16 @@ from pathlib import Path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import pandas as pd
+import torch
+from _common import machine
 
-from hetrec.data import MovieLens1M  # noqa: E402
-from hetrec.data.files import atomic_write_bytes  # noqa: E402
-from hetrec.eval import format_metrics_table  # noqa: E402
-from hetrec.models import training_settings  # noqa: E402
-from hetrec.train import TrainConfig  # noqa: E402
-from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
-from _common import machine  # noqa: E402
+from hetrec.data import MovieLens1M
+from hetrec.data.files import atomic_write_bytes
+from hetrec.eval import format_metrics_table
+from hetrec.models import training_settings
+from hetrec.train import TrainConfig
+from hetrec.train.experiment import ExperimentConfig, run_experiment
 
 MODELS = ["mostpop", "itemknn", "lightgcn", "lightgcn-softmax", "mthgt"]
 

@@ -101,4 +101,4 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "TRAINING", "training_settings", "Recommender", "LossOutput", "create_model", "model_class", "model_config"]
+__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "TRAINING", "LossOutput", "Recommender", "create_model", "model_class", "model_config", "training_settings"]

@@ -5,7 +5,6 @@ import torch
 from dgl import function as fn
 from torch import nn
 
-
 __all__ = ["LightHGTLayer"]
 
 
@@ -211,7 +210,7 @@ class LightHGTLayer(nn.Module):
         return out
 
     def _propagate_fixed(self, g, rels, h):
-        """Weights that factor per node and relation, computed without per-edge weights.
+        r"""Weights that factor per node and relation, computed without per-edge weights.
 
         ``attention="none"``: :math:`c(e) = \deg(s)^{-1/2} \deg(t)^{-1/2}`: scale the sources,
         sum with ``copy_u`` and scale the targets, as DGL's ``GraphConv(norm="both")`` does

@@ -16,7 +16,7 @@ estimate of the full softmax over all items; uniform sampling needs no log-Q cor
 import torch
 import torch.nn.functional as F
 
-__all__ = ["bpr_loss", "sampled_softmax_loss", "ranking_loss", "LOSSES"]
+__all__ = ["LOSSES", "bpr_loss", "ranking_loss", "sampled_softmax_loss"]
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,9 @@ import math
 import dgl
 import pytest
 import torch
+from hetero_graphs import RELATIONS, make_heterograph, random_features
 
 from hetrec.nn import LightHGTLayer
-
-from hetero_graphs import RELATIONS, make_heterograph, random_features
 
 
 def dense_propagation(g, h):
