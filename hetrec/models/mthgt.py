@@ -1,25 +1,39 @@
 """MTHGT: Multi-Task Heterogeneous Graph Transformer (Luo, Liu & Yang 2023) and its ablations.
 
-Pipeline for one training batch (DESIGN §5):
+One class serves two recipes (DESIGN §5; every difference is measured in docs/mthgt.md):
 
-1. a subgraph is sampled around a batch of training interactions, with those interactions and
-   their reverses excluded (``as_edge_prediction_sampler(exclude='reverse_types')``) — dense,
-   type-balanced sampling (Eq. 2, :class:`~hetrec.sampling.DenseSubgraphSampler`) or uniform
-   neighbour sampling for the ablations;
-2. for the link-prediction task, up to ``lp_edges_per_relation`` edges of every relation of the
-   subgraph are drawn as positives and removed, with their reverses, from the message-passing
-   graph (so no predicted edge is visible to the encoder);
-3. ``NodeTypeProjection`` (Eq. 3) → a stack of ``HGTLayer`` (Eq. 4–11) per task (the paper) or
-   one shared stack (``shared_gnn=True``, the paper's future work) → ``MMoE`` (Eq. 12–14) with
-   experts shared by the tasks, each task gating its own GNN output;
-4. scores are inner products of task embeddings (Eq. 15); each task's loss is the pairwise
-   logistic (BPR) loss of positives against uniform negatives; the two losses are combined by
-   ``UncertaintyWeighting`` (Kendall et al.: ``Σ exp(−s_i) L_i + s_i``).
+* **hetrec's recipe** (the defaults of :class:`MTHGTConfig`): layer 0 is the ID embedding itself
+  (N(0, 0.1²)); a stack of :class:`~hetrec.nn.LightHGTLayer` propagates it over the whole
+  heterograph with LightGCN's normalisation over all relations, HGT's attention redistributing
+  each target's mass across relations (``attention="relation"``; per edge with ``"edge"``); the
+  representation is the mean of layers 0..K; scores are inner products (Eq. 15); the loss is a
+  sampled softmax over ``num_negatives`` uniform non-training items, plus LightGCN's L2 on the
+  batch's layer-0 embeddings. When the training graph has at most ``full_graph_max_edges`` edges
+  (``training="auto"``) every step propagates the whole training graph with the step's predicted
+  edges (and their reverses) hidden; otherwise steps run on sampled subgraphs as below. It is
+  single-task by default, because link prediction lowered accuracy in every form tried;
+  ``multitask=True`` adds it through MMoE with uncertainty weighting.
+* **the paper's recipe** (``create_model("mthgt-paper")``, :data:`hetrec.models.MTHGT_PAPER`).
+  Pipeline for one training batch:
 
-Ablations (paper Fig. 4) are presets of this class (see ``hetrec.models.MODELS``):
-``hgt`` (single task, uniform sampling), ``hgt-d`` (single task, dense sampling),
-``hgt-m`` (two tasks + MMoE, uniform sampling), ``mthgt`` (both). A single-task model has no
-MMoE and no uncertainty weighting: its GNN output is the embedding.
+  1. a subgraph is sampled around a batch of training interactions, with those interactions and
+     their reverses excluded (``as_edge_prediction_sampler(exclude='reverse_types')``) — dense,
+     type-balanced sampling (Eq. 2, :class:`~hetrec.sampling.DenseSubgraphSampler`) or uniform
+     neighbour sampling for the ablations;
+  2. for the link-prediction task, up to ``lp_edges_per_relation`` edges of every relation of the
+     subgraph are drawn as positives and removed, with their reverses, from the message-passing
+     graph (so no predicted edge is visible to the encoder);
+  3. ``NodeTypeProjection`` (Eq. 3) → a stack of ``HGTLayer`` (Eq. 4–11) per task (the paper) or
+     one shared stack (``shared_gnn=True``, the paper's future work) → ``MMoE`` (Eq. 12–14) with
+     experts shared by the tasks, each task gating its own GNN output;
+  4. scores are inner products of task embeddings (Eq. 15); each task's loss is the pairwise
+     logistic (BPR) loss of positives against uniform negatives; the two losses are combined by
+     ``UncertaintyWeighting`` (Kendall et al.: ``Σ exp(−s_i) L_i + s_i``).
+
+Ablations (paper Fig. 4) are presets of this class trained on sampled subgraphs (see
+``hetrec.models.MODELS``): ``hgt`` (single task, uniform sampling), ``hgt-d`` (single task,
+dense sampling), ``hgt-m`` (two tasks + MMoE, uniform sampling), ``mthgt-sampled`` (both). A
+single-task model has no MMoE and no uncertainty weighting: its GNN output is the embedding.
 
 For ranking, user and item embeddings come from full-graph inference on the training graph.
 """
