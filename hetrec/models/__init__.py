@@ -94,6 +94,18 @@ def model_config(name: str, **overrides):
     return dataclasses.replace(cls.Config(), **preset)
 
 
+def upgrade_config(name: str, saved: dict) -> dict:
+    """Settings saved by an older hetrec, completed so that they rebuild the same model.
+
+    MTHGT runs saved before hetrec's recipe (their settings have no ``conv``) were the paper's
+    recipe: the settings they lack are taken from :data:`MTHGT_PAPER`, not from today's defaults.
+    """
+    saved = dict(saved)
+    if MODELS.get(name, ("", ""))[1] == "MTHGT" and "conv" not in saved:
+        saved = {**MTHGT_PAPER, **saved}
+    return saved
+
+
 def create_model(name: str, **overrides) -> Recommender:
     """A fresh, un-setup model by registry name."""
     model = model_class(name)(model_config(name, **overrides))
@@ -101,4 +113,4 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "TRAINING", "LossOutput", "Recommender", "create_model", "model_class", "model_config", "training_settings"]
+__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "create_model", "model_class", "model_config", "training_settings"]

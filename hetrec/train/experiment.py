@@ -18,7 +18,7 @@ import torch
 from .. import __version__
 from ..data import ITEM, USER, DataError, data_root, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
-from ..models import create_model
+from ..models import create_model, upgrade_config
 from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text, load_checkpoint
 
 
@@ -172,9 +172,13 @@ def load_fold_model(run_dir, fold: int, cfg=None, dataset=None):
     saved = load_checkpoint(path)
     split = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)[fold]
     torch.manual_seed(0)
-    model = create_model(saved["model_name"], **saved["model_config"])
+    model = create_model(saved["model_name"], **upgrade_config(saved["model_name"], saved["model_config"]))
     model.setup(split)
-    model.load_state_dict(saved["model"])
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as err:
+        raise TrainingError(f"{path}: the saved parameters do not fit a {saved['model_name']!r} model "
+                            f"built from its saved settings ({str(err).splitlines()[0]})") from None
     model.eval()
     return model, split
 

@@ -160,8 +160,12 @@ class Trainer:
             ck = load_checkpoint(ckpt_path)
             if ck.get("model_name") != model.name:
                 raise TrainingError(f"{ckpt_path} holds a {ck.get('model_name')!r} run, not {model.name!r}")
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
+            try:
+                model.load_state_dict(ck["model"])
+                opt.load_state_dict(ck["optimizer"])
+            except (RuntimeError, ValueError) as err:
+                raise TrainingError(f"{ckpt_path} does not fit this model (written by another hetrec "
+                                    f"version or settings?): {str(err).splitlines()[0]}") from None
             state = ck["state"]
             self.log(f"resuming after epoch {state['epoch']} (best {cfg.metric} "
                      f"{state['best_metric']:.4f} at epoch {state['best_epoch']})")

@@ -198,3 +198,31 @@ def test_full_graph_hides_each_steps_predicted_edges(split):
     off = create_model("mthgt", **{**SMALL, "drop_batch_edges": False})
     off.setup(split)
     assert next(iter(off.train_batches(seed_everything(0, 1)))).hidden == {}
+
+
+def test_runs_saved_before_the_recipe_rebuild_the_papers_model(split):
+    """A model.pt written before hetrec's recipe (its settings lack the new fields, its name is
+    "mthgt") rebuilds the paper's model, not today's default, so old runs still evaluate."""
+    import dataclasses
+
+    from hetrec.models import upgrade_config
+
+    seed_everything(0)
+    old = create_model("mthgt-paper", **SMALL)
+    old.setup(split)
+    new_fields = {"conv", "norm", "attention", "attention_layers", "projection", "init_std", "combine",
+                  "relations", "training", "full_graph_max_edges", "loss", "temperature", "reg_weight",
+                  "reg_in_task", "expert_activation", "expert_bias", "mmoe_alpha", "lp_loss", "lp_negatives",
+                  "drop_batch_edges", "num_negatives"}
+    saved = {k: v for k, v in dataclasses.asdict(old.config).items() if k not in new_fields}
+    rebuilt = create_model("mthgt", **upgrade_config("mthgt", saved))
+    rebuilt.setup(split)
+    rebuilt.load_state_dict(old.state_dict())
+    old.eval()
+    rebuilt.eval()
+    users = torch.arange(split.num_users)
+    assert torch.equal(rebuilt.scores(users), old.scores(users))
+    today = create_model("mthgt", **saved)
+    today.setup(split)
+    with pytest.raises(RuntimeError):
+        today.load_state_dict(old.state_dict())
