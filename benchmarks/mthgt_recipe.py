@@ -179,6 +179,21 @@ CELLS = {
 }
 
 
+#: MTHGT's defaults while the exploratory cells ran (before the recipe was chosen); every
+#: "mthgt" cell not named recipe-* starts from them, so each cell keeps meaning what it ran
+EXPLORE = dict(attention="edge", multitask=True, shared_gnn=True, batch_size=2048, num_negatives=1, loss="bpr",
+               temperature=1.0, expert_activation="gelu", expert_bias=True, mmoe_alpha=0.5, lp_loss="bpr",
+               lp_negatives=1, drop_batch_edges=True, reg_in_task=True)
+#: the final recipe (MTHGT's defaults since), pinned: the recipe-* cells start from it
+RECIPE = dict(attention="relation", multitask=False, shared_gnn=True, batch_size=8192, num_negatives=64,
+              loss="softmax", temperature=0.5, expert_activation="none", expert_bias=False, mmoe_alpha=0.05,
+              lp_loss="softmax", lp_negatives=64, drop_batch_edges=True, reg_in_task=True)
+for _name, (_model, _settings, _train, _what) in list(CELLS.items()):
+    if _model == "mthgt":
+        CELLS[_name] = (_model, {**(RECIPE if _name.startswith("recipe") else EXPLORE), **_settings}, _train, _what)
+CELLS["recipe-sampled"][1]["attention"] = "relation"
+
+
 def item_table(model):
     """The item ID-embedding table of a model (None when it has none)."""
     for name in ("proj.item.weight", "proj.embeddings.item.weight", "item_embedding.weight"):
