@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
-from ..nn.losses import bpr_loss, ranking_loss
+from ..nn.losses import ranking_loss
 from ._bpr import NegativeSampler
 from .base import LossOutput, Recommender
 
@@ -146,15 +146,6 @@ def _pair_relations(g) -> list:
         chosen.append(et)
         seen.update({et, rev[et]})
     return chosen
-
-
-def _ranking_loss(pos, neg, kind="bpr", temperature=1.0):
-    return ranking_loss(pos, neg, kind, temperature)
-
-
-def _pairwise_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """BPR: mean of ``softplus(neg − pos)``; ``neg`` holds ``k`` negatives per positive in a row."""
-    return bpr_loss(pos, neg)
 
 
 def _reverse_edge_ids(g, et, rev):
@@ -387,10 +378,14 @@ class MTHGT(Recommender):
                 mp = dgl.remove_edges(mp, ids, etype=et)
         return positives, mp
 
-    def _reg(self, h0, pairs) -> torch.Tensor:
-        """LightGCN's L2 term: ½ Σ ||H^0||² over the (type, ids) rows in ``pairs`` / batch size."""
-        total = sum(h0[t][ids].pow(2).sum() for t, ids in pairs)
-        return 0.5 * total / max(len(pairs[0][1]), 1)
+    @staticmethod
+    def _reg(h0, users, pos_items, neg_items) -> torch.Tensor:
+        """LightGCN's L2 term on the batch's layer-0 rows: ½ (‖e_u‖² + ‖e_i‖² + mean over the k
+        negatives of ‖e_j‖²), averaged over the batch (k = 1 is the paper's term)."""
+        k = max(neg_items.numel() // max(len(users), 1), 1)
+        total = (h0[USER][users].pow(2).sum() + h0[ITEM][pos_items].pow(2).sum()
+                 + h0[ITEM][neg_items].pow(2).sum() / k)
+        return 0.5 * total / max(len(users), 1)
 
     def _combine(self, rec_loss, lp_loss, reg, logs) -> LossOutput:
         """Total loss. The L2 term belongs to the recommendation task (as in LightGCN's loss)
@@ -429,8 +424,8 @@ class MTHGT(Recommender):
         nu, ni = neg_pair.edges(etype=INTERACTS)
         pos = (h_rec[USER][pu] * h_rec[ITEM][pi]).sum(-1)
         neg = (h_rec[USER][nu] * h_rec[ITEM][ni]).sum(-1)
-        rec_loss = _ranking_loss(pos, neg, cfg.loss, cfg.temperature)
-        reg = self._reg(h0, [(USER, pu), (ITEM, pi), (ITEM, ni)]) if cfg.reg_weight else None
+        rec_loss = ranking_loss(pos, neg, cfg.loss, cfg.temperature)
+        reg = self._reg(h0, pu, pi, ni) if cfg.reg_weight else None
         lp_loss = None
         if cfg.multitask:
             k = cfg.lp_negatives
@@ -473,12 +468,8 @@ class MTHGT(Recommender):
         u = h_rec[USER][batch.users]
         pos = (u * h_rec[ITEM][batch.pos_items]).sum(-1)
         neg = (u.unsqueeze(1) * h_rec[ITEM][batch.neg_items]).sum(-1)
-        rec_loss = _ranking_loss(pos, neg, cfg.loss, cfg.temperature)
-        # negatives count once per positive in the L2 term (their mean), as with one negative
-        reg = None
-        if cfg.reg_weight:
-            reg = 0.5 * (h0[USER][batch.users].pow(2).sum() + h0[ITEM][batch.pos_items].pow(2).sum()
-                         + h0[ITEM][batch.neg_items].pow(2).sum() / batch.neg_items.shape[1]) / len(batch.users)
+        rec_loss = ranking_loss(pos, neg, cfg.loss, cfg.temperature)
+        reg = self._reg(h0, batch.users, batch.pos_items, batch.neg_items) if cfg.reg_weight else None
         lp_loss = None
         if cfg.multitask:
             lp_loss = self._lp_loss(embs[0], batch.lp, rec_loss)

@@ -129,23 +129,11 @@ class LightHGTLayer(nn.Module):
                            f"built with: {self.canonical_etypes}") from None
 
     def _log_norm(self, g):
-        """``log c(e)`` per relation: ``-(log deg(s) + log deg(t)) / 2`` (degrees >= 1)."""
-        rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
+        """``log c(e)`` per relation: ``log deg(s)^-1/2 + log deg(t)^-1/2`` (degrees >= 1)."""
         out = {}
-        if self.norm == "node":
-            dev = g.device
-            deg_src = {t: torch.zeros(g.num_src_nodes(t), device=dev) for t in g.srctypes}
-            deg_dst = {t: torch.zeros(g.num_dst_nodes(t), device=dev) for t in g.dsttypes}
-            for r in rels:
-                deg_src[r[0]] += g.out_degrees(etype=r).float()
-                deg_dst[r[2]] += g.in_degrees(etype=r).float()
-        for r in rels:
-            if self.norm == "node":
-                ds, dt = deg_src[r[0]], deg_dst[r[2]]
-            else:
-                ds, dt = g.out_degrees(etype=r).float(), g.in_degrees(etype=r).float()
+        for r, (s_norm, d_norm) in self._degree_norms(g).items():
             s, d = g.edges(etype=r)
-            out[r] = -0.5 * (ds.clamp(min=1)[s.long()].log() + dt.clamp(min=1)[d.long()].log())
+            out[r] = s_norm[s.long()].log() + d_norm[d.long()].log()
         return out
 
     def forward(self, g, h, return_attention=False):
@@ -221,8 +209,9 @@ class LightHGTLayer(nn.Module):
         """
         nh, d = self.num_heads, self.head_size
         per_rel = {}
+        norms = self._degree_norms(g)
         for r in rels:
-            s_norm, d_norm = self._degree_norms(g, r)
+            s_norm, d_norm = norms[r]
             key = f"vs{self._relation_id(r)}" if self.norm == "relation" else "vs"
             if key not in g.srcnodes[r[0]].data:
                 g.srcnodes[r[0]].data[key] = h[r[0]] * s_norm.unsqueeze(-1)
@@ -255,16 +244,21 @@ class LightHGTLayer(nn.Module):
         w_rel = {r: self.relation_logit[self._relation_id(r)].exp() for r in per_rel}
         return {r: scale[r[2]] * w_rel[r] for r in per_rel}
 
-    def _degree_norms(self, g, r):
-        """``(deg(s)^-1/2 per source node, deg(t)^-1/2 per target node)`` for relation ``r``."""
-        if self.norm == "relation":
-            ds, dt = g.out_degrees(etype=r).float(), g.in_degrees(etype=r).float()
-        else:
-            ds = sum(g.out_degrees(etype=q).float() for q in g.canonical_etypes
-                     if q[0] == r[0] and g.num_edges(q) > 0)
-            dt = sum(g.in_degrees(etype=q).float() for q in g.canonical_etypes
-                     if q[2] == r[2] and g.num_edges(q) > 0)
-        return ds.clamp(min=1).pow(-0.5), dt.clamp(min=1).pow(-0.5)
+    def _degree_norms(self, g):
+        """``{relation: (deg(s)^-1/2 per source node, deg(t)^-1/2 per target node)}`` for the
+        relations of ``g`` with edges; degrees over all relations (``norm="node"``) or within
+        each (``norm="relation"``), at least 1."""
+        rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
+        out_deg = {r: g.out_degrees(etype=r).float() for r in rels}
+        in_deg = {r: g.in_degrees(etype=r).float() for r in rels}
+        if self.norm == "node":
+            src_tot, dst_tot = {}, {}
+            for r in rels:
+                src_tot[r[0]] = src_tot.get(r[0], 0) + out_deg[r]
+                dst_tot[r[2]] = dst_tot.get(r[2], 0) + in_deg[r]
+            out_deg = {r: src_tot[r[0]] for r in rels}
+            in_deg = {r: dst_tot[r[2]] for r in rels}
+        return {r: (out_deg[r].clamp(min=1).pow(-0.5), in_deg[r].clamp(min=1).pow(-0.5)) for r in rels}
 
     @staticmethod
     def _attend(g, rels, logits, log_c, return_attention):
