@@ -10,13 +10,14 @@ stopping on validation NDCG@10, prints the test metrics and one user's top-10 ar
 """
 import argparse
 import os
+import sys
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
-from hetrec.data import LastFM2K, kfold_split  # noqa: E402
+from hetrec.data import DataError, LastFM2K, kfold_split  # noqa: E402
 from hetrec.eval import format_metrics_table  # noqa: E402
 from hetrec.models import create_model, training_settings  # noqa: E402
-from hetrec.train import TrainConfig, Trainer  # noqa: E402
+from hetrec.train import TrainConfig, Trainer, TrainingError  # noqa: E402
 from hetrec.train.experiment import recommend  # noqa: E402
 
 
@@ -56,4 +57,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (DataError, TrainingError) as err:  # bad files or an unusable run: one line, no traceback
+        sys.exit(f"error: {err}")

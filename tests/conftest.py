@@ -15,6 +15,7 @@ torch.set_num_threads(1)
 
 LASTFM_DIR = "hetrec2011-lastfm-2k"
 ML_PARTIAL_DIR = "ml-1m-partial"
+ML_DIR = "ml-1m"
 
 
 def real_data_dir(sub: str) -> Path:
@@ -50,6 +51,19 @@ def lastfm_dataset(lastfm_dir):
 @pytest.fixture(scope="session")
 def lastfm_graph(lastfm_dataset):
     return lastfm_dataset.graph
+
+
+@pytest.fixture(scope="session")
+def ml1m_dir():
+    return real_data_dir(ML_DIR)
+
+
+@pytest.fixture(scope="session")
+def ml1m_dataset(ml1m_dir):
+    """The complete MovieLens-1M, verified, loaded once per test session (≈10 s uncached)."""
+    from hetrec.data import MovieLens1M
+
+    return MovieLens1M(root=ml1m_dir.parent)
 
 
 @pytest.fixture(scope="session")

@@ -27,13 +27,24 @@ def test_lastfm_example(lastfm_dir, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_movielens_example_on_partial_copy(ml_partial_dir, tmp_path):
+def test_movielens_example(ml1m_dir, tmp_path):
+    r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml1m_dir.parent), tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "MovieLens-1M: 6,040 users, 3,883 movies, 1,000,209 ratings" in r.stdout
+    assert "| MTHGT |" in r.stdout and "top 10 movies for user 1:" in r.stdout
+    assert "UNVERIFIED" not in r.stdout + r.stderr
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_movielens_example_refuses_partial_copy(ml_partial_dir, tmp_path):
+    r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml_partial_dir), tmp_path=tmp_path)
+    assert r.returncode != 0 and "checksum mismatch" in r.stderr
+    assert "Traceback" not in r.stderr
     r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml_partial_dir), "--no-verify", tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "UNVERIFIED MovieLens files (not a MovieLens-1M result)" in r.stdout
-    assert "562,245 ratings" in r.stdout and "| MTHGT |" in r.stdout
-    r = run_example("movielens1m_mthgt.py", "--data-dir", str(ml_partial_dir), tmp_path=tmp_path)
-    assert r.returncode != 0 and "checksum mismatch" in r.stderr
 
 
 def test_dense_sampler_example(tmp_path):

@@ -24,7 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..nn.losses import ranking_loss
+from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
+from ..nn.sparse import csr_parts
+from ..nn.sparse import csr_tensor as _csr
 from .base import LossOutput, Recommender
 
 
@@ -119,19 +121,19 @@ class BPRRecommender(Recommender):
         u = user_emb[batch.users]
         pos = (u * item_emb[batch.pos_items]).sum(1)
         neg_items = batch.neg_items.view(len(batch.users), -1)  # (B, k) negatives per positive
-        neg = (u.unsqueeze(1) * item_emb[neg_items]).sum(-1)
+        neg = dot_scores(u, item_emb, neg_items)
         bpr = ranking_loss(pos, neg, getattr(self.config, "loss", "bpr"), getattr(self.config, "temperature", 1.0))
         user0, item0 = self.layer0()
         # with k negatives, their mean squared norm stands for the one negative of the paper
-        reg = (user0[batch.users].pow(2).sum() + item0[batch.pos_items].pow(2).sum()
-               + item0[neg_items].pow(2).sum() / neg_items.shape[1]) / (2 * len(batch.users))
+        reg = (squared_norm_sum(user0, batch.users) + squared_norm_sum(item0, batch.pos_items)
+               + squared_norm_sum(item0, neg_items) / neg_items.shape[1]) / (2 * len(batch.users))
         loss = bpr + self.config.reg_weight * reg
         return LossOutput(loss, {"bpr": float(bpr.detach()), "reg": float(reg.detach())})
 
 
-def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
-    r"""The symmetric-normalized bipartite adjacency :math:`D^{-1/2} A D^{-1/2}` as a coalesced
-    sparse COO tensor of size ``(U + I) x (U + I)``, users first, where
+def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
+    r"""The symmetric-normalized bipartite adjacency :math:`D^{-1/2} A D^{-1/2}` as a float32
+    ``scipy.sparse`` CSR matrix of size ``(U + I) x (U + I)``, users first, where
     :math:`A = \begin{pmatrix} 0 & R \\ R^\top & 0 \end{pmatrix}` and ``R`` is the binary
     training matrix. Isolated nodes (degree 0) get an all-zero row and column.
     """
@@ -139,11 +141,18 @@ def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
     r = sp.csr_matrix(train, dtype=np.float32)
     r.data[:] = 1.0
     a = sp.bmat([[sp.csr_matrix((num_users, num_users), dtype=np.float32), r],
-                 [r.T, sp.csr_matrix((num_items, num_items), dtype=np.float32)]], format="coo")
+                 [r.T, sp.csr_matrix((num_items, num_items), dtype=np.float32)]], format="csr")
+    a.sum_duplicates()
+    a.sort_indices()
     degree = np.asarray(a.sum(1), dtype=np.float64).ravel()
     inv_sqrt = np.zeros_like(degree)
     inv_sqrt[degree > 0] = degree[degree > 0] ** -0.5
-    values = (inv_sqrt[a.row] * a.data * inv_sqrt[a.col]).astype(np.float32)
-    index = torch.from_numpy(np.stack([a.row.astype(np.int64), a.col.astype(np.int64)]))
-    n = num_users + num_items
-    return torch.sparse_coo_tensor(index, torch.from_numpy(values), (n, n)).coalesce()
+    coo = a.tocoo()
+    values = (inv_sqrt[coo.row] * coo.data * inv_sqrt[coo.col]).astype(np.float32)
+    return sp.csr_matrix((values, a.indices, a.indptr), shape=a.shape)
+
+
+def csr_tensor(matrix: sp.csr_matrix) -> torch.Tensor:
+    """A ``scipy.sparse`` CSR matrix as a torch CSR tensor (int64 indices)."""
+    crow, col, values, _ = csr_parts(matrix)
+    return _csr(crow, col, values, matrix.shape)

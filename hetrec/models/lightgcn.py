@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import scipy.sparse as sp
 import torch
 
-from ._bpr import BPRRecommender, normalized_adjacency
+from ..nn.sparse import spmm
+from ._bpr import BPRRecommender, csr_tensor, normalized_adjacency
 
 
 @dataclass
@@ -57,7 +58,8 @@ class LightGCN(BPRRecommender):
         d = self.config.embedding_size
         self.user_embedding = torch.nn.Embedding(self.num_users, d)
         self.item_embedding = torch.nn.Embedding(self.num_items, d)
-        self.adjacency = normalized_adjacency(train)  # not a parameter nor a buffer: rebuilt by setup
+        # a buffer, so it moves with .to(); not saved (persistent=False): setup rebuilds it
+        self.register_buffer("adjacency", csr_tensor(normalized_adjacency(train)), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -68,7 +70,7 @@ class LightGCN(BPRRecommender):
         """Layer mean of :math:`\\tilde A^k E^{(0)}`, k = 0..K, for stacked user+item rows."""
         total, layer = ego, ego
         for _ in range(self.config.num_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
+            layer = spmm(self.adjacency, layer)  # constant, symmetric operator: CSR both ways
             total = total + layer
         return total / (self.config.num_layers + 1)
 

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
-from ..nn.losses import ranking_loss
+from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
 from ._bpr import NegativeSampler
 from .base import LossOutput, Recommender
 
@@ -383,8 +383,8 @@ class MTHGT(Recommender):
         """LightGCN's L2 term on the batch's layer-0 rows: ½ (‖e_u‖² + ‖e_i‖² + mean over the k
         negatives of ‖e_j‖²), averaged over the batch (k = 1 is the paper's term)."""
         k = max(neg_items.numel() // max(len(users), 1), 1)
-        total = (h0[USER][users].pow(2).sum() + h0[ITEM][pos_items].pow(2).sum()
-                 + h0[ITEM][neg_items].pow(2).sum() / k)
+        total = (squared_norm_sum(h0[USER], users) + squared_norm_sum(h0[ITEM], pos_items)
+                 + squared_norm_sum(h0[ITEM], neg_items) / k)
         return 0.5 * total / max(len(users), 1)
 
     def _combine(self, rec_loss, lp_loss, reg, logs) -> LossOutput:
@@ -441,7 +441,7 @@ class MTHGT(Recommender):
         for (s_t, _, d_t), (src, dst, fake) in triples.items():
             hs = h_lp[s_t][src]
             pos_l.append((hs * h_lp[d_t][dst]).sum(-1))
-            neg_l.append((hs.unsqueeze(1) * h_lp[d_t][fake.view(len(src), -1)]).sum(-1))
+            neg_l.append(dot_scores(hs, h_lp[d_t], fake.view(len(src), -1)))
         if not pos_l:
             return like.new_zeros(())
         return ranking_loss(torch.cat(pos_l), torch.cat(neg_l), self.config.lp_loss, self.config.temperature)
@@ -467,7 +467,7 @@ class MTHGT(Recommender):
         h_rec = embs[-1]
         u = h_rec[USER][batch.users]
         pos = (u * h_rec[ITEM][batch.pos_items]).sum(-1)
-        neg = (u.unsqueeze(1) * h_rec[ITEM][batch.neg_items]).sum(-1)
+        neg = dot_scores(u, h_rec[ITEM], batch.neg_items)
         rec_loss = ranking_loss(pos, neg, cfg.loss, cfg.temperature)
         reg = self._reg(h0, batch.users, batch.pos_items, batch.neg_items) if cfg.reg_weight else None
         lp_loss = None

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from ..nn.sparse import csr_parts, csr_tensor, spmm
 from ._bpr import BPRBatch, BPRRecommender, normalized_adjacency
 
 
@@ -75,7 +76,13 @@ class NGCF(BPRRecommender):
         self.item_embedding = torch.nn.Embedding(self.num_items, d)
         self.w1 = torch.nn.ModuleList(torch.nn.Linear(d, d) for _ in range(self.config.num_layers))
         self.w2 = torch.nn.ModuleList(torch.nn.Linear(d, d) for _ in range(self.config.num_layers))
-        self.adjacency = normalized_adjacency(train)  # not a parameter nor a buffer: rebuilt by setup
+        # buffers, so they move with .to(); not saved (persistent=False): setup rebuilds them.
+        # The pattern of L is symmetric: L and the transpose of an edge-dropped L share (crow, col).
+        a = normalized_adjacency(train)
+        crow, col, values, perm = csr_parts(a)
+        self._shape = a.shape
+        for name, t in (("adj_crow", crow), ("adj_col", col), ("adj_values", values), ("adj_perm", perm)):
+            self.register_buffer(name, t, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -85,15 +92,27 @@ class NGCF(BPRRecommender):
         for lin in (*self.w1, *self.w2):
             torch.nn.init.zeros_(lin.bias)
 
-    def propagate(self, ego: torch.Tensor, adjacency: torch.Tensor, generator=None) -> torch.Tensor:
-        """Concatenated layers for stacked user+item rows; message dropout iff ``generator``."""
+    @property
+    def adjacency(self) -> torch.Tensor:
+        r""":math:`\mathcal L` as a CSR tensor."""
+        return csr_tensor(self.adj_crow, self.adj_col, self.adj_values, self._shape)
+
+    def propagate(self, ego: torch.Tensor, values: torch.Tensor | None = None, generator=None) -> torch.Tensor:
+        r"""Concatenated layers for stacked user+item rows, over :math:`\mathcal L` with entry
+        ``values`` (default: its own; edge dropout passes reweighted ones); message dropout iff
+        ``generator``."""
+        if values is None:
+            a = a_t = self.adjacency
+        else:
+            a = csr_tensor(self.adj_crow, self.adj_col, values, self._shape)
+            a_t = csr_tensor(self.adj_crow, self.adj_col, values[self.adj_perm], self._shape)
         outs, layer = [ego], ego
         p = self.config.message_dropout
         for w1, w2 in zip(self.w1, self.w2):
-            side = torch.sparse.mm(adjacency, layer)  # L E
+            side = spmm(a, layer, a_t)  # L E (L is a constant: gradients reach E only)
             layer = F.leaky_relu(w1(side + layer) + w2(side * layer), self.config.negative_slope)
             if generator is not None and p > 0:
-                keep = torch.rand(layer.shape, generator=generator) >= p
+                keep = (torch.rand(layer.shape, generator=generator) >= p).to(layer.device)
                 layer = layer * keep / (1 - p)
             outs.append(F.normalize(layer, p=2, dim=1) if self.config.normalize_layers else layer)
         return torch.cat(outs, dim=1)
@@ -106,17 +125,15 @@ class NGCF(BPRRecommender):
 
     def embeddings(self) -> tuple:
         """Inference: no dropout."""
-        return self._split(self.propagate(self._ego(), self.adjacency))
+        return self._split(self.propagate(self._ego()))
 
     def train_embeddings(self, batch: BPRBatch) -> tuple:
         if not self.training:
             return self.embeddings()
         generator = torch.Generator().manual_seed(batch.seed)
-        adjacency = self.adjacency
+        values = None
         p = self.config.node_dropout
-        if p > 0:
-            values = adjacency.values()
-            keep = torch.rand(values.shape, generator=generator) >= p
-            adjacency = torch.sparse_coo_tensor(adjacency.indices()[:, keep], values[keep] / (1 - p),
-                                                adjacency.shape).coalesce()
-        return self._split(self.propagate(self._ego(), adjacency, generator))
+        if p > 0:  # drop each entry of L with probability p (a zero entry is a dropped edge)
+            keep = (torch.rand(self.adj_values.shape, generator=generator) >= p).to(self.adj_values.device)
+            values = self.adj_values * keep / (1 - p)
+        return self._split(self.propagate(self._ego(), values, generator))

@@ -16,7 +16,7 @@ estimate of the full softmax over all items; uniform sampling needs no log-Q cor
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "bpr_loss", "ranking_loss", "sampled_softmax_loss"]
+__all__ = ["LOSSES", "bpr_loss", "dot_scores", "ranking_loss", "sampled_softmax_loss", "squared_norm_sum"]
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -43,3 +43,20 @@ def ranking_loss(pos, neg, kind: str = "bpr", temperature: float = 1.0) -> torch
     if kind == "softmax":
         return sampled_softmax_loss(pos, neg, temperature)
     raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {kind!r}")
+
+
+def dot_scores(queries: torch.Tensor, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Inner products of query ``b`` with rows ``index[b]`` of ``table``: ``(B,)`` for an index
+    of shape ``(B,)``, ``(B, k)`` for ``(B, k)`` (k negatives per query, one batched matmul)."""
+    if index.dim() == 1:
+        return (queries * table[index]).sum(-1)
+    return torch.bmm(table[index], queries.unsqueeze(-1)).squeeze(-1)
+
+
+def squared_norm_sum(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``Σ_b ‖table[index_b]‖²`` over every entry of ``index`` (repeats counted). When the index
+    has more entries than the table has rows (many negatives per positive) the rows' norms are
+    computed once and gathered, instead of gathering whole rows."""
+    if index.numel() > table.shape[0]:
+        return table.pow(2).sum(-1)[index].sum()
+    return table[index].pow(2).sum()

@@ -33,7 +33,7 @@ def reference_normalized_adjacency(r):
 
 
 def test_normalized_adjacency_matches_the_definition():
-    a = normalized_adjacency(sp.csr_matrix(R)).to_dense().numpy()
+    a = normalized_adjacency(sp.csr_matrix(R)).toarray()
     expected = reference_normalized_adjacency(R)
     np.testing.assert_allclose(a, expected, rtol=1e-6)
     assert a[0, 3] == pytest.approx(1 / np.sqrt(2 * 2))  # user 0 (degree 2) - item 0 (degree 2)

@@ -92,3 +92,60 @@ def test_dropout_only_in_training_and_driven_by_the_batch_seed():
     no_dropout.load_state_dict(model.state_dict())
     no_dropout.train()
     torch.testing.assert_close(no_dropout.train_embeddings(batch)[0], clean)
+
+
+def test_edge_dropout_forward_and_gradient_equal_a_dense_reference():
+    """Training embeddings with both dropouts, against dense matrices built from the same draws:
+    an entry of L is dropped independently (L_drop is not symmetric), so the gradient needs
+    L_drop^T; the reference differentiates the dense product."""
+    torch.manual_seed(1)
+    r = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 0], [1, 0, 1, 0, 1], [0, 0, 1, 1, 1]], dtype=np.float32)
+    p = 0.4
+    model = create_model("ngcf", embedding_size=3, num_layers=2, node_dropout=p, message_dropout=0.25)
+    model.setup(tiny_split(r))
+    randomize_biases(model)
+    model.train()
+    batch = BPRBatch(torch.tensor([0, 1]), torch.tensor([0, 2]), torch.tensor([3, 0]), seed=11)
+    users, items = model.train_embeddings(batch)
+    (users.sum() + (items ** 2).sum()).backward()
+    got_grad = model.user_embedding.weight.grad.clone()
+
+    # reference: the same generator stream (edge mask over L's entries in row-major order, then
+    # one message-dropout mask per layer), dense algebra, autograd on a copy of the weights
+    gen = torch.Generator().manual_seed(11)
+    dense = model.adjacency.to_dense()
+    rows, cols = dense.nonzero(as_tuple=True)  # row-major, as the CSR entries
+    keep = torch.rand(len(rows), generator=gen) >= p
+    dropped = torch.zeros_like(dense)
+    dropped[rows[keep], cols[keep]] = dense[rows[keep], cols[keep]] / (1 - p)
+    assert not torch.equal(dropped, dropped.t())
+    ue = model.user_embedding.weight.detach().clone().requires_grad_(True)
+    e = torch.cat([ue, model.item_embedding.weight.detach()])
+    outs, layer = [e], e
+    for w1, w2 in zip(model.w1, model.w2):
+        side = dropped @ layer
+        layer = F.leaky_relu(w1(side + layer) + w2(side * layer), model.config.negative_slope)
+        mask = torch.rand(layer.shape, generator=gen) >= 0.25
+        layer = layer * mask / 0.75
+        outs.append(F.normalize(layer, dim=1))
+    out = torch.cat(outs, 1)
+    ref_users, ref_items = out[:4], out[4:]
+    torch.testing.assert_close(users, ref_users, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(items, ref_items, rtol=1e-5, atol=1e-6)
+    (ref_users.sum() + (ref_items ** 2).sum()).backward()
+    torch.testing.assert_close(got_grad, ue.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ngcf", "lightgcn"])
+def test_adjacency_is_a_buffer_that_moves_but_is_not_saved(name):
+    model = create_model(name, embedding_size=4)
+    model.setup(tiny_split())
+    buffers = dict(model.named_buffers())
+    assert buffers and all(b.layout in (torch.strided, torch.sparse_csr) for b in buffers.values())
+    assert not set(buffers) & set(model.state_dict())  # rebuilt by setup, never in a checkpoint
+    model.to(torch.float64)
+    assert model.user_embedding.weight.dtype == torch.float64
+    assert all(b.dtype in (torch.float64, torch.int64) for b in model.buffers())
+    model.eval()
+    users, _ = model.embeddings()  # float64 operator times float64 embeddings
+    assert users.dtype == torch.float64

@@ -40,3 +40,19 @@ def test_bad_arguments():
         sampled_softmax_loss(torch.zeros(2), torch.zeros(2, 2), 0.0)
     with pytest.raises(ValueError, match="loss must be one of"):
         ranking_loss(torch.zeros(2), torch.zeros(2), "hinge")
+
+
+def test_dot_scores_and_squared_norms_equal_loops():
+    from hetrec.nn.losses import dot_scores, squared_norm_sum
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(5, 3, generator=g)
+    table = torch.randn(4, 3, generator=g)
+    one = torch.randint(0, 4, (5,), generator=g)
+    many = torch.randint(0, 4, (5, 6), generator=g)  # 30 entries > 4 rows: the norms-first path
+    assert torch.allclose(dot_scores(q, table, one), torch.stack([q[b] @ table[one[b]] for b in range(5)]))
+    ref = torch.tensor([[float(q[b] @ table[many[b, j]]) for j in range(6)] for b in range(5)])
+    assert torch.allclose(dot_scores(q, table, many), ref, atol=1e-6)
+    for idx in (one[:3], many):  # fewer entries than rows, and more
+        expected = sum(float(table[i].pow(2).sum()) for i in idx.flatten().tolist())
+        assert abs(float(squared_norm_sum(table, idx)) - expected) < 1e-5
