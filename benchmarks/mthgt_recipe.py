@@ -49,7 +49,7 @@ CELLS = {
     "bprmf": ("bprmf", {}, {}, "project BPR-MF"),
     "paper": ("mthgt-paper", {}, dict(epochs=20, patience=3), "the paper's recipe (old default)"),
     # the light HGT layer, one change at a time
-    "light-noatt-ui": ("mthgt", dict(drop_batch_edges=False, multitask=False, attention=False, relations="interactions"), {},
+    "light-noatt-ui": ("mthgt", dict(drop_batch_edges=False, multitask=False, attention="none", relations="interactions"), {},
                        "transform-free propagation, user-item relations only, no attention"),
     "light-noatt": ("mthgt", dict(drop_batch_edges=False, multitask=False, attention=False), {},
                     "transform-free propagation over all relations, no attention (node norm)"),

@@ -121,22 +121,24 @@ def _train_errors():
 @click.option("--tables", type=click.Path(file_okay=False), default=None,
               help="Train on your own tables folder instead of a named dataset.")
 @click.option("--model", "model_name", type=click.Choice(_model_names()), default="mthgt", show_default=True)
-@click.option("--fold", type=int, default=None, help="Run this fold of a 5-fold split (default: fold 0).")
-@click.option("--folds", type=int, default=None, help="Run all K folds of a K-fold split.")
-@click.option("--epochs", type=int, default=None, help="Most epochs (early stopping may end sooner; default: the model's recommended setting).")
-@click.option("--lr", type=float, default=None, help="Adam learning rate (default: the model's recommended setting).")
-@click.option("--patience", type=int, default=None, help="Epochs without validation NDCG@10 gain before stopping.")
-@click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
-@click.option("--threads", type=int, default=None, help="torch intra-op threads.")
+@click.option("--fold", type=click.IntRange(min=0), default=None, help="Run this fold of a 5-fold split (default: fold 0).")
+@click.option("--folds", type=click.IntRange(min=2), default=None, help="Run all K folds of a K-fold split (K >= 2).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs (early stopping may end sooner; default: the model's recommended setting).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=None, help="Adam learning rate (default: the model's recommended setting).")
+@click.option("--patience", type=click.IntRange(min=1), default=None, help="Epochs without validation NDCG@10 gain before stopping.")
+@click.option("--val-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Share of each user's non-test interactions held out for validation.")
+@click.option("--max-batches", type=click.IntRange(min=1), default=None, help="Cap on batches per epoch (quick runs).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Model setting, e.g. --set hidden_size=32 (repeatable).")
 @data_dir_option
 @verify_option
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default: runs/<dataset>-<model>-seed<seed>).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
-def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, max_batches, threads, sets,
+def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ratio, max_batches, threads, sets,
           data_dir, verify, out, seed, resume):
     """Train and test a model under the hetrec protocol; prints test metrics (mean ± std over folds)."""
     from .eval import format_metrics_table
@@ -148,8 +150,9 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, max_ba
         raise click.UsageError("give either --fold F or --folds K, not both")
     k = folds or 5
     fold_list = list(range(folds)) if folds else [fold if fold is not None else 0]
-    if folds is not None and folds < 2:
-        raise click.BadParameter("needs at least 2 folds", param_hint="--folds")
+    if fold is not None and fold >= k:
+        raise click.BadParameter(f"fold {fold} does not exist in a {k}-fold split (folds 0..{k - 1})",
+                                 param_hint="--fold")
     overrides = _parse_sets(sets)
     try:
         model_config(model_name, **overrides)  # unknown settings fail before any data is read
@@ -158,12 +161,14 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, max_ba
     from .models import training_settings
 
     # the model's recommended lr / epochs / patience, unless given on the command line
-    tcfg = TrainConfig(seed=seed, num_threads=threads, max_batches=max_batches, **training_settings(model_name))
-    for name, value in (("epochs", epochs), ("lr", lr), ("patience", patience)):
-        if value is not None:
-            setattr(tcfg, name, value)
+    settings = training_settings(model_name)
+    settings.update({n: v for n, v in (("epochs", epochs), ("lr", lr), ("patience", patience)) if v is not None})
+    try:
+        tcfg = TrainConfig(seed=seed, num_threads=threads, max_batches=max_batches, **settings)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
     label = "tables" if tables else dataset
-    cfg = ExperimentConfig(dataset=label, model=model_name, folds=fold_list, k=k, seed=seed,
+    cfg = ExperimentConfig(dataset=label, model=model_name, folds=fold_list, k=k, seed=seed, val_ratio=val_ratio,
                            data_dir=data_dir, verify=verify, tables=tables, model_overrides=overrides, train=tcfg)
     out = out or f"runs/{label}-{model_name}-seed{seed}"
     ds = _load(dataset, data_dir, verify, tables)

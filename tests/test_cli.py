@@ -150,9 +150,12 @@ def test_resumed_runs_over_other_folds_add_up(tables_dir, tmp_path):
     assert run(*base, "--fold", "3", "--resume").exit_code == 0
     assert set(json.loads((out / "metrics.json").read_text())["folds"]) == {"0", "2", "3", "4"}
     assert json.loads((out / "config.json").read_text())["folds"] == [0, 2, 3, 4]
-    # without --resume the folds given are trained afresh and summarised alone
-    assert run(*base, "--fold", "1").exit_code == 0
-    assert set(json.loads((out / "metrics.json").read_text())["folds"]) == {"1"}
+    # without --resume a used folder is refused, and nothing in it changes
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    r = run(*base, "--fold", "1")
+    assert r.exit_code == 1 and "already holds a run" in r.output and "--resume" in r.output
+    assert "Traceback" not in r.output and not (out / "fold-1").exists()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_resume_refuses_other_settings(tables_dir, tmp_path):
@@ -174,11 +177,49 @@ def test_resume_refuses_other_settings(tables_dir, tmp_path):
     (["--set", "hiden_size=3"], "has no setting hiden_size"),
     (["--set", "oops"], "expected KEY=VALUE"),
     (["--model", "gcn"], "'gcn' is not one of"),
-    (["--fold", "7"], "fold 7 out of range"),
+    (["--fold", "7"], "fold 7 does not exist in a 5-fold split"),
+    (["--fold", "-1"], "-1 is not in the range x>=0"),
+    (["--folds", "1"], "1 is not in the range x>=2"),
+    (["--folds", "3", "--fold", "2"], "either --fold F or --folds K"),
+    (["--epochs", "0"], "0 is not in the range x>=1"),
+    (["--epochs", "-5"], "-5 is not in the range x>=1"),
+    (["--epochs", "2.5"], "'2.5' is not a valid integer"),
+    (["--patience", "0"], "0 is not in the range x>=1"),
+    (["--lr", "0"], "not in the range 0<x<=10"),
+    (["--lr", "-1e-3"], "not in the range 0<x<=10"),
+    (["--lr", "nan"], "lr must be a finite number above 0, got nan"),
+    (["--val-ratio", "0"], "not in the range 0<x<1"),
+    (["--val-ratio", "1"], "not in the range 0<x<1"),
+    (["--max-batches", "0"], "0 is not in the range x>=1"),
+    (["--threads", "-2"], "-2 is not in the range x>=1"),
+    (["--threads", "0"], "0 is not in the range x>=1"),
+    (["--seed", "-1"], "-1 is not in the range"),
+    (["--seed", "99999999999999999999"], "is not in the range"),
+    (["--set", "num_layers=0"], "setting num_layers must be at least 1, got 0"),
+    (["--set", "hidden_size=abc"], "setting hidden_size expects an integer, got 'abc'"),
+    (["--set", "hidden_size=-4"], "setting hidden_size must be at least 1, got -4"),
+    (["--set", "hidden_size=16.5"], "setting hidden_size expects an integer, got 16.5"),
+    (["--set", "hidden_size=30"], "hidden_size (30) must be a multiple of num_heads (4)"),
+    (["--set", "dropout=1.5"], "setting dropout must lie in [0, 1), got 1.5"),
+    (["--set", "temperature=0"], "setting temperature must lie in (0, ∞), got 0"),
+    (["--set", "loss=hinge"], "setting loss must be one of 'bpr', 'softmax', got 'hinge'"),
+    (["--set", "multitask=yes"], "setting multitask expects true or false, got 'yes'"),
+    (["--set", "max_in_edges=null"], None),  # an optional setting may be null: accepted
+    (["--model", "bprmf", "--set", "num_negatives=0"], "setting num_negatives must be at least 1, got 0"),
+    (["--model", "ngcf", "--set", "node_dropout=-0.1"], "setting node_dropout must lie in [0, 1)"),
 ])
 def test_train_bad_arguments(tables_dir, tmp_path, args, message):
-    r = run("train", "--tables", str(tables_dir), "--out", str(tmp_path / "x"), *args)
-    assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output
+    """Every option's bad values: a one-line error naming it, exit code 2 (usage), and nothing
+    written: not even the run folder."""
+    out = tmp_path / "x"
+    extra = ["--epochs", "1", "--max-batches", "1"] if message is None else []
+    r = run("train", "--tables", str(tables_dir), "--out", str(out), *args, *extra)
+    if message is None:
+        assert r.exit_code == 0, r.output
+        return
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not out.exists()
 
 
 def test_recommend_unknown_user_and_bad_run(tables_dir, tmp_path):

@@ -1,8 +1,9 @@
 """Datasets as ``dgl.heterograph`` in one schema, user tables, synthetic graphs and k-fold splits.
 
-This package imports nothing else of hetrec (data flows one way, DESIGN §2).
+This package imports nothing else of hetrec but the neutral file helpers of ``hetrec._io``
+(data flows one way, DESIGN §2).
 """
-from .builder import Relation, build_graph
+from .builder import Relation, build_graph, graph_digest
 from .datasets import DATASETS, HeteroRecDataset, LastFM2K, MovieLens1M, load_dataset
 from .errors import ChecksumError, DataError
 from .files import data_root, download, extract_members, verify_file
@@ -15,6 +16,6 @@ __all__ = [
     "DATASETS", "HeteroRecDataset", "LastFM2K", "MovieLens1M", "load_dataset", "TablesDataset",
     "from_tables", "load_tables_dir", "synthetic", "kfold_split", "KFold", "Split",
     "DataError", "ChecksumError", "data_root", "download", "extract_members", "verify_file",
-    "Relation", "build_graph", "INTERACTS", "INTERACTED_BY", "USER", "ITEM", "reverse_etypes",
+    "Relation", "build_graph", "graph_digest", "INTERACTS", "INTERACTED_BY", "USER", "ITEM", "reverse_etypes",
     "attribute_ntypes",
 ]

@@ -112,3 +112,23 @@ class SingleGraph:
         """The display name of item node ``item_index`` (its raw id when the source has no names)."""
         names = self.names.get(ITEM)
         return names[item_index] if names else str(int(self.graph.nodes[ITEM].data["raw_id"][item_index]))
+
+
+def graph_digest(g) -> str:
+    """sha256 of a heterograph's content: node counts and raw ids per type, and every
+    relation's edges in order. Equal digests mean the same nodes and edges (edge data such as
+    ratings is not included: no model reads it)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in sorted(g.ntypes):
+        h.update(f"{t}:{g.num_nodes(t)}|".encode())
+        raw = g.nodes[t].data.get("raw_id")
+        if raw is not None:
+            h.update(raw.numpy().astype(np.int64).tobytes())
+    for et in sorted(g.canonical_etypes):
+        s, d = g.edges(etype=et)
+        h.update(("|".join(et) + f":{len(s)}|").encode())
+        h.update(s.numpy().astype(np.int64).tobytes())
+        h.update(d.numpy().astype(np.int64).tobytes())
+    return h.hexdigest()

@@ -69,8 +69,10 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
     # -- where the files are --------------------------------------------------------------------
     @property
     def raw_path(self) -> str:
-        """The folder holding the extracted files."""
-        if all((self.root / f).is_file() for f in self.files):
+        """The folder holding the extracted files: ``root`` itself when it holds any of them
+        (even a broken one: that is then reported by name, never "fixed" by a download),
+        else ``root/<folder>``."""
+        if any(_present(self.root / f) for f in self.files):
             return str(self.root)
         return str(self.root / self.folder)
 
@@ -98,6 +100,10 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
         """Verify every file (once per instance); returns name -> digest found."""
         if self._digests is None:
             folder = Path(self.raw_path)
+            for f in self.files:
+                problem = _file_problem(folder / f)
+                if problem is not None and problem != "missing":
+                    raise DataError(f"{problem}; expected the {self.folder} file {f} ({self.layout})", folder / f)
             missing = [f for f in self.files if not (folder / f).is_file()]
             if missing:
                 raise DataError(f"missing {', '.join(missing)}; expected the extracted "
@@ -119,35 +125,77 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
         return stem.with_suffix(".bin").is_file() and stem.with_suffix(".json").is_file()
 
     def save(self):
+        """Write the processed graph to the cache; any failure (a read-only or full disk, an
+        error inside DGL's writer) is a warning, leaves no partial file and keeps the loaded
+        graph in use. The ``.bin`` is renamed into place before its ``.json``, and a cache
+        counts only when both exist."""
         if not self.use_cache:
             return
         stem = self._cache_stem()
+        tmp = None
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=stem.parent, suffix=".bin.tmp")
+            fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=stem.name + ".", suffix=".bin.tmp")
             os.close(fd)
             dgl.save_graphs(tmp, [self.graph])
             os.replace(tmp, stem.with_suffix(".bin"))
+            tmp = None
             info = {"names": self.names, "dropped": self.dropped}
             atomic_write_bytes(stem.with_suffix(".json"), json.dumps(info).encode())
-        except OSError as err:  # a read-only home must not stop loading
-            warnings.warn(f"could not write the dataset cache in {stem.parent}: {err}")
+        except Exception as err:  # noqa: BLE001 - DGL raises its own error types on a full disk
+            stem.with_suffix(".bin").unlink(missing_ok=True)  # never a .bin without its .json
+            warnings.warn(f"could not write the dataset cache in {stem.parent} "
+                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                          "continuing without it")
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
     def load(self):
+        """Read the cached graph; an unreadable cache (truncated, edited) is rebuilt from the
+        verified files with a warning, never trusted and never fatal."""
         stem = self._cache_stem()
-        graphs, _ = dgl.load_graphs(str(stem.with_suffix(".bin")))
-        self.graph = graphs[0]
-        info = json.loads(stem.with_suffix(".json").read_text())
-        self.names, self.dropped = info["names"], info["dropped"]
+        try:
+            graphs, _ = dgl.load_graphs(str(stem.with_suffix(".bin")))
+            info = json.loads(stem.with_suffix(".json").read_text())
+            self.graph = graphs[0]
+            self.names, self.dropped = info["names"], info["dropped"]
+        except Exception as err:  # noqa: BLE001 - any damage to the cache means: rebuild it
+            warnings.warn(f"unreadable dataset cache {stem}.bin ({type(err).__name__}); rebuilding it from the files")
+            self.process()
+            self.save()
 
     # -- processing --------------------------------------------------------------------------
     def process(self):
         self._check_files()
-        self.graph = self._build(Path(self.raw_path))
+        graph = self._build(Path(self.raw_path))
+        if graph.num_edges(INTERACTS) == 0 or graph.num_nodes(ITEM) == 0:
+            why = "; ".join(f"{k}: {v:,}" for k, v in self.dropped.items()) or "the files hold none"
+            raise DataError(f"no interactions left after loading ({why}): the files do not fit together",
+                            self.raw_path)
+        self.graph = graph
 
     def _build(self, folder: Path) -> dgl.DGLGraph:
         raise NotImplementedError
 
+
+
+def _present(path: Path) -> bool:
+    """Anything at ``path``: a file, a folder or a (possibly broken) symbolic link."""
+    return path.exists() or path.is_symlink()
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a data file (None when it can)."""
+    if path.is_file():
+        return None if os.access(path, os.R_OK) else "not readable (permissions)"
+    if path.is_symlink() and not path.exists():
+        return f"a broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return "a folder, not a file"
+    if path.exists():
+        return "not a regular file"
+    return "missing"
 
 
 def _drop_unknown(df, column, known, what, dropped):
@@ -196,6 +244,10 @@ class MovieLens1M(HeteroRecDataset):
         if len(ratings) == 0:
             raise DataError("no ratings: the interaction table is empty", folder / "ratings.dat")
         check_range(ratings, "rating", 1, 5, folder / "ratings.dat")
+        for df, name in ((users, "users.dat"), (movies, "movies.dat"), (ratings, "ratings.dat")):
+            for col in ("user", "item", "timestamp", "age", "occupation"):
+                if col in df:  # GroupLens ids start at 1; times and codes are not negative
+                    check_range(df, col, 1 if col in ("user", "item") else 0, 2**63 - 1, folder / name)
         check_unique(ratings, ["user", "item"], folder / "ratings.dat")
 
         users = users.sort_values("user")
@@ -262,6 +314,7 @@ class LastFM2K(HeteroRecDataset):
                         header=True, layout="userID\tartistID\tweight")
         if len(ua) == 0:
             raise DataError("no interactions: the table is empty", folder / "user_artists.dat")
+        check_range(ua, "weight", 0, 2**63 - 1, folder / "user_artists.dat")  # play counts
         check_unique(ua, ["user", "item"], folder / "user_artists.dat")
         uf = read_table(folder / "user_friends.dat", {"user": "int", "friend": "int"}, t, header=True,
                         layout="userID\tfriendID")
@@ -269,6 +322,11 @@ class LastFM2K(HeteroRecDataset):
                          "day": "int", "month": "int", "year": "int"}, t, header=True,
                          layout="userID\tartistID\ttagID\tday\tmonth\tyear")
 
+        for df, name in ((artists, "artists.dat"), (tags, "tags.dat"), (ua, "user_artists.dat"),
+                         (uf, "user_friends.dat"), (uta, "user_taggedartists.dat")):
+            for col in ("user", "item", "tag", "friend"):
+                if col in df:  # the HetRec ids are positive
+                    check_range(df, col, 1, 2**63 - 1, folder / name)
         artists = artists.sort_values("item")
         tags = tags.sort_values("tag")
         item_ids = artists["item"].to_numpy()

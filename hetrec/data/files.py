@@ -17,6 +17,7 @@ import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .._io import atomic_write_bytes  # noqa: F401 - re-exported (historical home)
 from .errors import ChecksumError, DataError
 
 ENV_DATA = "HETREC_DATA"
@@ -63,20 +64,6 @@ def verify_file(path, algorithm: str, expected: str, verify: bool = True) -> str
             raise ChecksumError(msg + " Pass verify=False (--no-verify) to load it anyway, unverified.", path)
         warnings.warn(f"{path}: loading UNVERIFIED data: {msg}", stacklevel=3)
     return found
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def download(url: str, path, *, algorithm: str | None = None, expected: str | None = None,

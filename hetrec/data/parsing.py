@@ -67,10 +67,32 @@ def read_table(path, columns: dict, sep: str, *, encoding: str = "utf-8", header
             i = int(np.flatnonzero(~ok)[0])
             what = "an integer" if kind == "int" else "a number"
             raise DataError(f"expected {what}, found {col.iloc[i]!r}", path, int(lines.index[i]), name)
+        if kind == "int":
+            _check_int64(stripped, path, lines.index, name)
+        else:
+            values = stripped.astype(np.float64)
+            bad = ~np.isfinite(values.to_numpy())
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(f"expected a finite number, found {col.iloc[i]!r}", path, int(lines.index[i]), name)
         out[name] = stripped.astype(_dtype(kind)).to_numpy()
     df = pd.DataFrame(out)
     df.index = lines.index  # keep line numbers for later checks
     return df
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _check_int64(digits: pd.Series, path, line_numbers, name) -> None:
+    """Raise naming the first integer that does not fit int64 (pandas would wrap it around or
+    raise OverflowError from deep inside); only numbers of 19 or more digits are inspected."""
+    long = np.flatnonzero(digits.str.lstrip("-").str.len().to_numpy() >= 19)
+    for i in long:
+        v = int(digits.iloc[i])
+        if not -_INT64_MAX - 1 <= v <= _INT64_MAX:
+            raise DataError(f"value {digits.iloc[i]} does not fit a 64-bit integer", path,
+                            int(line_numbers[i]), name)
 
 
 def check_range(df: pd.DataFrame, column: str, low, high, path) -> None:

@@ -12,6 +12,7 @@ their reverses (edge ``i`` of ``interacts`` and of ``interacted_by`` are the sam
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -108,6 +109,29 @@ class KFold(Sequence):
 
     def __len__(self) -> int:
         return self.k
+
+    def digest(self) -> str:
+        """sha256 of the split itself (which fold and which validation key each interaction
+        got) and of the interactions it splits: two runs with equal digests saw the same
+        train / validation / test interactions, whatever the hetrec version."""
+        h = hashlib.sha256(f"{self.k}|{self.seed}|{self.val_ratio!r}|".encode())
+        for a in (self._users, self._items, self._fold.astype(np.int64), self._val_key):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def coverage(self, f: int) -> dict:
+        """Who fold ``f`` leaves out of evaluation: users with interactions but no test
+        (``no_test``) or no validation (``no_val``) interaction, and ``min_rest_for_val``,
+        the fewest interactions outside the test fold that give a user one validation item."""
+        sp_ = self[f]
+        has_any = np.bincount(self._users, minlength=sp_.num_users) > 0
+        test_n = np.diff(sp_.test.indptr)
+        val_n = np.diff(sp_.val.indptr)
+        rest = np.diff(sp_.train.indptr) + val_n
+        need = max(2, int(np.ceil(0.5 / self.val_ratio - 1e-9))) if self.val_ratio > 0 else None
+        return {"users": int(has_any.sum()), "no_test": int((has_any & (test_n == 0)).sum()),
+                "no_val": int((has_any & (val_n == 0)).sum()), "min_rest_for_val": need,
+                "max_rest": int(rest.max()) if len(rest) else 0}
 
     def __getitem__(self, f: int) -> Split:
         if isinstance(f, slice):

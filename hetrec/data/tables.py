@@ -45,19 +45,42 @@ def _read(table, what: str) -> tuple:
         raise DataError(f"cannot read {what} table: {err}", path) from None
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _ids(df: pd.DataFrame, col: str, src: str) -> np.ndarray:
-    """Integer ids of ``col``; the first non-integer one is reported with its row (line)."""
+    """Integer ids of ``col`` as int64. Ids are labels: any integer that fits 64 bits, negative
+    ones included. The first value that is not such an integer (text, a fraction, NaN, a number
+    beyond int64, a boolean) is reported with its row (line) and column."""
     if col not in df.columns:
         raise DataError(f"missing column {col!r}; columns are {list(df.columns)}", src)
     v = df[col]
+
+    def fail(i, what="expected an integer id"):
+        raise DataError(f"{what}, found {v.iloc[i]!r}", src, _line(src, i), col)
+
+    if pd.api.types.is_bool_dtype(v):
+        fail(0)
     if pd.api.types.is_integer_dtype(v):
+        if v.dtype == np.uint64:
+            big = np.flatnonzero(v.to_numpy() > np.uint64(_INT64_MAX))
+            if len(big):
+                fail(int(big[0]), "id does not fit a 64-bit integer")
         return v.to_numpy(np.int64)
-    num = pd.to_numeric(v, errors="coerce")
-    bad = num.isna() | (num != np.floor(num))
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"expected an integer id, found {v.iloc[i]!r}", src, _line(src, i), col)
-    return num.to_numpy(np.int64)
+    if pd.api.types.is_float_dtype(v):
+        x = v.to_numpy(np.float64)
+        bad = ~np.isfinite(x) | (x != np.floor(x)) | (np.abs(x) >= 2.0**63)
+        if bad.any():
+            fail(int(np.flatnonzero(bad)[0]))
+        return x.astype(np.int64)
+    text = v.astype(str).str.strip()
+    ok = text.str.fullmatch(r"[-+]?\d+").to_numpy(bool) & v.notna().to_numpy(bool)
+    if not ok.all():
+        fail(int(np.flatnonzero(~ok)[0]))
+    for i in np.flatnonzero(text.str.lstrip("+-").str.len().to_numpy() >= 19):
+        if not -_INT64_MAX - 1 <= int(text.iloc[i]) <= _INT64_MAX:
+            fail(int(i), "id does not fit a 64-bit integer")
+    return text.astype(np.int64).to_numpy()
 
 
 def _line(src: str, i: int):
@@ -115,7 +138,12 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
         if c in (user_col, item_col):
             continue
         if pd.api.types.is_numeric_dtype(inter[c]) and not pd.api.types.is_bool_dtype(inter[c]):
-            edata[c] = inter[c].to_numpy()[keep]
+            values = inter[c].to_numpy()
+            bad = ~np.isfinite(values.astype(np.float64))
+            if bad.any():  # a NaN / inf rating would poison every model that reads it
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(f"expected a finite number, found {values[i]!r}", src, _line(src, i), c)
+            edata[c] = values[keep]
     rels = {INTERACTS: Relation(pair["u"].to_numpy()[keep], pair["i"].to_numpy()[keep], edata)}
     num_nodes = {USER: len(user_ids), ITEM: len(item_ids)}
     raw_ids = {USER: user_ids, ITEM: item_ids}

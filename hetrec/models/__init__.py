@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 
 from .base import LossOutput, Recommender
+from .validation import check_config
 
 #: the paper's recipe for MTHGT (Luo et al. 2023): HGT with every transform on projected ID
 #: embeddings, last layer, one GNN per task, sampled subgraphs, one BPR negative, no L2
@@ -91,7 +92,9 @@ def model_config(name: str, **overrides):
     if unknown:
         raise ValueError(f"model {name!r} has no setting {', '.join(unknown)}; "
                          f"its settings are: {', '.join(sorted(fields))}")
-    return dataclasses.replace(cls.Config(), **preset)
+    cfg = dataclasses.replace(cls.Config(), **preset)
+    check_config(cfg, getattr(cls, "_CHOICES", None), name)
+    return cfg
 
 
 def upgrade_config(name: str, saved: dict) -> dict:
@@ -101,8 +104,11 @@ def upgrade_config(name: str, saved: dict) -> dict:
     recipe: the settings they lack are taken from :data:`MTHGT_PAPER`, not from today's defaults.
     """
     saved = dict(saved)
-    if MODELS.get(name, ("", ""))[1] == "MTHGT" and "conv" not in saved:
-        saved = {**MTHGT_PAPER, **saved}
+    if MODELS.get(name, ("", ""))[1] == "MTHGT":
+        if "conv" not in saved:
+            saved = {**MTHGT_PAPER, **saved}
+        if isinstance(saved.get("attention"), bool):  # True / False: edge attention / none
+            saved["attention"] = "edge" if saved["attention"] else "none"
     return saved
 
 
@@ -113,4 +119,4 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "create_model", "model_class", "model_config", "training_settings"]
+__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "check_config", "create_model", "model_class", "model_config", "training_settings"]

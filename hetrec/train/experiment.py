@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import __version__
-from ..data import ITEM, USER, DataError, data_root, kfold_split, load_dataset, load_tables_dir
+from .._io import LockedError, exclusive_lock
+from ..data import ITEM, USER, DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
 from ..models import create_model, upgrade_config
 from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text, load_checkpoint
@@ -38,6 +39,10 @@ class ExperimentConfig:
     tables: str | None = None
     model_overrides: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    #: sha256 of the graph and of the split a run was trained on (written by run_experiment;
+    #: resume, evaluate and recommend refuse data whose digests differ)
+    data_digest: str | None = None
+    split_digest: str | None = None
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -46,12 +51,28 @@ class ExperimentConfig:
         return json.dumps(d, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "ExperimentConfig":
-        d = json.loads(text)
-        d.pop("hetrec_version", None)
+    def from_json(cls, text: str, source="config.json") -> "ExperimentConfig":
+        """Parse a run's ``config.json``; anything unusable is a :class:`DataError` naming the
+        file (not JSON, settings this hetrec does not know, values out of range)."""
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"not valid JSON ({err.msg} at line {err.lineno})", source) from None
+        if not isinstance(d, dict):
+            raise DataError("expected a JSON object", source)
+        written_by = d.pop("hetrec_version", None)
         train = d.pop("train", {})
-        train["ns"] = tuple(train.get("ns", (5, 10, 20)))
-        return cls(**d, train=TrainConfig(**train))
+        known = {f.name for f in fields(cls)} - {"train"}
+        known_train = {f.name for f in fields(TrainConfig)}
+        extra = sorted(set(d) - known) + sorted(f"train.{k}" for k in set(train) - known_train)
+        if extra:
+            raise DataError(f"settings unknown to hetrec {__version__}: {', '.join(extra)} (written by "
+                            f"hetrec {written_by or 'unknown'}); use that version to read this run", source)
+        try:
+            train["ns"] = tuple(train.get("ns", (5, 10, 20)))
+            return cls(**d, train=TrainConfig(**train))
+        except (TypeError, ValueError) as err:
+            raise DataError(f"unusable settings: {err}", source) from None
 
 
 #: training settings that do not change results (threads only change float summation order)
@@ -62,7 +83,7 @@ def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
     """``["train.lr: 0.001 -> 0.005", ...]``: the settings that differ and would change results
     (folds, where the data lives and whether it was verified do not)."""
     out = []
-    for name in ("val_ratio", "model_overrides"):
+    for name in ("val_ratio", "model_overrides"):  # (the digests are checked by check_digests)
         a, b = getattr(saved, name), getattr(cfg, name)
         if a != b:
             out.append(f"{name}: {a} -> {b}")
@@ -79,41 +100,48 @@ def load_data(cfg: ExperimentConfig):
     return load_dataset(cfg.dataset, root=cfg.data_dir, verify=cfg.verify)
 
 
+def check_digests(saved: ExperimentConfig, data_digest: str, split_digest: str, source) -> None:
+    """Refuse data or a split that differ from those a run was trained on (runs written before
+    digests were recorded are not checked)."""
+    for what, old, new in (("data", saved.data_digest, data_digest), ("split", saved.split_digest, split_digest)):
+        if old is not None and old != new:
+            raise TrainingError(
+                f"{source}: the {what} differ from the {what} this run was trained on "
+                f"(sha256 {old[:12]}… then, {new[:12]}… now); evaluating or continuing it would mix "
+                "runs: use the data it was trained on, or train a new run in another folder")
+
+
 def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=print, dataset=None) -> dict:
     """Train and test ``cfg.model`` on each fold of ``cfg.folds``; returns the summary that is
-    also written to ``out_dir/metrics.json``. With ``resume``, finished folds are read back and
-    an interrupted fold continues from its last checkpoint.
+    also written to ``out_dir/metrics.json``.
 
-    With ``resume``, the summary (and the returned dict) covers every finished fold in
-    ``out_dir``, so runs over different folds of one folder (one after another or in parallel)
-    add up instead of overwriting each other; ``config.json`` likewise keeps the union of the
-    folds. Without it, the folds given are trained afresh and summarised alone."""
+    A run folder belongs to one run. Without ``resume`` the folder must be new or empty. With
+    ``resume`` a folder's ``config.json`` must describe the same dataset, model, split and
+    settings, and the data must have the digests recorded there; finished folds are then read
+    back and an interrupted fold continues from its last checkpoint. Folds of one run may be
+    trained by several processes at once (``--resume`` with other folds): each fold folder is
+    locked while it trains, and the summary (and the returned dict) covers every finished fold.
+    """
     out_dir = Path(out_dir)
     folds = list(cfg.folds)  # the folds to run now (the config may record more)
     for f in folds:
         if not 0 <= f < cfg.k:
             raise ValueError(f"fold {f} out of range for a {cfg.k}-fold split")
-    config_path = out_dir / "config.json"
-    if resume and config_path.is_file():
-        saved = ExperimentConfig.from_json(config_path.read_text())
-        if (saved.dataset, saved.model, saved.k, saved.seed) != (cfg.dataset, cfg.model, cfg.k, cfg.seed):
-            raise TrainingError(f"{config_path} describes another run ({saved.dataset}/{saved.model}, "
-                                f"k={saved.k}, seed={saved.seed}); use another --out")
-        changed = settings_changed(saved, cfg)
-        if changed:  # folds trained under other settings must not be averaged together
-            raise TrainingError(f"{config_path} was run with other settings ({'; '.join(changed)}); "
-                                "resume with the same settings or use another --out")
-        # a run continued on other folds keeps the folds it already had
-        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)))
     # record where the data really came from, so evaluate/recommend find it without the env var
     if cfg.tables:
         cfg = replace(cfg, tables=str(Path(cfg.tables).resolve()))
     else:
         cfg = replace(cfg, data_dir=str(data_root(cfg.data_dir).resolve()))
-    dataset = dataset if dataset is not None else load_data(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(config_path, cfg.to_json())
+    dataset = dataset if dataset is not None else load_data(cfg)  # bad data fails before any write
     splits = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)
+    cfg = replace(cfg, data_digest=graph_digest(dataset.graph), split_digest=splits.digest())
+    config_path = out_dir / "config.json"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
+            cfg = _claim(out_dir, cfg, resume)
+    except LockedError as err:
+        raise TrainingError(str(err)) from None
     per_fold = {}
     for f in folds:
         fold_dir = out_dir / f"fold-{f}"
@@ -122,6 +150,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
             per_fold[f] = json.loads(done.read_text())
             log(f"fold {f}: finished earlier, read back")
             continue
+        _check_coverage(splits, f, cfg, log)
         model = create_model(cfg.model, **cfg.model_overrides)
         trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"))
         t0 = time.perf_counter()
@@ -136,19 +165,70 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         record["sampling_share"] = float(np.mean(shares)) if shares else None
         atomic_write_text(done, json.dumps(record, indent=2))
         per_fold[f] = record
-    # a resumed run's summary covers every finished fold of the folder, not only the ones run
-    # this time (another process may have finished some meanwhile)
-    for f in range(cfg.k) if resume else ():
-        done = out_dir / f"fold-{f}" / "metrics.json"
-        if f not in per_fold and done.is_file():
-            per_fold[f] = json.loads(done.read_text())
-    per_fold = dict(sorted(per_fold.items()))
-    if resume and not set(per_fold) <= set(cfg.folds):  # a parallel run added folds meanwhile
-        atomic_write_text(config_path, replace(cfg, folds=sorted(set(cfg.folds) | set(per_fold))).to_json())
-    summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
-               "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
-    atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
+    with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
+        # a resumed run's summary covers every finished fold of the folder, not only the ones
+        # run this time (another process may have finished some meanwhile)
+        for f in range(cfg.k) if resume else ():
+            done = out_dir / f"fold-{f}" / "metrics.json"
+            if f not in per_fold and done.is_file():
+                per_fold[f] = json.loads(done.read_text())
+        per_fold = dict(sorted(per_fold.items()))
+        if resume and not set(per_fold) <= set(cfg.folds):  # a parallel run added folds meanwhile
+            saved = ExperimentConfig.from_json(config_path.read_text(), config_path)
+            atomic_write_text(config_path, replace(cfg, folds=sorted(set(saved.folds) | set(per_fold))).to_json())
+        summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
+                   "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
+        atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
     return summary
+
+
+def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool) -> ExperimentConfig:
+    """Make ``out_dir`` this run's folder (under the folder lock): check what it holds, then
+    write ``config.json``. Returns the config with the folds of an earlier part of the run."""
+    config_path = out_dir / "config.json"
+    if config_path.is_file():
+        saved = ExperimentConfig.from_json(config_path.read_text(), config_path)
+        if not resume:
+            raise TrainingError(
+                f"{out_dir} already holds a run ({saved.dataset} / {saved.model}, folds {saved.folds}); "
+                "a run folder belongs to one run: add --resume to continue or extend that run, "
+                "or choose another --out")
+        if (saved.dataset, saved.model, saved.k, saved.seed) != (cfg.dataset, cfg.model, cfg.k, cfg.seed):
+            raise TrainingError(f"{config_path} describes another run ({saved.dataset}/{saved.model}, "
+                                f"k={saved.k}, seed={saved.seed}); use another --out")
+        changed = settings_changed(saved, cfg)
+        if changed:  # folds trained under other settings must not be averaged together
+            raise TrainingError(f"{config_path} was run with other settings ({'; '.join(changed)}); "
+                                "resume with the same settings or use another --out")
+        check_digests(saved, cfg.data_digest, cfg.split_digest, config_path)
+        # a run continued on other folds keeps the folds it already had
+        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)))
+    else:
+        others = sorted(p.name for p in out_dir.iterdir() if p.name != ".lock")
+        if others:
+            raise TrainingError(f"{out_dir} is not empty ({', '.join(others[:3])}{' …' if len(others) > 3 else ''}) "
+                                "and holds no hetrec run (no config.json): choose a new or empty folder")
+    atomic_write_text(config_path, cfg.to_json())
+    return cfg
+
+
+def _check_coverage(splits, f: int, cfg: ExperimentConfig, log) -> None:
+    """Say which users fold ``f`` cannot evaluate, and refuse a fold with nothing to validate
+    or test on (instead of failing later with a message about the evaluator)."""
+    c = splits.coverage(f)
+    if c["no_val"] == c["users"]:
+        raise TrainingError(
+            f"fold {f}: no user has a validation interaction: with val_ratio {cfg.val_ratio} a user needs "
+            f"at least {c['min_rest_for_val']} interactions outside the test fold to give one to "
+            f"validation, and the most any user has is {c['max_rest']}. Use a larger val_ratio "
+            f"(--val-ratio) or more interactions per user")
+    if c["no_test"] == c["users"]:
+        raise TrainingError(f"fold {f}: no user has a test interaction (every user has fewer "
+                            f"interactions than folds, k={cfg.k}); use fewer folds")
+    if c["no_val"] or c["no_test"]:
+        log(f"fold {f}: of {c['users']:,} users, {c['no_val']:,} have no validation interaction (fewer than "
+            f"{c['min_rest_for_val']} outside the test fold) and {c['no_test']:,} no test interaction; they "
+            "train with all they have and are left out of the evaluation they have no items for")
 
 
 def load_run(run_dir):
@@ -157,8 +237,11 @@ def load_run(run_dir):
     path = run_dir / "config.json"
     if not path.is_file():
         raise DataError("not a hetrec run folder (no config.json)", run_dir)
-    cfg = ExperimentConfig.from_json(path.read_text())
-    return cfg, load_data(cfg)
+    cfg = ExperimentConfig.from_json(path.read_text(), path)
+    dataset = load_data(cfg)
+    check_digests(cfg, graph_digest(dataset.graph),
+                  kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio).digest(), path)
+    return cfg, dataset
 
 
 def load_fold_model(run_dir, fold: int, cfg=None, dataset=None):
@@ -170,9 +253,15 @@ def load_fold_model(run_dir, fold: int, cfg=None, dataset=None):
     if not path.is_file():
         raise DataError(f"no trained model for fold {fold}", path)
     saved = load_checkpoint(path)
+    missing = [k for k in ("model_name", "model", "model_config") if k not in saved]
+    if missing:
+        raise TrainingError(f"{path}: not a hetrec model file (no {', '.join(missing)})")
     split = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)[fold]
     torch.manual_seed(0)
-    model = create_model(saved["model_name"], **upgrade_config(saved["model_name"], saved["model_config"]))
+    try:
+        model = create_model(saved["model_name"], **upgrade_config(saved["model_name"], saved["model_config"]))
+    except (ValueError, TypeError) as err:
+        raise TrainingError(f"{path}: cannot rebuild the saved model ({err})") from None
     model.setup(split)
     try:
         model.load_state_dict(saved["model"])
@@ -194,7 +283,8 @@ def recommend(model, dataset, user_raw_id: int, k: int = 10) -> list:
     """
     g = dataset.graph
     raw = g.nodes[USER].data["raw_id"]
-    hit = (raw == int(user_raw_id)).nonzero().flatten()
+    in_range = -(2**63) <= int(user_raw_id) < 2**63
+    hit = (raw == int(user_raw_id)).nonzero().flatten() if in_range else raw[:0]
     if len(hit) == 0:
         raise DataError(f"unknown user {user_raw_id}: no user with that raw id in the dataset "
                         f"({g.num_nodes(USER):,} users, raw ids {int(raw.min())}..{int(raw.max())})")

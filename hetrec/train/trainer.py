@@ -16,13 +16,10 @@ Files under ``out_dir``:
 """
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._io import LockedError, atomic_torch_save, atomic_write_text, exclusive_lock
 from ..eval import topn_metrics
 
 
@@ -55,6 +53,41 @@ class TrainConfig:
     num_threads: int | None = None
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
     grad_clip: float | None = None
+
+    def __post_init__(self):
+        """Every setting checked on construction: a bad value is one ``ValueError`` naming it."""
+        self.ns = tuple(self.ns)
+
+        def integer(name, low, optional=False):
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"training setting {name} must be an integer of at least {low}, got {v!r}")
+
+        def number(name, low, strict, optional=False):
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                    or (v <= low if strict else v < low)):
+                raise ValueError(f"training setting {name} must be a finite number "
+                                 f"{'above' if strict else 'of at least'} {low}, got {v!r}")
+
+        integer("epochs", 1)
+        integer("patience", 1)
+        integer("seed", 0)
+        integer("max_batches", 1, optional=True)
+        integer("num_threads", 1, optional=True)
+        number("lr", 0, strict=True)
+        number("weight_decay", 0, strict=False)
+        number("grad_clip", 0, strict=True, optional=True)
+        if not self.ns or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.ns):
+            raise ValueError(f"training setting ns must be positive integers, got {self.ns!r}")
+        kind, _, n = str(self.metric).partition("@")
+        if kind not in ("P", "R", "HR", "NDCG") or not n.isdigit() or int(n) not in self.ns:
+            raise ValueError(f"training setting metric must be P, R, HR or NDCG @ one of ns {self.ns}, "
+                             f"got {self.metric!r}")
 
 
 @dataclass
@@ -90,27 +123,6 @@ def evaluate(model, exclude, target, ns=(5, 10, 20)) -> dict:
     return {k: (int(v) if k == "num_users" else float(v)) for k, v in out.items() if np.isscalar(v)}
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    from ..data.files import atomic_write_bytes
-
-    atomic_write_bytes(path, text.encode())
-
-
 def load_checkpoint(path) -> dict:
     """Read a checkpoint safely (tensors and plain containers only)."""
     try:
@@ -137,7 +149,32 @@ class Trainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
 
     # ------------------------------------------------------------------------------------------
+    #: the files a run writes into ``out_dir`` (a fresh fit removes a previous run's)
+    RUN_FILES = ("checkpoint.pt", "model.pt", "log.jsonl", "metrics.json")
+
     def fit(self, model, split, resume: bool = False, evaluate_test: bool = True) -> FitResult:
+        """Train ``model`` on ``split`` (see the class docstring). ``out_dir`` is locked for the
+        whole fit, so two processes never write one folder; a fresh fit (``resume=False``) into
+        a folder holding a previous run's files removes them first, and says so."""
+        if self.out_dir is None:
+            return self._fit(model, split, resume, evaluate_test)
+        try:
+            with exclusive_lock(self.out_dir / ".lock", f"training folder {self.out_dir}"):
+                if not resume:
+                    old = [n for n in self.RUN_FILES if (self.out_dir / n).exists()]
+                    if old:
+                        self.log(f"{self.out_dir}: removing the previous run's {', '.join(old)} (not resuming)")
+                        for n in old:
+                            (self.out_dir / n).unlink()
+                return self._fit(model, split, resume, evaluate_test)
+        except LockedError as err:
+            raise TrainingError(str(err)) from None
+        except OSError as err:  # a full disk or a vanished folder while writing a checkpoint
+            raise TrainingError(f"cannot write in {self.out_dir}: {err.strerror or err}"
+                                f"{f' ({err.filename})' if err.filename else ''}; files written before "
+                                "are intact") from None
+
+    def _fit(self, model, split, resume: bool, evaluate_test: bool) -> FitResult:
         cfg = self.config
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
@@ -158,6 +195,9 @@ class Trainer:
             if ckpt_path is None or not ckpt_path.is_file():
                 raise TrainingError(f"cannot resume: no checkpoint at {ckpt_path}")
             ck = load_checkpoint(ckpt_path)
+            missing = [k for k in ("model_name", "model", "optimizer", "state") if k not in ck]
+            if missing:
+                raise TrainingError(f"{ckpt_path}: not a hetrec checkpoint (no {', '.join(missing)})")
             if ck.get("model_name") != model.name:
                 raise TrainingError(f"{ckpt_path} holds a {ck.get('model_name')!r} run, not {model.name!r}")
             try:
