@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import urllib.error
@@ -158,6 +159,9 @@ def extract_members(archive, dest, members: list) -> None:
         missing = [m for m in members if m not in names]
         if missing:
             raise DataError(f"archive lacks {missing}", archive)
+        for m in members:  # a symbolic-link member could point anywhere: data files are plain files
+            if stat.S_ISLNK(zf.getinfo(m).external_attr >> 16):
+                raise DataError(f"archive member {m!r} is a symbolic link; refusing to extract", archive)
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=dest.name + ".", suffix=".tmp"))
         try:
             for m in members:

@@ -110,6 +110,19 @@ class KFold(Sequence):
     def __len__(self) -> int:
         return self.k
 
+    def _assign(self, f: int) -> tuple:
+        """Boolean masks over the interactions: (in fold ``f``'s test set, in its validation set)."""
+        users = self._users
+        is_test = self._fold == f
+        rest = np.flatnonzero(~is_test)
+        # validation: the first round(val_ratio * n_rest) of each user's rest, by a random key;
+        # at least one interaction of a user always stays in train
+        rank, size = _grouped_ranks(users[rest], self._val_key[rest])
+        quota = np.minimum(np.floor(self.val_ratio * size + 0.5), size - 1)
+        is_val = np.zeros(len(users), dtype=bool)
+        is_val[rest[rank < quota]] = True
+        return is_test, is_val
+
     def digest(self) -> str:
         """sha256 of the split itself (which fold and which validation key each interaction
         got) and of the interactions it splits: two runs with equal digests saw the same
@@ -123,11 +136,12 @@ class KFold(Sequence):
         """Who fold ``f`` leaves out of evaluation: users with interactions but no test
         (``no_test``) or no validation (``no_val``) interaction, and ``min_rest_for_val``,
         the fewest interactions outside the test fold that give a user one validation item."""
-        sp_ = self[f]
-        has_any = np.bincount(self._users, minlength=sp_.num_users) > 0
-        test_n = np.diff(sp_.test.indptr)
-        val_n = np.diff(sp_.val.indptr)
-        rest = np.diff(sp_.train.indptr) + val_n
+        is_test, is_val = self._assign(f % self.k)
+        n = int(self._users.max()) + 1 if len(self._users) else 0
+        has_any = np.bincount(self._users, minlength=n) > 0
+        test_n = np.bincount(self._users[is_test], minlength=n)
+        val_n = np.bincount(self._users[is_val], minlength=n)
+        rest = np.bincount(self._users[~is_test], minlength=n)
         need = max(2, int(np.ceil(0.5 / self.val_ratio - 1e-9))) if self.val_ratio > 0 else None
         return {"users": int(has_any.sum()), "no_test": int((has_any & (test_n == 0)).sum()),
                 "no_val": int((has_any & (val_n == 0)).sum()), "min_rest_for_val": need,
@@ -140,14 +154,7 @@ class KFold(Sequence):
             raise IndexError(f"fold {f} out of range for k={self.k}")
         f = f % self.k
         users, items = self._users, self._items
-        is_test = self._fold == f
-        rest = np.flatnonzero(~is_test)
-        # validation: the first round(val_ratio * n_rest) of each user's rest, by a random key;
-        # at least one interaction of a user always stays in train
-        rank, size = _grouped_ranks(users[rest], self._val_key[rest])
-        quota = np.minimum(np.floor(self.val_ratio * size + 0.5), size - 1)
-        is_val = np.zeros(len(users), dtype=bool)
-        is_val[rest[rank < quota]] = True
+        is_test, is_val = self._assign(f)
         is_train = ~(is_test | is_val)
         test_eids = np.flatnonzero(is_test)
         val_eids = np.flatnonzero(is_val)

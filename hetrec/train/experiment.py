@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -135,36 +136,17 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
     dataset = dataset if dataset is not None else load_data(cfg)  # bad data fails before any write
     splits = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)
     cfg = replace(cfg, data_digest=graph_digest(dataset.graph), split_digest=splits.digest())
-    config_path = out_dir / "config.json"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
-            cfg = _claim(out_dir, cfg, resume)
-    except LockedError as err:
-        raise TrainingError(str(err)) from None
-    per_fold = {}
-    for f in folds:
-        fold_dir = out_dir / f"fold-{f}"
-        done = fold_dir / "metrics.json"
-        if resume and done.is_file():
-            per_fold[f] = json.loads(done.read_text())
-            log(f"fold {f}: finished earlier, read back")
-            continue
+    for f in folds:  # a fold with nothing to validate or test on fails before anything is written
         _check_coverage(splits, f, cfg, log)
-        model = create_model(cfg.model, **cfg.model_overrides)
-        trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"))
-        t0 = time.perf_counter()
-        result = trainer.fit(model, splits[f], resume=resume and (fold_dir / "checkpoint.pt").is_file())
-        record = json.loads(done.read_text())
-        record["wall_seconds"] = time.perf_counter() - t0
-        record["train_seconds"] = result.train_seconds
-        record["epochs"] = len(result.history)
-        steps = [h["step_seconds_median"] for h in result.history]
-        record["step_seconds_median"] = float(np.median(steps)) if steps else None
-        shares = [h["sampling_share"] for h in result.history]
-        record["sampling_share"] = float(np.mean(shares)) if shares else None
-        atomic_write_text(done, json.dumps(record, indent=2))
-        per_fold[f] = record
+    config_path = out_dir / "config.json"
+    with ExitStack() as held:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
+                cfg = _claim(out_dir, cfg, resume, folds, held)
+        except LockedError as err:
+            raise TrainingError(str(err)) from None
+        per_fold = _train_folds(cfg, folds, splits, out_dir, resume, log)
     with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
         # a resumed run's summary covers every finished fold of the folder, not only the ones
         # run this time (another process may have finished some meanwhile)
@@ -182,9 +164,37 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
     return summary
 
 
-def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool) -> ExperimentConfig:
-    """Make ``out_dir`` this run's folder (under the folder lock): check what it holds, then
-    write ``config.json``. Returns the config with the folds of an earlier part of the run."""
+def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log) -> dict:
+    per_fold = {}
+    for f in folds:
+        fold_dir = out_dir / f"fold-{f}"
+        done = fold_dir / "metrics.json"
+        if resume and done.is_file():
+            per_fold[f] = json.loads(done.read_text())
+            log(f"fold {f}: finished earlier, read back")
+            continue
+        model = create_model(cfg.model, **cfg.model_overrides)
+        trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"))
+        t0 = time.perf_counter()
+        result = trainer.fit(model, splits[f], resume=resume and (fold_dir / "checkpoint.pt").is_file())
+        record = json.loads(done.read_text())
+        record["wall_seconds"] = time.perf_counter() - t0
+        record["train_seconds"] = result.train_seconds
+        record["epochs"] = len(result.history)
+        steps = [h["step_seconds_median"] for h in result.history]
+        record["step_seconds_median"] = float(np.median(steps)) if steps else None
+        shares = [h["sampling_share"] for h in result.history]
+        record["sampling_share"] = float(np.mean(shares)) if shares else None
+        atomic_write_text(done, json.dumps(record, indent=2))
+        per_fold[f] = record
+    return per_fold
+
+
+def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: ExitStack) -> ExperimentConfig:
+    """Make ``out_dir`` this run's folder (under the folder lock): check what it holds, lock
+    the folds to train (into ``held``, released when the run ends), and only then write
+    ``config.json``: a refused run writes nothing. Returns the config with the folds of an
+    earlier part of the run."""
     config_path = out_dir / "config.json"
     if config_path.is_file():
         saved = ExperimentConfig.from_json(config_path.read_text(), config_path)
@@ -204,10 +214,12 @@ def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool) -> ExperimentConf
         # a run continued on other folds keeps the folds it already had
         cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)))
     else:
-        others = sorted(p.name for p in out_dir.iterdir() if p.name != ".lock")
+        others = sorted(p.name for p in out_dir.iterdir() if not (p.name.startswith(".") and p.name.endswith(".lock")))
         if others:
             raise TrainingError(f"{out_dir} is not empty ({', '.join(others[:3])}{' …' if len(others) > 3 else ''}) "
                                 "and holds no hetrec run (no config.json): choose a new or empty folder")
+    for f in folds:  # another process training one of these folds: refuse before writing anything
+        held.enter_context(exclusive_lock(out_dir / f".fold-{f}.lock", f"fold {f} of {out_dir}"))
     atomic_write_text(config_path, cfg.to_json())
     return cfg
 
