@@ -13,8 +13,8 @@ import pandas as pd
 
 from .errors import DataError
 
-_INT_PATTERN = r"-?\d+"
-_FLOAT_PATTERN = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+_INT_PATTERN = r"-?[0-9]+"  # ASCII digits only: \d would also accept "١٢٣"
+_FLOAT_PATTERN = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 
 
 def read_table(path, columns: dict, sep: str, *, encoding: str = "utf-8", header: bool = False,

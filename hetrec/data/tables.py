@@ -29,8 +29,9 @@ from .schema import INTERACTS, ITEM, USER
 _RESERVED = {USER, ITEM}
 
 
-def _read(table, what: str) -> tuple:
-    """(DataFrame, source name for messages)."""
+def _read(table, what: str, id_cols=()) -> tuple:
+    """(DataFrame, source name for messages). In text files the ``id_cols`` are read as text,
+    so that ids are parsed strictly by :func:`_ids` ("1e3" or "7.0" is not an id)."""
     if isinstance(table, pd.DataFrame):
         return table, what
     path = Path(table)
@@ -40,7 +41,7 @@ def _read(table, what: str) -> tuple:
         if path.suffix == ".parquet":
             return pd.read_parquet(path), str(path)
         sep = "\t" if path.suffix in (".tsv", ".tab") else ","
-        return pd.read_csv(path, sep=sep), str(path)
+        return pd.read_csv(path, sep=sep, dtype={c: str for c in id_cols}), str(path)
     except (ValueError, pd.errors.ParserError, ImportError, OSError) as err:
         raise DataError(f"cannot read {what} table: {err}", path) from None
 
@@ -74,13 +75,31 @@ def _ids(df: pd.DataFrame, col: str, src: str) -> np.ndarray:
             fail(int(np.flatnonzero(bad)[0]))
         return x.astype(np.int64)
     text = v.astype(str).str.strip()
-    ok = text.str.fullmatch(r"[-+]?\d+").to_numpy(bool) & v.notna().to_numpy(bool)
+    ok = text.str.fullmatch(r"[-+]?[0-9]+").to_numpy(bool) & v.notna().to_numpy(bool)
     if not ok.all():
         fail(int(np.flatnonzero(~ok)[0]))
     for i in np.flatnonzero(text.str.lstrip("+-").str.len().to_numpy() >= 19):
         if not -_INT64_MAX - 1 <= int(text.iloc[i]) <= _INT64_MAX:
             fail(int(i), "id does not fit a 64-bit integer")
     return text.astype(np.int64).to_numpy()
+
+
+def _numeric_column(col: pd.Series, src: str, name: str):
+    """The column as a numeric array (edge data), ``None`` for a text column (not used). A
+    column that is numbers except for some cells is corrupt: the first such cell is an error."""
+    if pd.api.types.is_bool_dtype(col):
+        return None
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy()
+    num = pd.to_numeric(col, errors="coerce")
+    parsed = num.notna().to_numpy()
+    if not parsed.any():
+        return None
+    bad = ~parsed
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"expected a number, found {col.iloc[i]!r}", src, _line(src, i), name)
+    return num.to_numpy(np.float64)
 
 
 def _line(src: str, i: int):
@@ -104,7 +123,7 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
     Users and items are the ids found in any table; rows repeating a (user, item) pair are
     merged (the last one wins, with a warning that says how many).
     """
-    inter, src = _read(interactions, "interactions")
+    inter, src = _read(interactions, "interactions", (user_col, item_col))
     if len(inter) == 0:
         raise DataError("the interaction table is empty", src)
     u_raw, i_raw = _ids(inter, user_col, src), _ids(inter, item_col, src)
@@ -114,7 +133,7 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
         for attr, table in tables.items():
             if attr in _RESERVED or attr in attr_tables:
                 raise DataError(f"attribute name {attr!r} is used twice or clashes with a node type")
-            df, asrc = _read(table, f"{owner} attribute {attr!r}")
+            df, asrc = _read(table, f"{owner} attribute {attr!r}", (col,))
             ids = _ids(df, col, asrc)
             values = [c for c in df.columns if c != col]
             if len(values) != 1:
@@ -137,13 +156,15 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
     for c in inter.columns:
         if c in (user_col, item_col):
             continue
-        if pd.api.types.is_numeric_dtype(inter[c]) and not pd.api.types.is_bool_dtype(inter[c]):
-            values = inter[c].to_numpy()
-            bad = ~np.isfinite(values.astype(np.float64))
-            if bad.any():  # a NaN / inf rating would poison every model that reads it
-                i = int(np.flatnonzero(bad)[0])
-                raise DataError(f"expected a finite number, found {values[i]!r}", src, _line(src, i), c)
-            edata[c] = values[keep]
+        values = _numeric_column(inter[c], src, c)
+        if values is None:
+            warnings.warn(f"{src}: column {c!r} is not numeric; it is not used")
+            continue
+        bad = ~np.isfinite(values.astype(np.float64))
+        if bad.any():  # a NaN / inf rating would poison every model that reads it
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"expected a finite number, found {inter[c].iloc[i]!r}", src, _line(src, i), c)
+        edata[c] = values[keep]
     rels = {INTERACTS: Relation(pair["u"].to_numpy()[keep], pair["i"].to_numpy()[keep], edata)}
     num_nodes = {USER: len(user_ids), ITEM: len(item_ids)}
     raw_ids = {USER: user_ids, ITEM: item_ids}
@@ -154,7 +175,7 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
         rels[(owner, f"has_{attr}", attr)] = Relation(index_of(ids, known), codes)
         num_nodes[attr], raw_ids[attr], names[attr] = len(raw), raw, vnames
     if item_names is not None:
-        df, nsrc = _read(item_names, "item names")
+        df, nsrc = _read(item_names, "item names", (item_col,))
         ids = _ids(df, item_col, nsrc)
         name_col = [c for c in df.columns if c != item_col]
         if len(name_col) != 1:
