@@ -282,3 +282,26 @@ def test_same_shape_other_data_is_refused(tables, tmp_path):
         r = run(*args)
         assert r.exit_code == 1 and "the data differ from the data this run was trained on" in r.output, args
         assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["recommend", "--run", "{run}", "--user", "100", "-k", "0"], 2, "0 is not in the range x>=1"),
+    (["recommend", "--run", "{run}", "--user", "abc"], 2, "'abc' is not a valid integer"),
+    (["recommend", "--run", "{run}", "--user", "100", "--fold", "9"], 1, "no trained model for fold 9"),
+    (["recommend", "--run", "{run}", "--user", "99999999999999999999999"], 1, "unknown user 99999999999999999999999"),
+    (["recommend", "--run", "{missing}", "--user", "1"], 2, "does not exist"),
+    (["evaluate", "--run", "{missing}"], 2, "does not exist"),
+    (["evaluate", "--run", "{empty}"], 1, "not a hetrec run folder (no config.json)"),
+    (["data", "info", "--tables", "{missing}"], 1, "tables folder not found"),
+    (["data", "info", "--tables", "{empty}"], 1, "no interactions.csv"),
+])
+def test_evaluate_recommend_info_bad_values(tables, tmp_path_factory, args, code, message):
+    base = tmp_path_factory.mktemp("cli")
+    run_dir = base / "run"
+    if not run_dir.exists():
+        assert run("train", "--tables", tables, "--model", "mostpop", "--out", run_dir).exit_code == 0
+    (base / "empty").mkdir(exist_ok=True)
+    fill = {"run": run_dir, "missing": base / "nope", "empty": base / "empty"}
+    r = run(*[a.format(**fill) for a in args])
+    assert r.exit_code == code, r.output
+    assert message in r.output and "Traceback" not in r.output

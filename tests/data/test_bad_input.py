@@ -113,3 +113,33 @@ def test_lastfm_bad_line_in_copy(lastfm_dir, tmp_path):
         LastFM2K(root=tmp_path, cache=False)
     with pytest.warns(UserWarning), pytest.raises(DataError, match=r"user_artists\.dat, line 11, field 'item'"):
         LastFM2K(root=tmp_path, cache=False, verify=False)
+
+
+def test_ratings_that_name_only_unknown_ids_are_refused(tmp_path):
+    folder = write_ml(tmp_path, **{"ratings.dat": "7::1::5::978300760\n8::2::3::978302109\n"})
+    with pytest.raises(DataError, match=r"no interactions left after loading \(ratings with unknown user: 2\)"):
+        load_ml(folder)
+
+
+@pytest.mark.parametrize("how, message", [("dangling", "a broken symbolic link"), ("folder", "a folder, not a file")])
+def test_a_data_file_that_is_a_folder_or_a_broken_link_is_named(tmp_path, how, message):
+    folder = write_ml(tmp_path, **{"ratings.dat": None})
+    target = folder / "ratings.dat"
+    if how == "dangling":
+        target.symlink_to(tmp_path / "gone.dat")
+    else:
+        target.mkdir()
+    with pytest.raises(DataError, match=f"ratings.dat: {message}"):
+        MovieLens1M(root=folder, verify=False, cache=False, url="http://127.0.0.1:9/never-downloaded.zip")
+    assert not (folder / "ml-1m.zip").exists() and not (folder / "ml-1m").exists()  # no download tried
+
+
+@pytest.mark.realdata
+def test_an_artists_file_that_drops_every_interaction(lastfm_dir, tmp_path):
+    folder = tmp_path / "lfm"
+    shutil.copytree(lastfm_dir, folder)
+    (folder / "artists.dat").chmod(0o644)
+    (folder / "artists.dat").write_text("id\tname\turl\tpictureURL\n999999\tnobody\thttp://x\thttp://y\n")
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="no interactions left after loading "
+                                                                 r"\(interactions with unknown artist: 92,834"):
+        LastFM2K(root=folder, cache=False, verify=False)
