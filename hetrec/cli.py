@@ -35,6 +35,8 @@ def _load(dataset: str | None, data_dir, verify: bool, tables=None):
 DATASET_CHOICES = ["lastfm", "ml-1m"]
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                                help="Folder with the dataset files (default: $HETREC_DATA, else ~/.hetrec/data).")
+device_option = click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
+                             help="Where to train / score: auto (CUDA when available), cpu, cuda or cuda:N.")
 verify_option = click.option("--verify/--no-verify", default=True, show_default=True,
                              help="Check every file against its published checksum.")
 
@@ -103,6 +105,16 @@ def _parse_sets(pairs) -> dict:
     return out
 
 
+def _device(spec: str):
+    """``--device`` checked before anything is read or written."""
+    from .train import resolve_device
+
+    try:
+        return resolve_device(spec)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--device") from None
+
+
 def _model_names():
     from .models import MODELS
 
@@ -138,8 +150,9 @@ def _train_errors():
               help="Run folder (default: runs/<dataset>-<model>-seed<seed>).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@device_option
 def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ratio, max_batches, threads, sets,
-          data_dir, verify, out, seed, resume):
+          data_dir, verify, out, seed, resume, device):
     """Train and test a model under the hetrec protocol; prints test metrics (mean ± std over folds)."""
     from .eval import format_metrics_table
     from .models import model_config
@@ -167,13 +180,15 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ra
         tcfg = TrainConfig(seed=seed, num_threads=threads, max_batches=max_batches, **settings)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    device = _device(device)
     label = "tables" if tables else dataset
     cfg = ExperimentConfig(dataset=label, model=model_name, folds=fold_list, k=k, seed=seed, val_ratio=val_ratio,
                            data_dir=data_dir, verify=verify, tables=tables, model_overrides=overrides, train=tcfg)
     out = out or f"runs/{label}-{model_name}-seed{seed}"
     ds = _load(dataset, data_dir, verify, tables)
     try:
-        summary = run_experiment(cfg, out, resume=resume, log=lambda m: click.echo(m, err=True), dataset=ds)
+        summary = run_experiment(cfg, out, resume=resume, log=lambda m: click.echo(m, err=True), dataset=ds,
+                                 device=device)
     except _train_errors() as err:
         _fail(err)
     folds_run = [summary["folds"][f]["test"] for f in fold_list]
@@ -185,7 +200,8 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ra
 @main.command()
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Override the run's data folder.")
-def evaluate(run_dir, data_dir):
+@device_option
+def evaluate(run_dir, data_dir, device):
     """Re-evaluate the saved models of a run on their test folds."""
     import dataclasses
 
@@ -193,6 +209,7 @@ def evaluate(run_dir, data_dir):
     from .train import evaluate as evaluate_model
     from .train.experiment import load_data, load_fold_model, load_run, trained_folds
 
+    device = _device(device)
     try:
         cfg, ds = load_run(run_dir)
         if data_dir:
@@ -203,7 +220,7 @@ def evaluate(run_dir, data_dir):
             raise click.ClickException(f"{run_dir}: no trained fold (fold-*/model.pt)")
         rows = {}
         for f in folds:
-            model, split = load_fold_model(run_dir, f, cfg, ds)
+            model, split = load_fold_model(run_dir, f, cfg, ds, device=device)
             rows[f"fold {f}"] = evaluate_model(model, split.train + split.val, split.test, cfg.train.ns)
     except _train_errors() as err:
         _fail(err)
@@ -218,17 +235,19 @@ def evaluate(run_dir, data_dir):
 @click.option("--user", "user", type=int, required=True, help="The user's id in the source data.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--fold", type=int, default=None, help="Which fold's model (default: the first trained).")
-def recommend(run_dir, user, k, fold):
+@device_option
+def recommend(run_dir, user, k, fold, device):
     """Print a user's top-k items (raw id and name) from a trained run."""
     from .train.experiment import load_fold_model, load_run, recommend as top_items, trained_folds
 
+    device = _device(device)
     try:
         cfg, ds = load_run(run_dir)
         folds = trained_folds(run_dir)
         if not folds:
             raise click.ClickException(f"{run_dir}: no trained fold (fold-*/model.pt)")
         f = folds[0] if fold is None else fold
-        model, _ = load_fold_model(run_dir, f, cfg, ds)
+        model, _ = load_fold_model(run_dir, f, cfg, ds, device=device)
         rows = top_items(model, ds, user, k)
     except _train_errors() as err:
         _fail(err)

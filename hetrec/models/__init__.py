@@ -93,7 +93,7 @@ def model_config(name: str, **overrides):
         raise ValueError(f"model {name!r} has no setting {', '.join(unknown)}; "
                          f"its settings are: {', '.join(sorted(fields))}")
     cfg = dataclasses.replace(cls.Config(), **preset)
-    check_config(cfg, getattr(cls, "_CHOICES", None), name)
+    check_config(cfg, getattr(cls, "_CHOICES", None), name, getattr(cls, "_MINIMUMS", None))
     return cfg
 
 

@@ -62,7 +62,7 @@ class NegativeSampler:
         free = self.num_free[users]
         if (free == 0).any():
             raise ValueError("a user has interacted with every item: no negative exists")
-        u = torch.rand(len(users), generator=generator, dtype=torch.float64)
+        u = torch.rand(len(users), generator=generator, dtype=torch.float64, device=generator.device)
         r = torch.minimum((u * free).long(), free - 1)  # r-th free item of the user, 0-based
         # the r-th free item is r + (number of training items t_j with t_j - j <= r)
         below = torch.searchsorted(self.keys, users * (self.num_items + 1) + r, right=True)
@@ -94,7 +94,7 @@ class BPRRecommender(Recommender):
 
     def train_batches(self, generator: torch.Generator):
         n = len(self.pos_users)
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator, device=generator.device)
         for start in range(0, n, self.config.batch_size):
             idx = order[start:start + self.config.batch_size]
             users = self.pos_users[idx]
@@ -104,7 +104,7 @@ class BPRRecommender(Recommender):
             neg = self.sampler.sample(users.repeat_interleave(k), generator)
             if k > 1:
                 neg = neg.view(-1, k)
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
             yield BPRBatch(users, self.pos_items[idx], neg, seed)
 
     def layer0(self) -> tuple:

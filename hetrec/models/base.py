@@ -51,6 +51,30 @@ class Recommender(torch.nn.Module):
                 config = replace(config, **overrides)
         self.config = config
         self._cache: Optional[tuple] = None
+        self._device_graphs: dict = {}
+
+    # -- device --------------------------------------------------------------------------------
+    def register_graph(self, name: str, graph) -> None:
+        """Keep the DGL graph ``graph`` as attribute ``name`` on the model's device: it moves
+        with ``.to()`` / ``.cuda()`` like a buffer (``nn.Module`` moves tensors only). Graphs
+        that only feed batch construction stay plain attributes, on the CPU."""
+        self._device_graphs[name] = graph
+        device = next((t.device for t in (*self.parameters(), *self.buffers())), None)
+        setattr(self, name, graph if device is None else graph.to(device))
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        if self._device_graphs:
+            device = fn(torch.zeros(1)).device  # where fn sends a float tensor
+            for name in self._device_graphs:
+                setattr(self, name, getattr(self, name).to(device))
+        self._cache = None
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters (CPU for a model without any)."""
+        return next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
 
     # -- training -----------------------------------------------------------------------------
     def setup(self, split) -> None:

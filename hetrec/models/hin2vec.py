@@ -142,8 +142,8 @@ class HIN2Vec(Recommender):
         xs, ys, rs = [], [], []
         for path, offsets, rel in self.walks:
             start_type = path[0][0]
-            seeds = torch.arange(self.graph.num_nodes(start_type)).repeat(cfg.walks_per_node)
-            with seeded_dgl(torch.randint(2 ** 31, (1,), generator=generator)):
+            seeds = torch.arange(self.graph.num_nodes(start_type), device=self.graph.device).repeat(cfg.walks_per_node)
+            with seeded_dgl(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device)):
                 traces, _ = dgl.sampling.random_walk(self.graph, seeds, metapath=path)
             traces = traces.long()
             nodes = torch.where(traces >= 0, traces + offsets, torch.full_like(traces, -1))
@@ -160,13 +160,13 @@ class HIN2Vec(Recommender):
     def train_batches(self, generator: torch.Generator):
         cfg = self.config
         x, y, r = self.triples(generator)
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(len(x), generator=generator, device=generator.device)
         x, y, r = x[order], y[order], r[order]
         for start in range(0, len(x), cfg.batch_size):
             bx, by, br = (t[start:start + cfg.batch_size] for t in (x, y, r))
             # corrupt y with a uniformly drawn node of y's type
             t = self._node_type[by].unsqueeze(1)
-            u = torch.rand((len(by), cfg.num_negatives), generator=generator)
+            u = torch.rand((len(by), cfg.num_negatives), generator=generator, device=generator.device)
             neg = self.type_offset[t] + (u * self.type_count[t]).long().clamp(
                 max=self.type_count[t] - 1)
             yield {"x": bx, "y": by, "r": br, "y_neg": neg}

@@ -165,6 +165,16 @@ def _reverse_edge_ids(g, et, rev):
     return out
 
 
+def _canonical_order(data, key=dgl.EID):
+    """Positions of a subgraph's edges (or nodes) sorted by their id in the parent graph (by
+    position when the ids are missing): random picks by position then choose the same edges
+    (nodes) whatever order the sampler produced them in."""
+    if key in data:
+        return torch.argsort(data[key], stable=True)
+    n = len(next(iter(data.values()))) if len(data) else 0
+    return torch.arange(n)
+
+
 class FullGraphBatch(NamedTuple):
     """One full-graph training step: recommendation triples and link-prediction samples.
     Every random choice in it is drawn from the trainer's epoch generator."""
@@ -184,6 +194,8 @@ class MTHGT(Recommender):
 
     name = "mthgt"
     Config = MTHGTConfig
+    #: lower bounds of integer settings beyond the generic ones (hetrec.models.validation)
+    _MINIMUMS = {"num_layers": 1}
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
@@ -201,7 +213,7 @@ class MTHGT(Recommender):
         g = split.train_graph
         if cfg.relations == "interactions":
             g = dgl.edge_type_subgraph(g, [INTERACTS, INTERACTED_BY])
-        self.graph = g
+        self.graph = g  # CPU: batches and subgraphs are built from it
         self.reverse = reverse_etypes(g)
         self.lp_relations = _pair_relations(g)
         self.full_graph = cfg.training == "full" or (
@@ -237,9 +249,11 @@ class MTHGT(Recommender):
             self.negative_sampler = NegativeSampler(train)
             self.rec_users, self.rec_items = g.edges(etype=INTERACTS)
             keep = self.negative_sampler.num_free[self.rec_users] > 0  # users with every item: no negative
-            self.rec_eids = torch.arange(len(keep))[keep]
+            self.rec_eids = torch.arange(len(keep), device=keep.device)[keep]
             self.rec_users, self.rec_items = self.rec_users[keep], self.rec_items[keep]
             self.reverse_eids = {et: _reverse_edge_ids(g, et, self.reverse[et]) for et in g.canonical_etypes}
+        # the graph full-graph training and inference propagate over, on the model's device
+        self.register_graph("device_graph", g)
 
     def reset_embeddings(self) -> None:
         """Initialise the ID embeddings: N(0, init_std²), or the projection's own scheme."""
@@ -277,21 +291,30 @@ class MTHGT(Recommender):
         if self.full_graph:
             return self._full_graph_batches(generator)
         g = self.graph
-        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device))
         torch.manual_seed(seed)  # DGL's DataLoader, negative sampler and our samplers draw from it
         dgl.seed(seed)
         edge_sampler = dgl.dataloading.as_edge_prediction_sampler(
             self.make_sampler(), exclude="reverse_types",
             reverse_etypes={INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS},
             negative_sampler=self.make_negative_sampler())
-        eids = torch.arange(g.num_edges(INTERACTS))
-        return dgl.dataloading.DataLoader(g, {INTERACTS: eids}, edge_sampler,
-                                          batch_size=self.config.batch_size, shuffle=True)
+        eids = torch.arange(g.num_edges(INTERACTS), device=g.device)
+        loader = dgl.dataloading.DataLoader(g, {INTERACTS: eids}, edge_sampler,
+                                            batch_size=self.config.batch_size, shuffle=True)
+
+        def with_seeds():
+            # the loss's own draws (link-prediction edges and fakes) come from a per-batch seed of
+            # the trainer's generator, never from the global generator, which DGL's loader may
+            # use from its prefetching thread: the same seed gives the same numbers
+            for batch in loader:
+                yield (*batch, int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
+
+        return with_seeds()
 
     def _full_graph_batches(self, generator):
         cfg, g = self.config, self.graph
         n, k = len(self.rec_users), cfg.num_negatives
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator, device=generator.device)
         for start in range(0, n, cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
             users = self.rec_users[idx]
@@ -302,9 +325,10 @@ class MTHGT(Recommender):
                     m = g.num_edges(et)
                     if m == 0:
                         continue
-                    pick = torch.randint(0, m, (min(cfg.lp_edges_per_relation, m),), generator=generator)
+                    pick = torch.randint(0, m, (min(cfg.lp_edges_per_relation, m),), generator=generator,
+                                         device=generator.device)
                     src, dst = g.find_edges(pick, etype=et)
-                    fake = torch.randint(0, g.num_nodes(et[2]), (len(pick), cfg.lp_negatives),
+                    fake = torch.randint(0, g.num_nodes(et[2]), (len(pick), cfg.lp_negatives), device=generator.device,
                                          generator=generator)
                     lp[et] = (src, dst, fake)
                     hidden.setdefault(et, []).append(pick)
@@ -349,16 +373,20 @@ class MTHGT(Recommender):
             return self.mmoe(outs[0])
         return [self.mmoe(outs[k])[k] for k in range(2)]
 
-    def _split_lp_edges(self, sub):
-        """Draw link-prediction positives per relation; return them and the graph without them
-        (and without their reverses)."""
+    def _split_lp_edges(self, sub, generator=None):
+        """Draw link-prediction positives per relation (from ``generator``, a CPU generator, or
+        the global one); return them and the graph without them (and without their reverses)."""
         cap = self.config.lp_edges_per_relation
         positives, remove = {}, {}
         for et in self.lp_relations:
             n = sub.num_edges(et)
             if n == 0:
                 continue
-            pick = torch.randperm(n)[:cap]
+            pick = torch.randperm(n, generator=generator,
+                                  device="cpu" if generator is not None else sub.device)[:cap].to(sub.device)
+            # positions in an order that does not depend on how the sampler laid out the edges
+            # (DGL's parallel neighbour sampling may order them differently run to run)
+            pick = _canonical_order(sub.edges[et].data)[pick]
             src, dst = sub.find_edges(pick, etype=et)
             positives[et] = (src, dst)
             remove.setdefault(et, []).append(pick)
@@ -409,10 +437,13 @@ class MTHGT(Recommender):
     def loss(self, batch) -> LossOutput:
         if isinstance(batch, FullGraphBatch):
             return self._full_graph_loss(batch)
-        _, pair, neg_pair, sub = batch
+        _, pair, neg_pair, sub = batch[:4]
+        # a 5th entry is the batch's seed (train_batches); without it (a DGL loader of your own)
+        # the global generator is used
+        gen = torch.Generator().manual_seed(batch[4]) if len(batch) > 4 else None
         cfg = self.config
         if cfg.multitask:
-            lp_pos, mp = self._split_lp_edges(sub)
+            lp_pos, mp = self._split_lp_edges(sub, gen)
             self._last_lp_positives = lp_pos  # kept for inspection (leakage tests)
         else:
             mp = sub
@@ -429,8 +460,10 @@ class MTHGT(Recommender):
         lp_loss = None
         if cfg.multitask:
             k = cfg.lp_negatives
-            triples = {et: (src, dst, torch.randint(0, sub.num_nodes(et[2]), (len(dst), k)))
-                       for et, (src, dst) in lp_pos.items()}
+            triples = {et: (src, dst, _canonical_order(sub.nodes[et[2]].data, dgl.NID)[
+                torch.randint(0, sub.num_nodes(et[2]), (len(dst), k), generator=gen,
+                              device="cpu" if gen is not None else sub.device).to(sub.device)])
+                for et, (src, dst) in lp_pos.items()}
             lp_loss = self._lp_loss(embs[0], triples, rec_loss)
         return self._combine(rec_loss, lp_loss, reg, {})
 
@@ -449,12 +482,12 @@ class MTHGT(Recommender):
     def message_graph(self, hidden: dict):
         """The training graph without the edges in ``hidden`` (relation -> edge ids); every
         node is kept with its id, so layer-0 rows still line up."""
-        g = self.graph
+        g = self.device_graph
         if not hidden:
             return g
         keep = {}
         for et in g.canonical_etypes:
-            mask = torch.ones(g.num_edges(et), dtype=torch.bool)
+            mask = torch.ones(g.num_edges(et), dtype=torch.bool, device=g.device)
             if et in hidden:
                 mask[hidden[et]] = False
             keep[et] = mask
@@ -462,7 +495,7 @@ class MTHGT(Recommender):
 
     def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:
         cfg = self.config
-        h0 = self.layer0(self.graph)
+        h0 = self.layer0(self.device_graph)
         embs = self.encode(self.message_graph(batch.hidden), h0)
         h_rec = embs[-1]
         u = h_rec[USER][batch.users]
@@ -477,5 +510,5 @@ class MTHGT(Recommender):
 
     # -- inference ---------------------------------------------------------------------------
     def embeddings(self):
-        h = self.encode(self.graph)[-1]
+        h = self.encode(self.device_graph)[-1]
         return h[USER], h[ITEM]

@@ -112,7 +112,7 @@ class NGCF(BPRRecommender):
             side = spmm(a, layer, a_t)  # L E (L is a constant: gradients reach E only)
             layer = F.leaky_relu(w1(side + layer) + w2(side * layer), self.config.negative_slope)
             if generator is not None and p > 0:
-                keep = (torch.rand(layer.shape, generator=generator) >= p).to(layer.device)
+                keep = (torch.rand(layer.shape, generator=generator, device=generator.device) >= p).to(layer.device)
                 layer = layer * keep / (1 - p)
             outs.append(F.normalize(layer, p=2, dim=1) if self.config.normalize_layers else layer)
         return torch.cat(outs, dim=1)
@@ -134,6 +134,7 @@ class NGCF(BPRRecommender):
         values = None
         p = self.config.node_dropout
         if p > 0:  # drop each entry of L with probability p (a zero entry is a dropped edge)
-            keep = (torch.rand(self.adj_values.shape, generator=generator) >= p).to(self.adj_values.device)
+            keep = (torch.rand(self.adj_values.shape, generator=generator, device=generator.device) >= p).to(
+                self.adj_values.device)
             values = self.adj_values * keep / (1 - p)
         return self._split(self.propagate(self._ego(), values, generator))

@@ -168,6 +168,8 @@ class PinSage(Recommender):
 
     name = "pinsage"
     Config = PinSageConfig
+    #: lower bounds of integer settings beyond the generic ones (hetrec.models.validation)
+    _MINIMUMS = {"num_layers": 1}
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self, split) -> None:
@@ -204,9 +206,9 @@ class PinSage(Recommender):
             u, i, (self.num_users, self.num_items)), persistent=False)
         # fixed neighbourhoods of every item for inference (the paper's MapReduce inference
         # also computes each node's neighbourhood once), seeded for reproducibility
-        with seeded_dgl(cfg.seed):
-            self.inference_graph = self._sampler(cfg.inference_random_walks)(
-                torch.arange(self.num_items))
+        with seeded_dgl(cfg.seed):  # sampled on the CPU, then kept on the model's device
+            self.register_graph("inference_graph", self._sampler(cfg.inference_random_walks)(
+                torch.arange(self.num_items, device="cpu")))
 
     def _sampler(self, num_random_walks: int):
         cfg = self.config
@@ -217,12 +219,12 @@ class PinSage(Recommender):
     # -- training ------------------------------------------------------------------------------
     def train_batches(self, generator: torch.Generator):
         cfg = self.config
-        order = self.query_items[torch.randperm(len(self.query_items), generator=generator)]
+        order = self.query_items[torch.randperm(len(self.query_items), generator=generator, device=generator.device)]
         for start in range(0, len(order), cfg.batch_size):
             query = order[start:start + cfg.batch_size]
             negative = torch.randint(self.num_items, (len(query), cfg.num_negatives),
-                                     generator=generator)
-            with seeded_dgl(torch.randint(2 ** 31, (1,), generator=generator)):
+                                     generator=generator, device=generator.device)
+            with seeded_dgl(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device)):
                 batch = self.sample_batch(query, negative)
             yield batch
 
@@ -291,7 +293,7 @@ class PinSage(Recommender):
         """``h`` of every item: full-graph inference, layer by layer over all items, on the
         fixed neighbourhoods sampled in ``setup`` (vectorised message passing, no per-item loop)."""
         graph = self.inference_graph
-        x = self.item_features(torch.arange(self.num_items))
+        x = self.item_features(torch.arange(self.num_items, device=self.device))
         h = x
         for conv in self.convs:
             h = conv(graph, h, graph.edata["weights"])
@@ -304,5 +306,5 @@ class PinSage(Recommender):
             return user, h
         # [m_u, 1]·[h_j, b_j] = m_u·h_j + b_j: the user's mean item-to-item score up to a
         # per-user constant (mean_i b_i), which does not change the user's ranking
-        return (torch.cat([user, torch.ones(self.num_users, 1)], 1),
+        return (torch.cat([user, torch.ones(self.num_users, 1, device=user.device)], 1),
                 torch.cat([h, self.bias.unsqueeze(1)], 1))

@@ -16,13 +16,13 @@ from ..nn.losses import LOSSES
 
 #: integer settings that must be at least 1
 POSITIVE_INTS = {
-    "hidden_size", "embedding_size", "num_layers", "num_heads", "num_experts", "batch_size", "depth",
+    "hidden_size", "embedding_size", "num_heads", "num_experts", "batch_size", "depth",
     "width", "fanout", "num_negatives", "lp_edges_per_relation", "lp_negatives", "walk_length",
     "walks_per_node", "window", "num_neighbors", "num_random_walks", "num_traversals",
     "inference_random_walks", "k", "block_entries", "full_graph_max_edges", "max_neighbors", "max_in_edges",
 }
 #: integer settings that must be at least 0
-NON_NEGATIVE_INTS = {"attention_layers", "seed"}
+NON_NEGATIVE_INTS = {"attention_layers", "seed", "num_layers"}  # 0 layers: LightGCN / NGCF = MF
 #: (low, high, low inclusive, high inclusive) for number settings
 FLOAT_RANGES = {
     "dropout": (0.0, 1.0, True, False),
@@ -54,9 +54,11 @@ def _fmt(low, high, lo_in, hi_in) -> str:
     return f"{'[' if lo_in else '('}{low:g}, {'∞' if high == math.inf else f'{high:g}'}{']' if hi_in else ')'}"
 
 
-def check_config(cfg, choices: dict | None = None, model: str = "") -> None:
-    """Raise ``ValueError`` naming the first setting of ``cfg`` with a wrong type or value."""
+def check_config(cfg, choices: dict | None = None, model: str = "", minimums: dict | None = None) -> None:
+    """Raise ``ValueError`` naming the first setting of ``cfg`` with a wrong type or value.
+    ``minimums`` overrides the lower bound of integer settings for one model."""
     where = f"model {model!r}: " if model else ""
+    minimums = minimums or {}
     allowed = {**CHOICES, **(choices or {})}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
@@ -68,7 +70,7 @@ def check_config(cfg, choices: dict | None = None, model: str = "") -> None:
         if kind == "int":
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{where}setting {f.name} expects an integer, got {v!r}")
-            low = 1 if f.name in POSITIVE_INTS else 0 if f.name in NON_NEGATIVE_INTS else None
+            low = minimums.get(f.name, 1 if f.name in POSITIVE_INTS else 0 if f.name in NON_NEGATIVE_INTS else None)
             if low is not None and v < low:
                 raise ValueError(f"{where}setting {f.name} must be at least {low}, got {v}")
         elif kind == "float":

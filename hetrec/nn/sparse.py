@@ -38,7 +38,7 @@ def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shap
     products are what :func:`spmm` relies on, and they are tested here)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, col, values, tuple(shape))
+        return torch.sparse_csr_tensor(crow, col, values, tuple(shape), device=values.device)
 
 
 def spmm(a: torch.Tensor, x: torch.Tensor, a_t: torch.Tensor | None = None) -> torch.Tensor:

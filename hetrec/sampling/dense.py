@@ -171,6 +171,9 @@ class DenseSubgraphSampler(Sampler):
         ``{ntype: (ids, budgets)}`` of the current candidates (ids ascending), for inspection
         and tests.
         """
+        if g.device.type != "cpu":
+            raise ValueError(f"DenseSubgraphSampler samples on the CPU, and this graph is on {g.device}: give "
+                             "it the CPU graph; DataLoader(g_cpu, ..., device='cuda') moves each subgraph to the GPU")
         seeds, _ = seeds_by_type(g, seed_nodes)
         arrays = self._arrays.bind(g)
         with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude_eids)) as excluded:
@@ -180,7 +183,8 @@ class DenseSubgraphSampler(Sampler):
     def _numpy_rng(self) -> np.random.Generator:
         # one torch draw per batch seeds numpy's generator: torch.manual_seed / the given
         # generator / DataLoader worker seeding all carry over
-        seed = torch.randint(0, 2**63 - 1, (1,), generator=self.generator).item()
+        device = self.generator.device if self.generator is not None else "cpu"  # the sampler works on the CPU
+        seed = torch.randint(0, 2**63 - 1, (1,), generator=self.generator, device=device).item()
         return np.random.default_rng(seed)
 
     def _sample_nodes(self, g, seeds, arrays, excluded, rng, budget_trace=None) -> dict:

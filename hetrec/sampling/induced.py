@@ -30,7 +30,7 @@ def seeds_by_type(g, seed_nodes) -> tuple:
         raise ValueError(f"unknown node types in seed_nodes: {sorted(unknown)}")
     seeds = {}
     for ntype in g.ntypes:
-        s = np.asarray(torch.as_tensor(seed_nodes.get(ntype, [])).cpu(), dtype=np.int64).reshape(-1)
+        s = np.asarray(torch.as_tensor(seed_nodes.get(ntype, []), device="cpu"), dtype=np.int64).reshape(-1)
         if len(s):
             if s.min() < 0 or s.max() >= g.num_nodes(ntype):
                 raise ValueError(f"seed ids of node type {ntype!r} out of range")
@@ -50,7 +50,7 @@ def excluded_by_etype(g, exclude_eids) -> dict:
         exclude_eids = {g.canonical_etypes[0]: exclude_eids}
     out = {}
     for etype, eids in exclude_eids.items():
-        eids = np.asarray(torch.as_tensor(eids).cpu(), dtype=np.int64).reshape(-1)
+        eids = np.asarray(torch.as_tensor(eids, device="cpu"), dtype=np.int64).reshape(-1)
         if len(eids):
             out[g.to_canonical_etype(etype)] = eids
     return out

@@ -28,6 +28,6 @@ class InBatchNegativeSampler:
         for etype, ids in eids.items():
             etype = g.to_canonical_etype(etype)
             src, dst = g.find_edges(ids, etype=etype)
-            pick = torch.randint(0, len(dst), (len(dst) * self.k,))
+            pick = torch.randint(0, len(dst), (len(dst) * self.k,), device=dst.device)
             out[etype] = (src.repeat_interleave(self.k), dst[pick])
         return out

@@ -21,6 +21,7 @@ from .._io import LockedError, exclusive_lock
 from ..data import ITEM, USER, DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
 from ..models import create_model, upgrade_config
+from .device import resolve_device
 from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text, load_checkpoint
 
 
@@ -112,7 +113,8 @@ def check_digests(saved: ExperimentConfig, data_digest: str, split_digest: str, 
                 "runs: use the data it was trained on, or train a new run in another folder")
 
 
-def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=print, dataset=None) -> dict:
+def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=print, dataset=None,
+                   device=None) -> dict:
     """Train and test ``cfg.model`` on each fold of ``cfg.folds``; returns the summary that is
     also written to ``out_dir/metrics.json``.
 
@@ -122,6 +124,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
     back and an interrupted fold continues from its last checkpoint. Folds of one run may be
     trained by several processes at once (``--resume`` with other folds): each fold folder is
     locked while it trains, and the summary (and the returned dict) covers every finished fold.
+    ``device`` is where the models train (:class:`~hetrec.train.Trainer`); it is not a setting
+    of the run: a run may be resumed or evaluated on another device.
     """
     out_dir = Path(out_dir)
     folds = list(cfg.folds)  # the folds to run now (the config may record more)
@@ -146,7 +150,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
                 cfg = _claim(out_dir, cfg, resume, folds, held)
         except LockedError as err:
             raise TrainingError(str(err)) from None
-        per_fold = _train_folds(cfg, folds, splits, out_dir, resume, log)
+        per_fold = _train_folds(cfg, folds, splits, out_dir, resume, log, device)
     with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
         # a resumed run's summary covers every finished fold of the folder, not only the ones
         # run this time (another process may have finished some meanwhile)
@@ -164,7 +168,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
     return summary
 
 
-def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log) -> dict:
+def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log, device=None) -> dict:
     per_fold = {}
     for f in folds:
         fold_dir = out_dir / f"fold-{f}"
@@ -174,7 +178,7 @@ def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log) -> dict:
             log(f"fold {f}: finished earlier, read back")
             continue
         model = create_model(cfg.model, **cfg.model_overrides)
-        trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"))
+        trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"), device=device)
         t0 = time.perf_counter()
         result = trainer.fit(model, splits[f], resume=resume and (fold_dir / "checkpoint.pt").is_file())
         record = json.loads(done.read_text())
@@ -256,8 +260,9 @@ def load_run(run_dir):
     return cfg, dataset
 
 
-def load_fold_model(run_dir, fold: int, cfg=None, dataset=None):
-    """The best model of one fold, set up on that fold's training graph: ``(model, split)``."""
+def load_fold_model(run_dir, fold: int, cfg=None, dataset=None, device=None):
+    """The best model of one fold, set up on that fold's training graph and moved to ``device``
+    (default CPU): ``(model, split)``."""
     run_dir = Path(run_dir)
     if cfg is None or dataset is None:
         cfg, dataset = load_run(run_dir)
@@ -280,6 +285,7 @@ def load_fold_model(run_dir, fold: int, cfg=None, dataset=None):
     except RuntimeError as err:
         raise TrainingError(f"{path}: the saved parameters do not fit a {saved['model_name']!r} model "
                             f"built from its saved settings ({str(err).splitlines()[0]})") from None
+    model.to(resolve_device(device or "cpu"))
     model.eval()
     return model, split
 
@@ -302,7 +308,7 @@ def recommend(model, dataset, user_raw_id: int, k: int = 10) -> list:
                         f"({g.num_nodes(USER):,} users, raw ids {int(raw.min())}..{int(raw.max())})")
     u = int(hit[0])
     with torch.no_grad():
-        scores = model.scores(torch.tensor([u]))[0].clone()
+        scores = model.scores(torch.tensor([u], device="cpu"))[0].clone()
     seen = g.successors(u, etype=("user", "interacts", "item"))
     scores[seen] = -float("inf")
     k = min(k, int(torch.isfinite(scores).sum()))

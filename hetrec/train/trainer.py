@@ -29,6 +29,7 @@ import torch
 
 from .._io import LockedError, atomic_torch_save, atomic_write_text, exclusive_lock
 from ..eval import topn_metrics
+from .device import resolve_device, to_device
 
 
 class TrainingError(RuntimeError):
@@ -143,7 +144,11 @@ class Trainer:
     >>> result.test["NDCG@10"]
     """
 
-    def __init__(self, config: TrainConfig | None = None, out_dir=None, log=None):
+    def __init__(self, config: TrainConfig | None = None, out_dir=None, log=None, device=None):
+        """``device``: where the model trains and scores (``"auto"``, ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or a ``torch.device``; default CPU). Batches are built on the CPU and moved
+        there (:func:`hetrec.train.device.to_device`); checkpoints are device-independent."""
+        self.device = resolve_device(device or "cpu")
         self.config = config or TrainConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -180,6 +185,7 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         seed_everything(cfg.seed, -1)
         model.setup(split)
+        model.to(self.device)
         exclude_test = split.train + split.val
         if not model.trainable:
             val = evaluate(model, split.train, split.val, cfg.ns)
@@ -255,7 +261,7 @@ class Trainer:
         while cfg.max_batches is None or n < cfg.max_batches:
             t0 = time.perf_counter()
             try:
-                batch = next(batches)
+                batch = to_device(next(batches), self.device)
             except StopIteration:
                 break
             t1 = time.perf_counter()

@@ -113,3 +113,23 @@ def test_compare_runs_pairs_common_folds(accuracy, tmp_path):
     assert line.split("|")[5].strip() == f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} ({int((d > 0).sum())}/3)"
     with pytest.raises(SystemExit, match="no fold finished in both"):
         mod.compare(tmp_path / "a" / "lastfm" / "mthgt", tmp_path / "missing")
+
+
+def test_gpu_check_script_compares_two_devices(tmp_path):
+    """The GPU check, run here on cpu,cpu: it trains each model on both, reports agreement and
+    exits 0; an unavailable device is exit 2 with one line."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+    out = tmp_path / "gc.csv"
+    r = subprocess.run([sys.executable, str(script), "--synthetic", "--devices", "cpu,cpu", "--models",
+                        "bprmf,mthgt,hgt-m", "--max-batches", "2", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "all 3 models agree" in r.stdout
+    rows = out.read_text().splitlines()
+    assert len(rows) == 4 and rows[1].startswith("bprmf,cpu,cpu,")
+    r = subprocess.run([sys.executable, str(script), "--synthetic", "--devices", "cpu,cuda:7", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "cuda:7" in r.stderr and "Traceback" not in r.stderr
