@@ -151,8 +151,10 @@ def _train_errors():
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @device_option
+@click.option("--nproc", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Data-parallel processes per fold (DistributedDataParallel; gloo on CPU, nccl on GPU).")
 def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ratio, max_batches, threads, sets,
-          data_dir, verify, out, seed, resume, device):
+          data_dir, verify, out, seed, resume, device, nproc):
     """Train and test a model under the hetrec protocol; prints test metrics (mean ± std over folds)."""
     from .eval import format_metrics_table
     from .models import model_config
@@ -182,7 +184,7 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ra
         raise click.UsageError(str(err)) from None
     device = _device(device)
     label = "tables" if tables else dataset
-    cfg = ExperimentConfig(dataset=label, model=model_name, folds=fold_list, k=k, seed=seed, val_ratio=val_ratio,
+    cfg = ExperimentConfig(dataset=label, model=model_name, folds=fold_list, k=k, seed=seed, val_ratio=val_ratio, nproc=nproc,
                            data_dir=data_dir, verify=verify, tables=tables, model_overrides=overrides, train=tcfg)
     out = out or f"runs/{label}-{model_name}-seed{seed}"
     ds = _load(dataset, data_dir, verify, tables)

@@ -73,6 +73,8 @@ class BPRRecommender(Recommender):
     """Base of the BPR-trained baselines. Subclasses build their parameters in
     :meth:`build` and implement :meth:`embeddings` (and :meth:`layer0` for the L2 term)."""
 
+    ddp_find_unused_parameters = False  # every parameter takes part in every step
+
     def setup(self, split) -> None:
         train = sp.csr_matrix(split.train)
         train.sum_duplicates()
@@ -106,6 +108,12 @@ class BPRRecommender(Recommender):
                 neg = neg.view(-1, k)
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
             yield BPRBatch(users, self.pos_items[idx], neg, seed)
+
+    def shard_batch(self, batch: BPRBatch, rank: int, world: int) -> BPRBatch:
+        """Every ``world``-th triple from ``rank`` (the seed, which drives NGCF's dropout over the
+        whole graph, is shared)."""
+        return BPRBatch(batch.users[rank::world], batch.pos_items[rank::world], batch.neg_items[rank::world],
+                        batch.seed)
 
     def layer0(self) -> tuple:
         """The free (layer-0) user and item embedding tables, regularised by the L2 term."""

@@ -40,6 +40,8 @@ class Recommender(torch.nn.Module):
 
     name: str = "recommender"
     trainable: bool = True
+    #: whether some parameters may get no gradient in a step (DDP must then look for them)
+    ddp_find_unused_parameters: bool = True
     #: a ``@dataclass`` of hyper-parameters with defaults (typed, overridable from the CLI)
     Config: type = None
 
@@ -87,6 +89,37 @@ class Recommender(torch.nn.Module):
 
     def loss(self, batch) -> LossOutput:
         raise NotImplementedError
+
+    def forward(self, batch) -> LossOutput:
+        """``loss(batch)``: the forward pass, so ``DistributedDataParallel(model)(batch)``
+        synchronises the gradients of the loss."""
+        return self.loss(batch)
+
+    def distributed_batches(self, generator: torch.Generator, rank: int, world: int) -> Iterable:
+        """Rank ``rank``'s part of one epoch in data-parallel training. Every rank draws the
+        same epoch from the same ``generator`` and keeps its part of each batch
+        (:meth:`shard_batch`); a model whose batches cannot be split (sampled subgraphs,
+        random walks) gives whole batches round-robin: batch ``i`` to rank ``i mod world``,
+        and every rank stops at the same count so that all take the same number of steps (the
+        last ``n mod world`` batches of an epoch are dropped, as by ``DistributedSampler(drop_last=True)``)."""
+        batches = self.train_batches(generator)
+        probe, i, split = None, -1, False
+        for i, batch in enumerate(batches):
+            part = self.shard_batch(batch, rank, world)
+            if part is not None:
+                split = True
+                yield part
+                continue
+            probe = batch if i % world == rank else probe
+            if i % world == world - 1:  # a full round: everyone has one
+                yield probe
+        if not split and 0 < i + 1 < world:
+            raise ValueError(f"an epoch of {self.name} has {i + 1} batch(es), fewer than the {world} processes: "
+                             "use a smaller batch_size (--set batch_size=...) or fewer processes (--nproc)")
+
+    def shard_batch(self, batch, rank: int, world: int):
+        """Rank ``rank``'s part of ``batch`` (None: batches of this model are not split)."""
+        return None
 
     # -- inference ----------------------------------------------------------------------------
     def embeddings(self) -> tuple:

@@ -342,6 +342,16 @@ class MTHGT(Recommender):
                 hidden = {}
             yield FullGraphBatch(users, self.rec_items[idx], neg, lp, hidden)
 
+    def shard_batch(self, batch, rank: int, world: int):
+        """Full-graph batches: every ``world``-th positive (and its negatives and link-prediction
+        triples) from ``rank``; the edges hidden from message passing stay those of the whole
+        batch, so every rank propagates over the same graph. Sampled batches are not split."""
+        if not isinstance(batch, FullGraphBatch):
+            return None
+        lp = {et: tuple(t[rank::world] for t in triple) for et, triple in batch.lp.items()}
+        return FullGraphBatch(batch.users[rank::world], batch.pos_items[rank::world],
+                              batch.neg_items[rank::world], lp, batch.hidden)
+
     # -- encoder -----------------------------------------------------------------------------
     def layer0(self, g) -> dict:
         """H^0 for the nodes of ``g`` (the full training graph or a subgraph carrying dgl.NID)."""

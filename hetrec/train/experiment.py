@@ -45,6 +45,9 @@ class ExperimentConfig:
     #: resume, evaluate and recommend refuse data whose digests differ)
     data_digest: str | None = None
     split_digest: str | None = None
+    #: data-parallel processes per fold (hetrec.train.distributed); results may differ from one
+    #: process in the last float digits (BPR-type models) or more (round-robin batches)
+    nproc: int = 1
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -85,7 +88,7 @@ def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
     """``["train.lr: 0.001 -> 0.005", ...]``: the settings that differ and would change results
     (folds, where the data lives and whether it was verified do not)."""
     out = []
-    for name in ("val_ratio", "model_overrides"):  # (the digests are checked by check_digests)
+    for name in ("val_ratio", "model_overrides", "nproc"):  # (the digests are checked by check_digests)
         a, b = getattr(saved, name), getattr(cfg, name)
         if a != b:
             out.append(f"{name}: {a} -> {b}")
@@ -177,21 +180,53 @@ def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log, device=No
             per_fold[f] = json.loads(done.read_text())
             log(f"fold {f}: finished earlier, read back")
             continue
-        model = create_model(cfg.model, **cfg.model_overrides)
-        trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"), device=device)
         t0 = time.perf_counter()
-        result = trainer.fit(model, splits[f], resume=resume and (fold_dir / "checkpoint.pt").is_file())
+        resume_fold = resume and (fold_dir / "checkpoint.pt").is_file()
+        if cfg.nproc > 1:
+            from .distributed import launch
+
+            log(f"fold {f}: data-parallel over {cfg.nproc} processes")
+            stats = launch(_fold_worker, cfg.nproc, cfg.to_json(), f, str(fold_dir), resume_fold,
+                           str(device or "cpu"), threads=cfg.train.num_threads or 1)
+        else:
+            model = create_model(cfg.model, **cfg.model_overrides)
+            trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"), device=device)
+            stats = _fit_stats(trainer.fit(model, splits[f], resume=resume_fold))
         record = json.loads(done.read_text())
         record["wall_seconds"] = time.perf_counter() - t0
-        record["train_seconds"] = result.train_seconds
-        record["epochs"] = len(result.history)
-        steps = [h["step_seconds_median"] for h in result.history]
-        record["step_seconds_median"] = float(np.median(steps)) if steps else None
-        shares = [h["sampling_share"] for h in result.history]
-        record["sampling_share"] = float(np.mean(shares)) if shares else None
+        record.update(stats)
         atomic_write_text(done, json.dumps(record, indent=2))
         per_fold[f] = record
     return per_fold
+
+
+def _fit_stats(result) -> dict:
+    steps = [h["step_seconds_median"] for h in result.history]
+    shares = [h["sampling_share"] for h in result.history]
+    return {"train_seconds": result.train_seconds, "epochs": len(result.history),
+            "step_seconds_median": float(np.median(steps)) if steps else None,
+            "sampling_share": float(np.mean(shares)) if shares else None}
+
+
+def _fold_worker(rank: int, world: int, cfg_json: str, fold: int, fold_dir: str, resume: bool, device: str):
+    """One rank of a data-parallel fold (run by :func:`hetrec.train.distributed.launch`):
+    every rank loads the data (from the processed cache) and trains its shard; rank 0 logs,
+    evaluates and writes the fold folder."""
+    import sys
+    import warnings
+
+    cfg = ExperimentConfig.from_json(cfg_json)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the parent already reported the data's warnings
+        dataset = load_data(cfg)
+    split = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)[fold]
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", rank % torch.cuda.device_count())
+    log = (lambda m: print(f"fold {fold}: {m}", file=sys.stderr, flush=True)) if rank == 0 else (lambda m: None)
+    model = create_model(cfg.model, **cfg.model_overrides)
+    result = Trainer(cfg.train, out_dir=fold_dir, log=log, device=dev).fit(model, split, resume=resume)
+    return _fit_stats(result) if rank == 0 else None
 
 
 def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: ExitStack) -> ExperimentConfig:

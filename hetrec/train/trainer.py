@@ -30,6 +30,7 @@ import torch
 from .._io import LockedError, atomic_torch_save, atomic_write_text, exclusive_lock
 from ..eval import topn_metrics
 from .device import resolve_device, to_device
+from .distributed import rank_and_world
 
 
 class TrainingError(RuntimeError):
@@ -161,7 +162,7 @@ class Trainer:
         """Train ``model`` on ``split`` (see the class docstring). ``out_dir`` is locked for the
         whole fit, so two processes never write one folder; a fresh fit (``resume=False``) into
         a folder holding a previous run's files removes them first, and says so."""
-        if self.out_dir is None:
+        if self.out_dir is None or rank_and_world()[0] != 0:  # in data-parallel runs rank 0 writes
             return self._fit(model, split, resume, evaluate_test)
         try:
             with exclusive_lock(self.out_dir / ".lock", f"training folder {self.out_dir}"):
@@ -183,9 +184,21 @@ class Trainer:
         cfg = self.config
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
+        rank, world = rank_and_world()
+        main = rank == 0
         seed_everything(cfg.seed, -1)
         model.setup(split)
         model.to(self.device)
+        engine = model
+        if world > 1 and model.trainable:  # gradients averaged over the ranks in backward
+            from torch.nn.parallel import DistributedDataParallel
+
+            # buffers are constants every rank built identically in setup (adjacencies, some
+            # sparse): not broadcast (DDP cannot broadcast sparse CSR tensors)
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                model, [name for name, _ in model.named_buffers()])
+            engine = DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None,
+                                             find_unused_parameters=model.ddp_find_unused_parameters)
         exclude_test = split.train + split.val
         if not model.trainable:
             val = evaluate(model, split.train, split.val, cfg.ns)
@@ -197,6 +210,7 @@ class Trainer:
         state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "bad": 0,
                  "best_state": _clone_state(model), "history": [], "train_seconds": 0.0}
         ckpt_path = self.out_dir / "checkpoint.pt" if self.out_dir else None
+        writes = ckpt_path is not None and main
         if resume:
             if ckpt_path is None or not ckpt_path.is_file():
                 raise TrainingError(f"cannot resume: no checkpoint at {ckpt_path}")
@@ -218,12 +232,12 @@ class Trainer:
 
         while state["epoch"] < cfg.epochs and state["bad"] < cfg.patience:
             epoch = state["epoch"] + 1
-            record = self._train_epoch(model, opt, epoch)
+            record = self._train_epoch(model, opt, epoch, engine)
             t0 = time.perf_counter()
-            val = evaluate(model, split.train, split.val, cfg.ns)
+            val = evaluate(model, split.train, split.val, cfg.ns) if main else {}
             record["eval_seconds"] = time.perf_counter() - t0
             record["val"] = val
-            score = val[cfg.metric]
+            score = _broadcast(val.get(cfg.metric, 0.0), self.device) if world > 1 else val[cfg.metric]
             if score > state["best_metric"]:
                 state.update(best_metric=score, best_epoch=epoch, bad=0, best_state=_clone_state(model))
             else:
@@ -231,10 +245,11 @@ class Trainer:
             state["epoch"] = epoch
             state["train_seconds"] += record["train_seconds"]
             state["history"].append(record)
-            self.log(f"epoch {epoch:3d}  loss {record['loss']:.4f}  val {cfg.metric} {score:.4f}  "
-                     f"best {state['best_metric']:.4f}@{state['best_epoch']}  "
-                     f"{record['train_seconds']:.1f}s train, {record['eval_seconds']:.1f}s eval")
-            if ckpt_path is not None:
+            if main:
+                self.log(f"epoch {epoch:3d}  loss {record['loss']:.4f}  val {cfg.metric} {score:.4f}  "
+                         f"best {state['best_metric']:.4f}@{state['best_epoch']}  "
+                         f"{record['train_seconds']:.1f}s train, {record['eval_seconds']:.1f}s eval")
+            if writes:
                 atomic_torch_save({"model_name": model.name, "model": model.state_dict(),
                                    "optimizer": opt.state_dict(), "state": state,
                                    "train_config": _plain(asdict(cfg)),
@@ -243,6 +258,8 @@ class Trainer:
                                   "".join(json.dumps(r) + "\n" for r in state["history"]))
 
         model.load_state_dict(state["best_state"])
+        if not main:  # rank 0 evaluates and writes
+            return FitResult(state["best_epoch"], {}, None, state["history"], state["train_seconds"])
         val = state["history"][state["best_epoch"] - 1]["val"] if state["best_epoch"] else \
             evaluate(model, split.train, split.val, cfg.ns)
         test = evaluate(model, exclude_test, split.test, cfg.ns) if evaluate_test else None
@@ -250,14 +267,17 @@ class Trainer:
         return FitResult(state["best_epoch"], val, test, state["history"], state["train_seconds"])
 
     # ------------------------------------------------------------------------------------------
-    def _train_epoch(self, model, opt, epoch: int) -> dict:
+    def _train_epoch(self, model, opt, epoch: int, engine=None) -> dict:
         cfg = self.config
+        engine = model if engine is None else engine
+        rank, world = rank_and_world()
         generator = seed_everything(cfg.seed, epoch)
         model.train()
         sums, n, wait, step_times = {}, 0, 0.0, []
-        show = cfg.progress if cfg.progress is not None else sys.stderr.isatty()
+        show = (cfg.progress if cfg.progress is not None else sys.stderr.isatty()) and rank == 0
         t_epoch = time.perf_counter()
-        batches = iter(model.train_batches(generator))
+        batches = iter(model.distributed_batches(generator, rank, world) if world > 1
+                       else model.train_batches(generator))
         while cfg.max_batches is None or n < cfg.max_batches:
             t0 = time.perf_counter()
             try:
@@ -265,7 +285,7 @@ class Trainer:
             except StopIteration:
                 break
             t1 = time.perf_counter()
-            out = model.loss(batch)
+            out = engine(batch) if engine is not model else model.loss(batch)
             if not torch.isfinite(out.loss):
                 raise TrainingError(f"non-finite loss ({out.loss.item()}) at epoch {epoch}, batch {n + 1}; "
                                     f"parts: {_plain_logs(out.logs)}. Try a lower learning rate.")
@@ -290,7 +310,15 @@ class Trainer:
         if n == 0:
             raise TrainingError(f"epoch {epoch} produced no training batch (no training interactions?)")
         seconds = time.perf_counter() - t_epoch
-        record = {k: v / n for k, v in sums.items()}
+        if world > 1:  # the epoch's mean losses over every rank's steps
+            keys = sorted(sums)
+            total = torch.tensor([sums[k] for k in keys] + [float(n)], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(total)  # (on the training device: nccl reduces CUDA tensors)
+            sums = dict(zip(keys, total[:-1].tolist()))
+            n_all = float(total[-1])
+            record = {k: v / n_all for k, v in sums.items()}
+        else:
+            record = {k: v / n for k, v in sums.items()}
         record.update(epoch=epoch, batches=n, train_seconds=seconds,
                       step_seconds_median=float(np.median(step_times)),
                       sampling_share=wait / max(sum(step_times), 1e-12))
@@ -306,6 +334,13 @@ class Trainer:
                           json.dumps({"best_epoch": best_epoch, "val": val, "test": test}, indent=2))
         if history:
             atomic_write_text(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+
+def _broadcast(value: float, device) -> float:
+    """Rank 0's ``value`` on every rank (a tensor on ``device``: nccl broadcasts CUDA tensors)."""
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    torch.distributed.broadcast(t, 0)
+    return float(t[0])
 
 
 def _plain(d):
