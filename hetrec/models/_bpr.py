@@ -80,7 +80,6 @@ class BPRRecommender(Recommender):
         train.sum_duplicates()
         train.data = np.ones_like(train.data, dtype=np.float32)
         self.num_users, self.num_items = train.shape
-        self.train_matrix = train
         self.sampler = NegativeSampler(train)
         coo = train.tocoo()
         users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)

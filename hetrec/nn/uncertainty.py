@@ -19,6 +19,12 @@ class UncertaintyWeighting(nn.Module):
     :math:`\mathcal{L}_i > 0` the objective is minimised at :math:`s_i = \log \mathcal{L}_i`,
     so each task's weight :math:`\exp(-s_i)` tends to :math:`1/\mathcal{L}_i`.
 
+    LibMTL's ``UW`` writes the Gaussian-likelihood form
+    :math:`\frac{\mathcal{L}_i}{2 e^{s_i}} + \frac{s_i}{2}`: it is this objective times ½ (same
+    minimiser :math:`s_i = \log \mathcal{L}_i`, same relative task weights, half the gradient
+    scale). hetrec keeps the paper's form (MTHGT's Eq. 15 writes no ½); multiply ``lr`` by 2 to
+    match LibMTL's step sizes.
+
     The weighting is independent of any architecture: give it the task losses.
 
     Parameters

@@ -18,7 +18,7 @@ import torch
 
 from .. import __version__
 from .._io import LockedError, exclusive_lock
-from ..data import ITEM, USER, DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
+from ..data import INTERACTS, ITEM, USER, DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
 from ..models import create_model, upgrade_config
 from .device import resolve_device
@@ -344,7 +344,7 @@ def recommend(model, dataset, user_raw_id: int, k: int = 10) -> list:
     u = int(hit[0])
     with torch.no_grad():
         scores = model.scores(torch.tensor([u], device="cpu"))[0].clone()
-    seen = g.successors(u, etype=("user", "interacts", "item"))
+    seen = g.successors(u, etype=INTERACTS)
     scores[seen] = -float("inf")
     k = min(k, int(torch.isfinite(scores).sum()))
     top = torch.topk(scores, k).indices.tolist()

@@ -21,6 +21,15 @@ def check_split(g, split, k, val_ratio):
     all_pairs = graph_pairs(g, INTERACTS)
     tr, va, te = pairs(split.train), pairs(split.val), pairs(split.test)
     assert not (tr & va) and not (tr & te) and not (va & te)
+    # per user: the test fold gets floor(n/k) or ceil(n/k) of n interactions (dealt round-robin),
+    # validation round(val_ratio * rest) of the rest, capped so one interaction stays in train
+    n = np.bincount(g.edges(etype=INTERACTS)[0].numpy(), minlength=split.num_users)
+    n_test = np.asarray(split.test.sum(1)).ravel()
+    n_val = np.asarray(split.val.sum(1)).ravel()
+    assert np.all((n_test == n // k) | (n_test == -(-n // k)))
+    rest = n - n_test
+    quota = np.where(rest > 0, np.minimum(np.floor(val_ratio * rest + 0.5), rest - 1), 0)
+    np.testing.assert_array_equal(n_val, quota)
     assert tr | va | te == all_pairs
     assert len(split.train_eids) + len(split.val_eids) + len(split.test_eids) == g.num_edges(INTERACTS)
     # the training graph holds exactly the training pairs, in both directions

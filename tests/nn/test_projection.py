@@ -65,6 +65,16 @@ def test_every_type_needs_an_input(graph):
 
 
 def test_reset_parameters_is_reproducible(graph):
-    a, b = make_projection(graph), make_projection(graph)
-    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
-        torch.testing.assert_close(p, q, msg=name)
+    """As DGL's layer tests: reset_parameters really re-draws every parameter (changed from the
+    first draw), and from one seed it draws the same values again."""
+    a = make_projection(graph)
+    before = {n: p.detach().clone() for n, p in a.named_parameters()}
+    torch.manual_seed(1)
+    a.reset_parameters()
+    for name, p in a.named_parameters():
+        assert not torch.equal(p, before[name]), f"{name} was not re-initialised"
+    after = {n: p.detach().clone() for n, p in a.named_parameters()}
+    torch.manual_seed(1)
+    a.reset_parameters()
+    for name, p in a.named_parameters():
+        torch.testing.assert_close(p, after[name], msg=name)

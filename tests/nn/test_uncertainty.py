@@ -48,3 +48,17 @@ def test_loss_gradient_is_scaled_by_the_task_weight():
     assert float(a.grad) == pytest.approx(math.exp(-1.0))
     with pytest.raises(ValueError):
         uw([a])
+
+
+def test_equals_twice_libmtl_uw_form():
+    """The docstring's claim: LibMTL's L/(2e^s) + s/2 is exactly half of this objective."""
+    import torch
+
+    from hetrec.nn import UncertaintyWeighting
+
+    uw = UncertaintyWeighting(3)
+    with torch.no_grad():
+        uw.log_vars.copy_(torch.tensor([0.3, -0.2, 1.1]))
+    losses = torch.tensor([0.7, 2.0, 0.05])
+    libmtl = (losses / (2 * torch.exp(uw.log_vars)) + uw.log_vars / 2).sum()
+    torch.testing.assert_close(uw(list(losses)), 2 * libmtl)
