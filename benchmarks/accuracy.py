@@ -28,14 +28,14 @@ from pathlib import Path
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import torch  # noqa: E402
+from _common import machine, write_csv_atomically  # noqa: E402
 
 from hetrec.data import load_dataset  # noqa: E402
-from hetrec.models import TRAINING  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
 from hetrec.eval import mean_std  # noqa: E402
+from hetrec.models import TRAINING  # noqa: E402
 from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
-from _common import machine, write_csv_atomically  # noqa: E402
 
 TABLE3_MODELS = ["mostpop", "itemknn", "bprmf", "hin2vec", "ngcf", "lightgcn", "lightgcn-softmax", "pinsage",
                  "mthgt"]
@@ -66,7 +66,7 @@ def train_cells(args, models, dataset) -> None:
         out = Path(args.out) / args.dataset / model
         print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
         run_experiment(cfg, out, resume=True, dataset=dataset,
-                       log=lambda m: print(f"   {model} {m}", file=sys.stderr, flush=True))
+                       log=lambda m, model=model: print(f"   {model} {m}", file=sys.stderr, flush=True))
 
 
 def collect_rows(root: Path, models, k: int, dataset: str) -> list:

@@ -18,10 +18,10 @@ import time
 
 import dgl
 import torch
+from _common import machine, write_csv_atomically  # noqa: E402
 from dgl.nn import HGTConv
 
 from hetrec.nn import HGTLayer
-from _common import machine, write_csv_atomically  # noqa: E402
 
 HIDDEN, HEADS = 64, 4
 

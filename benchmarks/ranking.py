@@ -22,9 +22,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 import torch
+from _common import machine, write_csv_atomically  # noqa: E402
 
 from hetrec.eval import topn_metrics
-from _common import machine, write_csv_atomically  # noqa: E402
 
 DIM = 64
 SHAPES = {

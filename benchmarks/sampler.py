@@ -33,10 +33,10 @@ from pathlib import Path
 import dgl
 import numpy as np
 import torch
+from _common import machine  # noqa: E402
 
 from hetrec.data import INTERACTS, LastFM2K, reverse_etypes, synthetic
 from hetrec.sampling import DenseSubgraphSampler
-from _common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1024

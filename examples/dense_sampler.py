@@ -30,7 +30,7 @@ def main(argv=None):
     # 1. node-wise: seed users, get a subgraph with every type represented
     loader = dgl.dataloading.DataLoader(g, {"user": torch.arange(g.num_nodes("user"))}, sampler,
                                         batch_size=256, shuffle=True)
-    for n, (input_nodes, output_nodes, subgraph) in enumerate(loader):
+    for n, (_input_nodes, output_nodes, subgraph) in enumerate(loader):
         counts = {t: subgraph.num_nodes(t) for t in subgraph.ntypes}
         print(f"node batch {n}: {len(output_nodes['user'])} seed users -> nodes {counts}, {subgraph.num_edges():,} edges")
         if n + 1 == args.batches:
@@ -43,7 +43,7 @@ def main(argv=None):
     loader = dgl.dataloading.DataLoader(g, {INTERACTS: torch.arange(g.num_edges(INTERACTS))}, edge_sampler,
                                         batch_size=1024, shuffle=True)
     rev = reverse_etypes(g)[INTERACTS]
-    for n, (input_nodes, pair_graph, neg_pair_graph, subgraph) in enumerate(loader):
+    for n, (_input_nodes, pair_graph, neg_pair_graph, subgraph) in enumerate(loader):
         batch = pair_graph.edges[INTERACTS].data[dgl.EID]
         leaked = torch.isin(subgraph.edges[INTERACTS].data[dgl.EID], batch).sum() + \
             torch.isin(subgraph.edges[rev].data[dgl.EID], batch).sum()

@@ -135,8 +135,10 @@ def _train_errors():
 @click.option("--model", "model_name", type=click.Choice(_model_names()), default="mthgt", show_default=True)
 @click.option("--fold", type=click.IntRange(min=0), default=None, help="Run this fold of a 5-fold split (default: fold 0).")
 @click.option("--folds", type=click.IntRange(min=2), default=None, help="Run all K folds of a K-fold split (K >= 2).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs (early stopping may end sooner; default: the model's recommended setting).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=None, help="Adam learning rate (default: the model's recommended setting).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Most epochs (early stopping may end sooner; default: the model's recommended setting).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=None,
+              help="Adam learning rate (default: the model's recommended setting).")
 @click.option("--patience", type=click.IntRange(min=1), default=None, help="Epochs without validation NDCG@10 gain before stopping.")
 @click.option("--val-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="Share of each user's non-test interactions held out for validation.")
@@ -240,7 +242,8 @@ def evaluate(run_dir, data_dir, device):
 @device_option
 def recommend(run_dir, user, k, fold, device):
     """Print a user's top-k items (raw id and name) from a trained run."""
-    from .train.experiment import load_fold_model, load_run, recommend as top_items, trained_folds
+    from .train.experiment import load_fold_model, load_run, trained_folds
+    from .train.experiment import recommend as top_items
 
     device = _device(device)
     try:

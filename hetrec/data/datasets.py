@@ -146,7 +146,7 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
             stem.with_suffix(".bin").unlink(missing_ok=True)  # never a .bin without its .json
             warnings.warn(f"could not write the dataset cache in {stem.parent} "
                           f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                          "continuing without it")
+                          "continuing without it", stacklevel=2)
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
@@ -161,7 +161,7 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
             self.graph = graphs[0]
             self.names, self.dropped = info["names"], info["dropped"]
         except Exception as err:  # noqa: BLE001 - any damage to the cache means: rebuild it
-            warnings.warn(f"unreadable dataset cache {stem}.bin ({type(err).__name__}); rebuilding it from the files")
+            warnings.warn(f"unreadable dataset cache {stem}.bin ({type(err).__name__}); rebuilding it from the files", stacklevel=2)
             self.process()
             self.save()
 

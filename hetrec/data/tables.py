@@ -150,7 +150,7 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
     pair = pd.DataFrame({"u": index_of(u_raw, user_ids), "i": index_of(i_raw, item_ids)})
     dup = pair.duplicated(keep="last").to_numpy()
     if dup.any():
-        warnings.warn(f"{src}: {int(dup.sum())} rows repeat an earlier (user, item) pair; kept the last")
+        warnings.warn(f"{src}: {int(dup.sum())} rows repeat an earlier (user, item) pair; kept the last", stacklevel=2)
     keep = ~dup
     edata = {}
     for c in inter.columns:
@@ -158,7 +158,7 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
             continue
         values = _numeric_column(inter[c], src, c)
         if values is None:
-            warnings.warn(f"{src}: column {c!r} is not numeric; it is not used")
+            warnings.warn(f"{src}: column {c!r} is not numeric; it is not used", stacklevel=2)
             continue
         bad = ~np.isfinite(values.astype(np.float64))
         if bad.any():  # a NaN / inf rating would poison every model that reads it

@@ -119,4 +119,5 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "check_config", "create_model", "model_class", "model_config", "training_settings"]
+__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "check_config",
+           "create_model", "model_class", "model_config", "training_settings"]

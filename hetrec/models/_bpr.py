@@ -12,9 +12,10 @@ of :math:`u` and :math:`j` an item :math:`u` has not interacted with in training
 the L2 term on the layer-0 (free) embeddings of the batch, as in LightGCN's code and RecBole.
 
 One epoch visits every training interaction once, in an order drawn from the trainer's
-``generator``; each positive gets one negative (``num_negatives`` in the model's config: k) drawn uniformly from the items that are not the
-user's training items. Negatives are sampled exactly from that complement (no rejection loop):
-with the user's training items sorted, the r-th free item is found by one ``searchsorted``.
+``generator``; each positive gets one negative (``num_negatives`` in the model's config: k)
+drawn uniformly from the items that are not the user's training items. Negatives are sampled
+exactly from that complement (no rejection loop): with the user's training items sorted, the
+r-th free item is found by one ``searchsorted``.
 """
 from __future__ import annotations
 

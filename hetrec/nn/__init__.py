@@ -17,4 +17,5 @@ from .mmoe import MMoE
 from .projection import NodeTypeProjection
 from .uncertainty import UncertaintyWeighting
 
-__all__ = ["HGTLayer", "LightHGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting", "bpr_loss", "ranking_loss", "sampled_softmax_loss"]
+__all__ = ["HGTLayer", "LightHGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting", "bpr_loss", "ranking_loss",
+           "sampled_softmax_loss"]

@@ -13,7 +13,8 @@ import warnings
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hetrec.data import INTERACTS, DataError, LastFM2K, MovieLens1M, from_tables
 

@@ -85,7 +85,7 @@ def test_python_walk_reference_agrees_on_top_neighbours():
     for i in range(6):
         for _ in range(walks):
             cur = i
-            for t in range(T):
+            for _ in range(T):
                 u = users_of[cur][rng.integers(len(users_of[cur]))]
                 cur = items_of[u][rng.integers(len(items_of[u]))]
                 counts[i, cur] += 1

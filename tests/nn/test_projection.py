@@ -46,7 +46,8 @@ def test_subgraph_and_block_use_parent_ids(graph):
     sub = dgl.node_subgraph(graph, keep)
     out = proj(sub)
     for t, ids in keep.items():
-        # node_subgraph orders nodes by ID; NID maps back to the parent
+        # node_subgraph keeps the order the ids were given in; NID maps back to the parent
+        assert torch.equal(sub.nodes[t].data[dgl.NID], ids)
         torch.testing.assert_close(out[t], full[t][sub.nodes[t].data[dgl.NID]])
     block = dgl.to_block(graph, dst_nodes={"user": torch.tensor([0, 2])})
     out = proj(block)

@@ -310,7 +310,7 @@ def test_shadow_khop_sampler_serves_uniform_ablations_on_the_schema():
         reverse_etypes=rev, negative_sampler=dgl.dataloading.negative_sampler.Uniform(1))
     loader = dgl.dataloading.DataLoader(g, {INTERACTS: torch.arange(48)}, edge_sampler,
                                         batch_size=16)
-    for input_nodes, pair_graph, _, sg in loader:
+    for _input_nodes, pair_graph, _, sg in loader:
         batch_eids = pair_graph.edges[INTERACTS].data[dgl.EID]
         for t in sg.ntypes:
             n = pair_graph.num_nodes(t)

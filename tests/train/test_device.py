@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from hetrec.data import synthetic, kfold_split
+from hetrec.data import kfold_split, synthetic
 from hetrec.models import MODELS, create_model
 from hetrec.train import TrainConfig, Trainer, resolve_device, seed_everything, to_device
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from hetrec.cli import main
 from hetrec.data import kfold_split, synthetic
 from hetrec.models import create_model
-from hetrec.train import TrainingError, seed_everything
+from hetrec.train import TrainingError
 from hetrec.train.distributed import average_gradients_equivalent_batch, launch, one_step_check
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,8 @@ def split():
     return kfold_split(g, k=5, seed=0)[0]
 
 
-SMALL = dict(batch_size=256, width=16, hidden_size=16, num_heads=2, num_layers=1, lp_edges_per_relation=64, multitask=True)  # the two-task path: MMoE and uncertainty weighting logged too
+# the two-task path: MMoE and uncertainty weighting logged too
+SMALL = dict(batch_size=256, width=16, hidden_size=16, num_heads=2, num_layers=1, lp_edges_per_relation=64, multitask=True)
 
 
 def quiet(**kw):
