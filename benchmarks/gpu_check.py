@@ -60,8 +60,7 @@ def main(argv=None):
     p.add_argument("--devices", default="cpu,cuda", help="the two devices compared")
     p.add_argument("--max-batches", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1: DGL's multi-threaded uniform sampling is not reproducible run to run)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--loss-rtol", type=float, default=1e-3)
     p.add_argument("--metric-atol", type=float, default=0.01)
     p.add_argument("--out", default="benchmarks/results/gpu_check.csv")

@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._random import seeded_dgl
 from ..data.schema import INTERACTS, ITEM, USER, reverse_etypes
 from .base import LossOutput, Recommender
-from .pinsage import seeded_dgl
 
 
 @dataclass

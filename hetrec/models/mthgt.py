@@ -49,6 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._random import dgl_one_thread
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
@@ -304,9 +305,14 @@ class MTHGT(Recommender):
 
         def with_seeds():
             # the loss's own draws (link-prediction edges and fakes) come from a per-batch seed of
-            # the trainer's generator, never from the global generator, which DGL's loader may
-            # use from its prefetching thread: the same seed gives the same numbers
-            for batch in loader:
+            # the trainer's generator, never from the global generator; DGL samples on one thread
+            # (its multi-threaded neighbour sampling is not reproducible): same seed, same numbers
+            batches = iter(loader)
+            while True:
+                with dgl_one_thread():
+                    batch = next(batches, None)
+                if batch is None:
+                    return
                 yield (*batch, int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
 
         return with_seeds()

@@ -39,7 +39,6 @@ embeddings of the user's training items, so
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dgl
@@ -49,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._random import seeded_dgl  # noqa: F401 - re-exported (its earlier home)
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER
 from .base import LossOutput, Recommender
 
@@ -131,23 +131,6 @@ class PinSageBatch:
     query: torch.Tensor  # (B,)
     positive: torch.Tensor  # (B,)
     negative: torch.Tensor  # (B, num_negatives)
-
-
-@contextmanager
-def seeded_dgl(seed: int):
-    """Run DGL's samplers reproducibly: seed DGL's RNG and run its OpenMP work on one thread.
-
-    With more than one OpenMP thread, DGL 2.1's per-thread RNG does not reliably give the same
-    random walks for the same ``dgl.seed`` (observed across processes on 2 cores), so sampling
-    is pinned to one thread for the duration and the thread count is restored afterwards.
-    """
-    threads = dgl.utils.get_num_threads()
-    dgl.utils.set_num_threads(1)
-    try:
-        dgl.seed(int(seed))
-        yield
-    finally:
-        dgl.utils.set_num_threads(threads)
 
 
 def item_attribute_relations(g) -> list:

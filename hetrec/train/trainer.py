@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from .._io import LockedError, atomic_torch_save, atomic_write_text, exclusive_lock
+from .._random import seed_everything  # noqa: F401 - re-exported (hetrec.train.seed_everything)
 from ..eval import topn_metrics
 from .device import resolve_device, to_device
 from .distributed import rank_and_world
@@ -99,19 +99,6 @@ class FitResult:
     test: dict | None
     history: list = field(default_factory=list)
     train_seconds: float = 0.0
-
-
-def seed_everything(seed: int, epoch: int = -1) -> torch.Generator:
-    """Seed every generator from ``(seed, epoch)``; returns a fresh ``torch.Generator``."""
-    import dgl
-
-    # one 31-bit seed per (seed, epoch): dgl.seed takes a C int
-    s = int(np.random.SeedSequence([seed, epoch + 1]).generate_state(1, dtype=np.uint32)[0]) >> 1
-    random.seed(s)
-    np.random.seed(s)
-    torch.manual_seed(s)
-    dgl.seed(s)
-    return torch.Generator().manual_seed(s)
 
 
 def evaluate(model, exclude, target, ns=(5, 10, 20)) -> dict:

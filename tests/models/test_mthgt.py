@@ -219,15 +219,16 @@ def test_runs_saved_before_the_recipe_rebuild_the_papers_model(split):
 def test_sampled_multitask_training_is_reproducible(name, split):
     """The loss's own draws (link-prediction edges and fakes) come from a seed of the trainer's
     generator carried by the batch, never the global generator (which DGL's loader may use from
-    its prefetching thread): two runs with one seed give the same numbers (one torch thread,
-    as DGL's multi-threaded uniform sampling is not reproducible run to run)."""
+    its prefetching thread), and DGL samples on one thread: two runs with one seed give the same
+    numbers, with two threads too."""
     from hetrec.train import TrainConfig, Trainer
 
     runs = []
     for _ in range(2):
-        cfg = TrainConfig(seed=3, epochs=1, patience=1, max_batches=3, progress=False)
+        cfg = TrainConfig(seed=3, epochs=1, patience=1, max_batches=3, progress=False, num_threads=2)
         res = Trainer(cfg, log=lambda m: None).fit(create_model(name, **{**SMALL, "training": "sampled"}), split)
         runs.append((res.history[0]["loss"], res.val, res.test))
+    torch.set_num_threads(1)  # the test session's setting (conftest)
     assert runs[0] == runs[1]
     batch = next(iter(create_model(name, **{**SMALL, "training": "sampled"}).__class__.train_batches(
         _setup(name, split), seed_everything(0, 1))))
