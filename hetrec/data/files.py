@@ -18,6 +18,8 @@ import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from tqdm import tqdm
+
 from .._io import atomic_write_bytes  # noqa: F401 - re-exported (historical home)
 from .errors import ChecksumError, DataError
 
@@ -86,16 +88,14 @@ def download(url: str, path, *, algorithm: str | None = None, expected: str | No
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0)
             done = 0
-            bar = _Progress(total, f"downloading {url}") if progress else None
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                out.write(block)
-                if h is not None:
-                    h.update(block)
-                done += len(block)
-                if bar:
-                    bar.update(done)
-            if bar:
-                bar.close()
+            with tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=f"downloading {Path(url).name}", disable=not progress, file=sys.stderr) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(block)
+                    if h is not None:
+                        h.update(block)
+                    done += len(block)
+                    bar.update(len(block))
         if total and done != total:
             raise DataError(f"download of {url} incomplete: {done} of {total} bytes", path)
         if h is not None and h.hexdigest() != expected:
@@ -111,24 +111,6 @@ def download(url: str, path, *, algorithm: str | None = None, expected: str | No
         part.unlink(missing_ok=True)
         raise
     return path
-
-
-class _Progress:
-    def __init__(self, total: int, label: str):
-        self.total, self.label, self.last = total, label, -1
-
-    def update(self, done: int) -> None:
-        if self.total:
-            pct = int(100 * done / self.total)
-            if pct != self.last:
-                self.last = pct
-                sys.stderr.write(f"\r{self.label}: {pct:3d}% ({done >> 20} / {self.total >> 20} MiB)")
-        else:
-            sys.stderr.write(f"\r{self.label}: {done >> 20} MiB")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
 
 
 def safe_member_path(name: str) -> PurePosixPath:
