@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import traceback
 from datetime import timedelta
 
@@ -52,8 +53,19 @@ def _worker(rank, world, port, backend, threads, timeout_s, error_file, fn, args
         with open(f"{error_file}.{rank}", "w") as f:
             f.write(f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
         raise
+    else:
+        # let gloo's worker threads finish and free every pending work object while this thread
+        # waits without holding the GIL: destroying the group with a collective's work still
+        # queued can deadlock (its tensors are freed on the worker thread, which needs the GIL
+        # the joining main thread holds). After the barrier the rank's work is done and written:
+        # leave without running C++ destructors at all, the surest way around that deadlock
+        dist.barrier()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def launch(fn, nproc: int, *args, backend: str | None = None, threads: int | None = 1, timeout_s: int = 600):
