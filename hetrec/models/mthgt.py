@@ -387,7 +387,7 @@ class MTHGT(Recommender):
             return outs
         if self.config.shared_gnn:
             return self.mmoe(outs[0])
-        return [self.mmoe(outs[k])[k] for k in range(2)]
+        return [self.mmoe(outs[k], task=k) for k in range(2)]  # each GNN's own task: one gate
 
     def _split_lp_edges(self, sub, generator=None):
         """Draw link-prediction positives per relation (from ``generator``, a CPU generator, or

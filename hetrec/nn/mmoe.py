@@ -35,8 +35,9 @@ class MMoE(nn.Module):
         Output size of each expert and of each task's output.
     num_experts : int
         Number of shared experts :math:`n`.
-    num_tasks : int
-        Number of tasks, i.e. gates and outputs.
+    num_tasks : int or sequence of str
+        Number of tasks, i.e. gates and outputs; or the tasks' names (as in LibMTL), so that
+        outputs are ``{name: output}`` and ``forward(x, task=name)`` computes one task only.
     ntypes : list[str] or None
         Node types with their own residual weight :math:`\alpha_{k,\tau}`. ``None``: one
         :math:`\alpha_k` per task, shared by all inputs.
@@ -62,6 +63,11 @@ class MMoE(nn.Module):
     >>> outs = mmoe({'user': torch.randn(3, 16), 'item': torch.randn(5, 16)})
     >>> len(outs), tuple(outs[1]['item'].shape)
     (2, (5, 16))
+    >>> named = MMoE(16, 16, num_experts=4, num_tasks=['link', 'rec'], ntypes=['user', 'item'])
+    >>> sorted(named({'user': torch.randn(3, 16)}))                     # every task, by name
+    ['link', 'rec']
+    >>> tuple(named({'user': torch.randn(3, 16)}, task='rec')['user'].shape)   # one gate only
+    (3, 16)
     """
 
     def __init__(
@@ -77,6 +83,13 @@ class MMoE(nn.Module):
         expert_bias=True,
     ):
         super().__init__()
+        if isinstance(num_tasks, int):
+            self.task_names = None
+        else:
+            self.task_names = [str(t) for t in num_tasks]
+            if len(set(self.task_names)) != len(self.task_names) or not self.task_names:
+                raise ValueError(f"task names must be distinct and at least one, got {self.task_names}")
+            num_tasks = len(self.task_names)
         self.in_size = in_size
         self.expert_size = expert_size
         self.num_experts = num_experts
@@ -104,8 +117,8 @@ class MMoE(nn.Module):
         # alpha = sigmoid(skip) = init_alpha at start
         nn.init.constant_(self.skip, math.log(self.init_alpha / (1.0 - self.init_alpha)))
 
-    def forward(self, x, ntype=None, return_gates=False):
-        """Task outputs :math:`y^1..y^K`.
+    def forward(self, x, ntype=None, return_gates=False, task=None):
+        """Task outputs :math:`y^1..y^K` (or the one of ``task``).
 
         Parameters
         ----------
@@ -115,34 +128,57 @@ class MMoE(nn.Module):
             Node type of a Tensor input, when the module has ``ntypes``.
         return_gates : bool
             Also return the gate weights :math:`g^k(x)`.
+        task : str, int or None
+            Compute only this task (its name, or its index): only its gate is evaluated.
 
         Returns
         -------
-        list
-            One entry per task: a ``(N, expert_size)`` Tensor, or a dict by type if ``x`` is a
-            dict. With ``return_gates``, a pair ``(outputs, gates)`` where gates has the same
-            structure with ``(N, num_experts)`` tensors (rows sum to 1).
+        list, dict or one output
+            One entry per task — a list, or ``{name: output}`` when the tasks have names — each a
+            ``(N, expert_size)`` Tensor, or a dict by type if ``x`` is a dict; with ``task``, that
+            task's entry alone. With ``return_gates``, a pair ``(outputs, gates)`` where gates has
+            the same structure with ``(N, num_experts)`` tensors (rows sum to 1).
         """
+        tasks = range(self.num_tasks) if task is None else [self._task_index(task)]
         if isinstance(x, dict):
-            per_type = {t: self._forward_tensor(xt, t) for t, xt in x.items()}
-            outputs = [{t: per_type[t][0][k] for t in x} for k in range(self.num_tasks)]
-            gates = [{t: per_type[t][1][k] for t in x} for k in range(self.num_tasks)]
+            per_type = {t: self._forward_tensor(xt, t, tasks) for t, xt in x.items()}
+            outputs = [{t: per_type[t][0][j] for t in x} for j in range(len(tasks))]
+            gates = [{t: per_type[t][1][j] for t in x} for j in range(len(tasks))]
         else:
-            outputs, gates = self._forward_tensor(x, ntype)
+            outputs, gates = self._forward_tensor(x, ntype, tasks)
+        if task is not None:
+            outputs, gates = outputs[0], gates[0]
+        elif self.task_names is not None:
+            outputs, gates = dict(zip(self.task_names, outputs)), dict(zip(self.task_names, gates))
         return (outputs, gates) if return_gates else outputs
 
-    def _forward_tensor(self, x, ntype):
-        n, e, k = x.shape[0], self.num_experts, self.num_tasks
+    def _task_index(self, task) -> int:
+        if isinstance(task, int) and not isinstance(task, bool):
+            if not 0 <= task < self.num_tasks:
+                raise IndexError(f"task {task} out of range for {self.num_tasks} tasks")
+            return task
+        if self.task_names is None or task not in self.task_names:
+            raise KeyError(f"unknown task {task!r}; tasks: {self.task_names or list(range(self.num_tasks))}")
+        return self.task_names.index(task)
+
+    def _forward_tensor(self, x, ntype, tasks=None):
+        tasks = list(range(self.num_tasks)) if tasks is None else list(tasks)
+        n, e, k = x.shape[0], self.num_experts, len(tasks)
         col = self._type_column(ntype)
         experts = self.experts(x).view(n, e, self.expert_size)
         if self.activation is not None:
             experts = self.activation(experts)
         experts = self.dropout(experts)
-        gates = torch.softmax(self.gates(x).view(n, k, e), dim=-1)
+        if k == self.num_tasks:  # every gate in one product
+            logits = self.gates(x)
+        else:  # only the asked tasks' rows of the gate weights
+            rows = torch.cat([torch.arange(t * e, (t + 1) * e, device=x.device) for t in tasks])
+            logits = F.linear(x, self.gates.weight[rows], self.gates.bias[rows])
+        gates = torch.softmax(logits.view(n, k, e), dim=-1)
         mixed = torch.bmm(gates, experts)  # (n, tasks, expert_size)
         prev = self.residual_proj(x) if self.residual_proj is not None else x
-        alpha = torch.sigmoid(self.skip[:, col])
-        outputs = [alpha[t] * mixed[:, t] + (1 - alpha[t]) * prev for t in range(k)]
+        alpha = torch.sigmoid(self.skip[tasks][:, col])
+        outputs = [alpha[j] * mixed[:, j] + (1 - alpha[j]) * prev for j in range(k)]
         return outputs, list(gates.unbind(1))
 
     def _type_column(self, ntype):

@@ -63,3 +63,26 @@ def test_dict_equals_per_type_tensor_calls():
         single = mmoe(xt, ntype=t)
         for k in range(2):
             torch.testing.assert_close(outs[k][t], single[k])
+
+
+def test_named_tasks_and_one_task_at_a_time_equal_the_full_output():
+    """LibMTL's shape: names give {task: output}; task= computes that task only (one gate) and
+    equals the same task's entry of the full forward."""
+    torch.manual_seed(0)
+    named = MMoE(8, 6, num_experts=3, num_tasks=["link", "rec", "aux"], ntypes=["user", "item"])
+    x = {"user": torch.randn(4, 8), "item": torch.randn(5, 8)}
+    full, gates = named(x, return_gates=True)
+    assert list(full) == ["link", "rec", "aux"]
+    for i, name in enumerate(["link", "rec", "aux"]):
+        one, g = named(x, task=name, return_gates=True)
+        by_index = named(x, task=i)
+        for t in x:
+            torch.testing.assert_close(one[t], full[name][t])
+            torch.testing.assert_close(by_index[t], full[name][t])
+            torch.testing.assert_close(g[t], gates[name][t])
+    with pytest.raises(KeyError, match="unknown task 'clicks'"):
+        named(x, task="clicks")
+    with pytest.raises(ValueError, match="distinct"):
+        MMoE(8, 6, num_experts=3, num_tasks=["a", "a"])
+    plain = MMoE(8, 6, num_experts=3, num_tasks=2)
+    assert isinstance(plain(torch.randn(2, 8)), list)  # unnamed tasks: a list, as before
