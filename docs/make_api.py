@@ -21,7 +21,8 @@ EXTRA = {
                       "hetrec.models.bprmf:BPRMF", "hetrec.models.lightgcn:LightGCN", "hetrec.models.ngcf:NGCF",
                       "hetrec.models.pinsage:PinSage", "hetrec.models.hin2vec:HIN2Vec"],
     "hetrec.train": ["hetrec.train.experiment:ExperimentConfig", "hetrec.train.experiment:run_experiment",
-                     "hetrec.train.experiment:load_fold_model", "hetrec.train.experiment:recommend"],
+                     "hetrec.train.experiment:load_fold_model", "hetrec.train.experiment:recommend",
+                     "hetrec.train.distributed:launch"],
 }
 
 

@@ -9,13 +9,16 @@ of hetrec, so any DGL project can import them.
 - :class:`MMoE` — shared experts, one softmax gate per task, per-type residual, Eq. (12)–(14)
 - :mod:`hetrec.nn.losses` — BPR and sampled-softmax ranking losses
 - :class:`UncertaintyWeighting` — ``Σ exp(−s_i)·L_i + s_i`` task-loss weighting
+- :func:`spmm`, :func:`csr_parts` — products with a constant sparse operator (gradient to the
+  dense side only, transpose prepared once)
 """
 from .hgt import HGTLayer
 from .light_hgt import LightHGTLayer
 from .losses import bpr_loss, ranking_loss, sampled_softmax_loss
 from .mmoe import MMoE
 from .projection import NodeTypeProjection
+from .sparse import csr_parts, spmm
 from .uncertainty import UncertaintyWeighting
 
 __all__ = ["HGTLayer", "LightHGTLayer", "MMoE", "NodeTypeProjection", "UncertaintyWeighting", "bpr_loss", "ranking_loss",
-           "sampled_softmax_loss"]
+           "sampled_softmax_loss", "spmm", "csr_parts"]
