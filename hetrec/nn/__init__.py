@@ -1,7 +1,7 @@
 """Reusable layers for heterogeneous-graph recommenders (DESIGN §5).
 
-Each layer lives in its own module and depends only on PyTorch and DGL, never on the rest
-of hetrec, so any DGL project can import them.
+Each layer lives in its own module and depends only on PyTorch and DGL (``sparse`` also on
+numpy and scipy), never on the rest of hetrec, so any DGL project can import them.
 
 - :class:`HGTLayer` — HGT attention layer with a per-type gated residual, Eq. (4)–(11)
 - :class:`LightHGTLayer` — HGT attention steering transform-free, degree-normalised propagation
