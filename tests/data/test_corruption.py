@@ -28,7 +28,7 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def head(path, n, encoding_bytes=True):
+def head(path, n):
     data = path.read_bytes()
     lines = data.split(b"\n")
     return b"\n".join(lines[:n]) + b"\n"
@@ -87,6 +87,21 @@ def load_quietly(cls, folder):
         return cls(root=folder, verify=False, cache=False)
 
 
+def load_mutated(cls, sample, m, folder):
+    """Write ``sample`` with mutation ``m`` applied into ``folder`` and load it as ``cls``:
+    ``(files, dataset)``, or ``(files, None)`` after checking the DataError names the folder."""
+    name, kind, pos, value, junk, sep = m
+    files = dict(sample)
+    files[name] = mutate(files[name], kind, pos, value, junk, sep)
+    for n, data in files.items():
+        (folder / n).write_bytes(data)
+    try:
+        return files, load_quietly(cls, folder)
+    except DataError as err:
+        assert str(err).startswith(str(folder)), err  # names the file (folder/file, line, field)
+        return files, None
+
+
 def reference_pairs(data: bytes, sep: str, header: bool, encoding="utf-8"):
     """(user, item) raw id pairs, by a plain line loop (strict ASCII integers)."""
     text = data.decode(encoding)
@@ -112,16 +127,8 @@ def graph_pairs(ds):
 @SETTINGS
 @given(m=mutations(["users.dat", "movies.dat", "ratings.dat"], b"::"))
 def test_corrupted_movielens_loads_correctly_or_fails_cleanly(ml_sample, tmp_path_factory, m):
-    name, kind, pos, value, junk, sep = m
-    folder = tmp_path_factory.mktemp("ml")
-    files = dict(ml_sample)
-    files[name] = mutate(files[name], kind, pos, value, junk, sep)
-    for n, data in files.items():
-        (folder / n).write_bytes(data)
-    try:
-        ds = load_quietly(MovieLens1M, folder)
-    except DataError as err:
-        assert str(err).startswith(str(folder)), err  # names the file (folder/file, line, field)
+    files, ds = load_mutated(MovieLens1M, ml_sample, m, tmp_path_factory.mktemp("ml"))
+    if ds is None:
         return
     movies = {int(line.split("::")[0]) for line in files["movies.dat"].decode("latin-1").splitlines() if line}
     users = {int(line.split("::")[0]) for line in files["users.dat"].decode("latin-1").splitlines() if line}
@@ -135,16 +142,8 @@ def test_corrupted_movielens_loads_correctly_or_fails_cleanly(ml_sample, tmp_pat
 @given(m=mutations(["artists.dat", "tags.dat", "user_artists.dat", "user_friends.dat", "user_taggedartists.dat"],
                    b"\t"))
 def test_corrupted_lastfm_loads_correctly_or_fails_cleanly(lastfm_sample, tmp_path_factory, m):
-    name, kind, pos, value, junk, sep = m
-    folder = tmp_path_factory.mktemp("lfm")
-    files = dict(lastfm_sample)
-    files[name] = mutate(files[name], kind, pos, value, junk, sep)
-    for n, data in files.items():
-        (folder / n).write_bytes(data)
-    try:
-        ds = load_quietly(LastFM2K, folder)
-    except DataError as err:
-        assert str(err).startswith(str(folder)), err
+    files, ds = load_mutated(LastFM2K, lastfm_sample, m, tmp_path_factory.mktemp("lfm"))
+    if ds is None:
         return
     artists = {int(line.split("\t")[0]) for line in files["artists.dat"].decode("utf-8").splitlines()[1:] if line}
     expected = {(u, i) for u, i in reference_pairs(files["user_artists.dat"], "\t", header=True) if i in artists}
