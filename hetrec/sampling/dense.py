@@ -11,10 +11,11 @@ from .induced import (
     ExcludedEdges,
     GraphArrays,
     excluded_by_etype,
+    first_occurrences,
     induced_subgraph,
     seeds_by_type,
 )
-from .segments import sample_segments, weighted_draw
+from .segments import capped_rows, gather_segments, row_degrees, weighted_draw
 
 
 class DenseSubgraphSampler(Sampler):
@@ -149,11 +150,13 @@ class DenseSubgraphSampler(Sampler):
             given, and the induced subgraph.
         """
         seeds, was_dict = seeds_by_type(g, seed_nodes)
+        self._check_cpu(g)
         arrays = self._arrays.bind(g)
         rng = self._numpy_rng()
         with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude_eids)) as excluded:
             nodes = self._sample_nodes(g, seeds, arrays, excluded, rng)
-            subg = induced_subgraph(g, nodes, excluded, self.max_in_edges, rng)
+            subg = induced_subgraph(g, arrays, nodes, arrays.excluded if len(excluded.eids) else None,
+                                    self.max_in_edges, rng)
         if self.output_device is not None:
             subg = subg.to(self.output_device)
         set_node_lazy_features(subg, self.prefetch_node_feats)
@@ -171,14 +174,18 @@ class DenseSubgraphSampler(Sampler):
         ``{ntype: (ids, budgets)}`` of the current candidates (ids ascending), for inspection
         and tests.
         """
-        if g.device.type != "cpu":
-            raise ValueError(f"DenseSubgraphSampler samples on the CPU, and this graph is on {g.device}: give "
-                             "it the CPU graph; DataLoader(g_cpu, ..., device='cuda') moves each subgraph to the GPU")
+        self._check_cpu(g)
         seeds, _ = seeds_by_type(g, seed_nodes)
         arrays = self._arrays.bind(g)
         with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude_eids)) as excluded:
             nodes = self._sample_nodes(g, seeds, arrays, excluded, self._numpy_rng(), budget_trace)
         return {t: torch.from_numpy(n) for t, n in nodes.items()}
+
+    @staticmethod
+    def _check_cpu(g):
+        if g.device.type != "cpu":
+            raise ValueError(f"DenseSubgraphSampler samples on the CPU, and this graph is on {g.device}: give "
+                             "it the CPU graph; DataLoader(g_cpu, ..., device='cuda') moves each subgraph to the GPU")
 
     def _numpy_rng(self) -> np.random.Generator:
         # one torch draw per batch seeds numpy's generator: torch.manual_seed / the given
@@ -188,69 +195,111 @@ class DenseSubgraphSampler(Sampler):
         return np.random.default_rng(seed)
 
     def _sample_nodes(self, g, seeds, arrays, excluded, rng, budget_trace=None) -> dict:
+        """Sampled ids by type (local ids, seeds first). Works in the merged id space of
+        :class:`~hetrec.sampling.induced.GraphArrays`: one array pass per round serves every
+        relation. A type's candidates are kept in the order they were first reached (no sort),
+        which is deterministic, so the same seed gives the same sample."""
         cap = None if self.max_neighbors == -1 else self.max_neighbors
-        budget = {t: arrays.budget(t) for t in g.ntypes}
-        is_sampled = {t: arrays.flag(t) for t in g.ntypes}
-        sampled = {t: [s] for t, s in seeds.items()}
-        touched = {t: [] for t in g.ntypes}  # ids whose budget may be non-zero
-        candidates = {t: np.empty(0, dtype=np.int64) for t in g.ntypes}
+        offset = arrays.node_offset
+        budget, sampled_flag, is_cand = arrays.budget, arrays.sampled, arrays.candidate
+        sampled = {t: [offset[t] + s] for t, s in seeds.items()}
+        candidates = {t: [] for t in g.ntypes}  # global ids, in order of first reach
+        touched = []  # every id that may hold budget (for the reset)
+        bounds = np.array([offset[t] for t in g.ntypes] + [arrays.num_nodes])
         try:
-            for t, s in seeds.items():
-                is_sampled[t][s] = True
-            new = seeds
+            for parts in sampled.values():
+                sampled_flag[parts[0]] = True
+            new = {t: parts[0] for t, parts in sampled.items()}
             for round_ in range(self.depth + 1):
-                self._spread_budget(g, new, arrays, excluded, budget, is_sampled, touched, cap, rng)
+                reached = self._spread_budget(g, new, arrays, excluded, cap, rng, touched)
+                fresh = first_occurrences(reached[~is_cand[reached]], arrays.stamp)
+                is_cand[fresh] = True
+                if len(fresh):
+                    kind = np.searchsorted(bounds, fresh, side="right") - 1
+                    for i, t in enumerate(g.ntypes):
+                        candidates[t].append(fresh[kind == i])
                 for t in g.ntypes:
-                    if touched[t]:
-                        ids = np.concatenate([candidates[t]] + touched[t])
-                        ids = np.unique(ids)
-                        candidates[t] = ids[budget[t][ids] > 0]
-                        touched[t] = []
+                    if len(candidates[t]) > 1:
+                        candidates[t] = [np.concatenate(candidates[t])]
                 if budget_trace is not None:
-                    budget_trace.append({t: (c.copy(), budget[t][c]) for t, c in candidates.items()})
+                    budget_trace.append(self._trace(g, candidates, arrays))
                 if round_ == self.depth:
                     break
                 # every type draws from the budget as it stands at the start of the round
                 new = {}
                 for t in g.ntypes:
-                    cand = candidates[t]
-                    b = budget[t][cand]
+                    cand = candidates[t][0] if candidates[t] else np.empty(0, dtype=np.int64)
+                    b = budget[cand]
                     pick = weighted_draw(b * b, self.width, rng)
                     new[t] = cand[pick]
                     sampled[t].append(new[t])
-                    is_sampled[t][new[t]] = True
-                    budget[t][new[t]] = 0.0
+                    sampled_flag[new[t]] = True
+                    is_cand[new[t]] = False
+                    budget[new[t]] = 0.0
                     left = np.ones(len(cand), dtype=bool)
                     left[pick] = False
-                    candidates[t] = cand[left]
-            return {t: np.concatenate(parts) for t, parts in sampled.items()}
+                    candidates[t] = [cand[left]]
+            return {t: np.concatenate(parts) - offset[t] for t, parts in sampled.items()}
         finally:  # leave the scratch space clean for the next batch
-            for t in g.ntypes:
-                for part in sampled[t]:
-                    is_sampled[t][part] = False
-                budget[t][candidates[t]] = 0.0
-                for part in touched[t]:
-                    budget[t][part] = 0.0
+            for parts in sampled.values():
+                for part in parts:
+                    sampled_flag[part] = False
+            for parts in candidates.values():
+                for part in parts:
+                    is_cand[part] = False
+            for part in touched:
+                budget[part] = 0.0
 
     @staticmethod
-    def _spread_budget(g, new, arrays, excluded, budget, is_sampled, touched, cap, rng):
-        """Every node in ``new`` gives 1/deg_r to each not-yet-sampled neighbour it reaches."""
-        for etype in g.canonical_etypes:
-            src_t, _, dst_t = etype
-            if len(new[src_t]) == 0:
+    def _trace(g, candidates, arrays) -> dict:
+        out = {}
+        for t in g.ntypes:
+            ids = np.sort(np.concatenate(candidates[t])) if candidates[t] else np.empty(0, dtype=np.int64)
+            out[t] = (ids - arrays.node_offset[t], arrays.budget[ids].copy())
+        return out
+
+    @staticmethod
+    def _spread_budget(g, new, arrays, excluded, cap, rng, touched):
+        """Every node in ``new`` (global ids by type) gives 1/deg_r to each not-yet-sampled
+        neighbour it reaches, over all relations at once; returns the global ids reached (with
+        repeats).
+
+        Rows are read in three groups so that each edge is looked at once: whole rows without
+        an excluded edge (no exclusion look-up), whole rows with one, and rows over the cap
+        (:func:`~hetrec.sampling.segments.capped_rows`)."""
+        indptr, nbrs, eids, row_offset = arrays.merged("out")
+        # ``new`` holds global ids; a merged row is the relation's offset plus the source's own id
+        rows = [(row_offset[e] - arrays.node_offset[e[0]]) + new[e[0]] for e in arrays.etypes if len(new[e[0]])]
+        if not rows:
+            return np.empty(0, dtype=np.int64)
+        rows = np.concatenate(rows)
+        starts, lengths, deg = row_degrees(indptr, rows, excluded.rows)
+        share = 1.0 / np.maximum(deg if cap is None else np.minimum(deg, cap), 1)
+        flags = arrays.excluded if len(excluded.eids) else None
+        whole = deg <= cap if cap is not None else np.ones(len(rows), dtype=bool)
+        clean = deg == lengths
+        groups = [(np.flatnonzero(whole & clean), None), (np.flatnonzero(whole & ~clean), flags)]
+        reached, weights = [], []
+        for idx, check in groups:
+            if not len(idx):
                 continue
-            indptr, indices, eids = arrays.csr(etype)
-            flags = excluded.get(etype)
-            pos, seg, deg = sample_segments(
-                indptr, new[src_t], cap, rng, eids, flags,
-                None if flags is None else excluded.rows[etype],
-            )
-            if len(pos) == 0:
-                continue
-            if cap is not None:
-                deg = np.minimum(deg, cap)
-            nbr = indices[pos]
-            fresh = ~is_sampled[dst_t][nbr]
-            nbr = nbr[fresh]
-            np.add.at(budget[dst_t], nbr, 1.0 / deg[seg[fresh]])
-            touched[dst_t].append(nbr)
+            pos, seg = gather_segments(indptr, rows[idx])
+            nbr = nbrs[pos]
+            ok = ~arrays.sampled[nbr]
+            if check is not None:
+                ok &= ~check[eids[pos]]
+            reached.append(nbr[ok])
+            weights.append(share[idx][seg[ok]])
+        over = np.flatnonzero(~whole)
+        if len(over):
+            pos, seg = capped_rows(starts[over], lengths[over], deg[over], cap, rng, eids, flags)
+            nbr = nbrs[pos]
+            ok = ~arrays.sampled[nbr]
+            reached.append(nbr[ok])
+            weights.append(share[over][seg[ok]])
+        if not reached:
+            return np.empty(0, dtype=np.int64)
+        nbr = np.concatenate(reached)
+        touched.append(nbr)
+        np.add.at(arrays.budget, nbr, np.concatenate(weights))
+        return nbr

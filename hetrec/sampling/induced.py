@@ -59,11 +59,20 @@ def excluded_by_etype(g, exclude_eids) -> dict:
 class GraphArrays:
     """Arrays of one graph that every batch reuses, built on first use.
 
-    * ``csr(etype)``: ``(indptr, indices, eids)`` as int64 numpy arrays, the out-edge view
-      (rows are source nodes).
-    * scratch space, one slot per node or edge, that a batch fills and then resets for the
-      entries it touched, so that per-batch work never scans a whole node or edge set:
-      ``budget(t)`` (float64), ``flag(t)`` (bool, "sampled"), ``excluded(etype)`` (bool).
+    Node and edge types are merged into one id space, so that one array operation serves every
+    relation at once (the per-relation Python loop and its numpy calls would cost more than
+    the work on Last.FM-sized batches):
+
+    * global node id = ``node_offset[ntype] + id``, in the order of ``g.ntypes``; global edge
+      id = ``edge_offset[etype] + eid``, in the order of ``g.canonical_etypes``;
+    * ``merged("out")``: one CSR whose rows are ``(relation, source node)`` pairs, row
+      ``row_offset[etype] + u`` listing the global ids of ``u``'s out-neighbours under the
+      relation and the global edge ids; ``merged("in")`` the same over in-neighbours (rows are
+      ``(relation, destination node)``);
+    * scratch space, one slot per global node or edge, that a batch fills and then resets for
+      the entries it touched, so that per-batch work never scans a whole node or edge set:
+      ``budget`` (float64), ``sampled``, ``candidate`` (bool), ``stamp`` and ``local`` (int64)
+      over nodes, ``excluded`` (bool) over edges.
 
     The entry for a graph lives while that graph object does and keeps its node and edge
     counts (DGL graphs are mutable). Scratch space makes a sampler unsafe to share between
@@ -75,7 +84,7 @@ class GraphArrays:
 
     def _clear(self):
         self._graph, self._stamp = None, None
-        self._csr, self._scratch = {}, {}
+        self._merged, self._scratch = {}, {}
 
     def bind(self, g) -> GraphArrays:
         stamp = tuple(g.num_nodes(t) for t in g.ntypes) + tuple(
@@ -84,34 +93,66 @@ class GraphArrays:
         if self._graph is None or self._graph() is not g or self._stamp != stamp:
             self._clear()
             self._graph, self._stamp = weakref.ref(g), stamp
+            counts = np.array([g.num_nodes(t) for t in g.ntypes], dtype=np.int64)
+            self.node_offset = dict(zip(g.ntypes, np.r_[0, np.cumsum(counts)[:-1]].tolist()))
+            self.num_nodes = int(counts.sum())
+            ecounts = np.array([g.num_edges(e) for e in g.canonical_etypes], dtype=np.int64)
+            self.edge_offset = dict(zip(g.canonical_etypes, np.r_[0, np.cumsum(ecounts)[:-1]].tolist()))
+            self.num_edges = int(ecounts.sum())
+            self.etypes = list(g.canonical_etypes)
         return self
 
     @property
     def graph(self):
         return self._graph()
 
-    def _adj(self, store, fmt, etype):
-        if etype not in store:
-            store[etype] = tuple(t.numpy().astype(np.int64, copy=False)
-                                 for t in self.graph.adj_tensors(fmt, etype))
-        return store[etype]
-
-    def csr(self, etype):
-        return self._adj(self._csr, "csr", etype)
+    def merged(self, direction: str) -> tuple:
+        """``(indptr, neighbours, eids, row_offset)`` of the merged CSR (``"out"`` or ``"in"``)."""
+        if direction not in self._merged:
+            g, fmt = self.graph, "csr" if direction == "out" else "csc"
+            indptrs, nbrs, eids, row_offset, rows = [np.zeros(1, dtype=np.int64)], [], [], {}, 0
+            for etype in self.etypes:
+                indptr, nbr, eid = (t.numpy().astype(np.int64, copy=False) for t in g.adj_tensors(fmt, etype))
+                other = etype[2] if direction == "out" else etype[0]
+                row_offset[etype] = rows
+                rows += len(indptr) - 1
+                indptrs.append(indptr[1:] + self.edge_offset[etype])
+                nbrs.append(nbr + self.node_offset[other])
+                eids.append(eid + self.edge_offset[etype])
+            self._merged[direction] = (np.concatenate(indptrs), np.concatenate(nbrs), np.concatenate(eids),
+                                       row_offset)
+        return self._merged[direction]
 
     def _scratch_array(self, key, size, dtype, fill):
         if key not in self._scratch:
             self._scratch[key] = np.full(size, fill, dtype=dtype)
         return self._scratch[key]
 
-    def budget(self, ntype):
-        return self._scratch_array(("budget", ntype), self.graph.num_nodes(ntype), np.float64, 0.0)
+    @property
+    def budget(self):
+        return self._scratch_array("budget", self.num_nodes, np.float64, 0.0)
 
-    def flag(self, ntype):
-        return self._scratch_array(("flag", ntype), self.graph.num_nodes(ntype), bool, False)
+    @property
+    def sampled(self):
+        return self._scratch_array("sampled", self.num_nodes, bool, False)
 
-    def excluded(self, etype):
-        return self._scratch_array(("excluded", etype), self.graph.num_edges(etype), bool, False)
+    @property
+    def candidate(self):
+        return self._scratch_array("candidate", self.num_nodes, bool, False)
+
+    @property
+    def stamp(self):
+        """Scratch for :func:`first_occurrences`; never needs resetting."""
+        return self._scratch_array("stamp", self.num_nodes, np.int64, -1)
+
+    @property
+    def local(self):
+        """Scratch for the position of a node in the subgraph; -1 when not in it."""
+        return self._scratch_array("local", self.num_nodes, np.int64, -1)
+
+    @property
+    def excluded(self):
+        return self._scratch_array("excluded", self.num_edges, bool, False)
 
     def __getstate__(self):  # pickled into DataLoader workers: start empty there
         return {}
@@ -120,68 +161,102 @@ class GraphArrays:
         self._clear()
 
 
-class ExcludedEdges(dict):
-    """``{etype: bool array over edge ids}`` marking the excluded edges in scratch space while
-    used as a context manager (unmarked on exit); ``rows[etype]`` holds the sorted source
-    nodes of the excluded edges."""
+def first_occurrences(ids: np.ndarray, stamp: np.ndarray) -> np.ndarray:
+    """The distinct values of ``ids``, each once, without sorting (a deterministic order).
+
+    ``stamp`` is scratch space indexed by the values, of any content: every slot read is first
+    written. Each value keeps the one position whose index its slot ended up holding.
+    """
+    if len(ids) == 0:
+        return ids
+    order = np.arange(len(ids))
+    stamp[ids] = order
+    return ids[stamp[ids] == order]
+
+
+class ExcludedEdges:
+    """The excluded edges marked in the ``excluded`` scratch flags while used as a context
+    manager (unmarked on exit); ``rows`` holds the sorted merged out-CSR rows of the excluded
+    edges, so that a row's number of excluded edges is known without reading the row."""
 
     def __init__(self, g, arrays: GraphArrays, excluded: dict):
-        super().__init__((etype, arrays.excluded(etype)) for etype in excluded)
-        self.eids = excluded
-        self.rows = {etype: np.sort(g.find_edges(torch.from_numpy(e).to(g.idtype), etype=etype)[0].numpy())
-                     for etype, e in excluded.items()}
+        self.flags = arrays.excluded
+        self.eids = (np.concatenate([arrays.edge_offset[e] + ids for e, ids in excluded.items()])
+                     if excluded else np.empty(0, dtype=np.int64))
+        if excluded:
+            row_offset = arrays.merged("out")[3]
+            self.rows = np.sort(np.concatenate([
+                row_offset[e] + g.find_edges(torch.from_numpy(ids).to(g.idtype), etype=e)[0].numpy()
+                for e, ids in excluded.items()]))
+        else:
+            self.rows = None
 
     def __enter__(self):
-        for etype, eids in self.eids.items():
-            self[etype][eids] = True
+        self.flags[self.eids] = True
         return self
 
     def __exit__(self, *exc):
-        for etype, eids in self.eids.items():
-            self[etype][eids] = False
+        self.flags[self.eids] = False
 
 
-def induced_subgraph(g, nodes: dict, excluded: dict, max_in_edges=None, rng=None):
+def _without_edges(sub, drop: dict):
+    """``sub`` without the edges ``drop`` (``{etype: sorted local edge ids}``), every other
+    relation, the node data and the kept edges' data shared, not rebuilt.
+
+    The relations not touched keep their graph index; only the touched ones are re-created
+    from COO. This reaches below DGL's public API (``HeteroGraphIndex``, frames) because the
+    public routes (``dgl.remove_edges``, ``dgl.edge_subgraph``) rebuild every relation and
+    cost more than the node-induced subgraph itself; if those internals change, the public
+    ``dgl.remove_edges`` is used instead (same result, slower).
+    """
+    try:
+        from dgl import heterograph_index as hgi
+        from dgl.heterograph import DGLGraph
+
+        rels = [sub._graph.get_relation_graph(i) for i in range(len(sub.canonical_etypes))]
+        frames = list(sub._edge_frames)
+        for etype, ids in drop.items():
+            i = sub.get_etype_id(etype)
+            keep = np.ones(sub.num_edges(etype), dtype=bool)
+            keep[ids] = False
+            keep = torch.from_numpy(np.flatnonzero(keep)).to(sub.idtype)
+            src, dst = sub.edges(etype=etype)
+            s_t, d_t = sub.get_ntype_id(etype[0]), sub.get_ntype_id(etype[2])
+            rels[i] = hgi.create_unitgraph_from_coo(1 if s_t == d_t else 2, sub.num_nodes(etype[0]),
+                                                    sub.num_nodes(etype[2]), src[keep], dst[keep], ["coo"])
+            frames[i] = frames[i].subframe(keep)
+        counts = dgl.utils.toindex([sub.num_nodes(t) for t in sub.ntypes], "int64")
+        gidx = hgi.create_heterograph_from_relations(sub._graph.metagraph, rels, counts)
+        return DGLGraph(gidx, sub.ntypes, sub.etypes, sub._node_frames, frames)
+    except (AttributeError, ImportError, TypeError):  # pragma: no cover - other DGL versions
+        for etype, ids in drop.items():
+            sub = dgl.remove_edges(sub, torch.from_numpy(ids).to(sub.idtype), etype=etype)
+        return sub
+
+
+def induced_subgraph(g, arrays: GraphArrays, nodes: dict, excluded=None, max_in_edges=None, rng=None):
     """The subgraph of ``g`` induced by ``nodes`` (``{ntype: distinct int64 ids}``, kept in order).
 
     Node ``i`` of type ``t`` in the result is ``nodes[t][i]`` (stored in ``dgl.NID``); every edge
-    of ``g`` between two of the nodes is kept, except those flagged in ``excluded``
-    (``{etype: bool array over edge ids}``), with its id in ``g`` in ``dgl.EID``. Node and edge
-    features are copied (``dgl.node_subgraph`` does the induction, in C++).
+    of ``g`` between two of the nodes is kept, except those flagged in ``excluded`` (a boolean
+    array over global edge ids, see :class:`GraphArrays`, or ``None``), with its id in ``g`` in
+    ``dgl.EID``. Node and edge features are copied (``dgl.node_subgraph`` does the induction,
+    in C++; the excluded edges are then dropped from their relations only).
 
     With ``max_in_edges = k``, each node keeps at most ``k`` of its incoming edges of each
     relation, drawn uniformly without replacement (``rng``, a numpy Generator).
     """
-    subg = dgl.node_subgraph(g, {t: torch.from_numpy(n).to(g.idtype) for t, n in nodes.items()})
-    kept = {}
-    for etype in subg.canonical_etypes:
-        flags = excluded.get(etype)
-        if flags is None and max_in_edges is None:
-            continue
-        eid = subg.edges[etype].data[dgl.EID].numpy()
-        keep = np.ones(len(eid), dtype=bool) if flags is None else ~flags[eid]
+    sub = dgl.node_subgraph(g, {t: torch.from_numpy(n).to(g.idtype) for t, n in nodes.items()})
+    drop = {}
+    for etype in sub.canonical_etypes:
+        if excluded is None and max_in_edges is None:
+            break
+        eid = sub.edges[etype].data[dgl.EID].numpy()
+        bad = np.zeros(len(eid), dtype=bool) if excluded is None else excluded[arrays.edge_offset[etype] + eid]
         if max_in_edges is not None:
-            idx = np.flatnonzero(keep)
-            dst = subg.edges(etype=etype)[1].numpy()[idx]
-            keep[idx[~cap_segments(dst, subg.num_nodes(etype[2]), max_in_edges, rng)]] = False
-        if not keep.all():
-            kept[etype] = torch.from_numpy(np.flatnonzero(keep))
-    if not kept:
-        return subg
-    # rebuild rather than dgl.remove_edges: its whole-graph masks are slow on CPU
-    data, edata = {}, {}
-    for etype in subg.canonical_etypes:
-        src, dst = subg.edges(etype=etype)
-        frame = dict(subg.edges[etype].data)
-        if etype in kept:
-            idx = kept[etype]
-            src, dst = torch.index_select(src, 0, idx), torch.index_select(dst, 0, idx)
-            frame = {k: torch.index_select(v, 0, idx) for k, v in frame.items()}
-        data[etype], edata[etype] = (src, dst), frame
-    out = dgl.heterograph(data, num_nodes_dict={t: subg.num_nodes(t) for t in subg.ntypes},
-                          idtype=subg.idtype)
-    for t in subg.ntypes:
-        out.nodes[t].data.update(subg.nodes[t].data)
-    for etype, frame in edata.items():
-        out.edges[etype].data.update(frame)
-    return out
+            idx = np.flatnonzero(~bad)
+            dst = sub.edges(etype=etype)[1].numpy()[idx]
+            bad[idx[~cap_segments(dst, sub.num_nodes(etype[2]), max_in_edges, rng)]] = True
+        if bad.any():
+            drop[etype] = np.flatnonzero(bad)
+    return _without_edges(sub, drop) if drop else sub

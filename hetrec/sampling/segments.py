@@ -65,6 +65,84 @@ def weighted_draw(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.n
     return top[np.argsort(keys[top], kind="stable")]
 
 
+def _select_in_rows(pos: np.ndarray, valid: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """``cap`` entries of each row of the 2-D ``pos``, uniformly among that row's ``valid`` ones.
+
+    Every row must hold at least ``cap`` valid entries. Random keys for the valid entries, the
+    ``cap`` smallest per row by ``argpartition`` along the rows: linear in the array's size, no sort.
+    Returns a ``(rows, cap)`` array of selected entries.
+    """
+    keys = rng.random(pos.shape)
+    keys[~valid] = 2.0  # after every valid key (keys are in [0, 1))
+    sel = np.argpartition(keys, cap - 1, axis=1)[:, :cap]
+    return np.take_along_axis(pos, sel, axis=1)
+
+
+def _padded_rows(starts, lengths, eids, excluded):
+    """Row-by-row positions as a 2-D array padded to the longest row, and which entries are
+    real, non-excluded edges."""
+    cols = np.arange(lengths.max(initial=0))
+    real = cols[None, :] < lengths[:, None]
+    pos = starts[:, None] + np.where(real, cols[None, :], 0)
+    valid = real if excluded is None else real & ~excluded[eids[pos]]
+    return pos, valid
+
+
+def row_degrees(indptr, rows, excluded_rows=None) -> tuple:
+    """``(starts, lengths, usable)`` of ``rows``: where each row starts, its length, and its
+    number of edges that are not excluded (``excluded_rows``: the sorted rows of the excluded
+    edges, one entry per excluded edge; ``None`` when nothing is excluded)."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    if excluded_rows is None or not len(excluded_rows):
+        return starts, lengths, lengths
+    n_excl = (np.searchsorted(excluded_rows, rows, side="right")
+              - np.searchsorted(excluded_rows, rows, side="left"))
+    return starts, lengths, lengths - n_excl
+
+
+def capped_rows(starts, lengths, usable, cap, rng, eids=None, excluded=None) -> tuple:
+    """Exactly ``cap`` uniformly drawn usable edges of each row, for rows with more than ``cap``
+    usable edges. Returns ``(pos, seg)``: positions, and the index of each position's row.
+
+    Rows of at most ``2·cap`` edges are read into a padded ``(rows, longest)`` array and ``cap``
+    of their usable edges chosen by the smallest random keys (``argpartition`` along the rows).
+    Longer rows are never read whole: ``2·cap`` offsets per row are drawn uniformly with
+    replacement, the distinct usable ones found by sorting each short row of draws, and ``cap``
+    of those chosen by random keys. Given how many distinct edges the draws hit, the set they
+    hit is a uniform subset (the draws are exchangeable), so the ``cap`` chosen are a uniform
+    subset of the usable edges. A row whose draws hit fewer than ``cap`` usable edges is drawn
+    again with twice as many offsets (or read whole once that is no longer). The cost per row
+    is thus ``O(min(degree, cap))``, whatever the hub's degree, and nothing is sorted but rows
+    of ``2·cap`` draws.
+    """
+    parts_pos, parts_seg = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    mid = np.flatnonzero(lengths <= 2 * cap)
+    pending, draws = np.flatnonzero(lengths > 2 * cap), 2 * cap
+    while len(pending):
+        readable = lengths[pending] <= draws  # cheaper read whole than drawn
+        mid = np.concatenate([mid, pending[readable]])
+        pending = pending[~readable]
+        if not len(pending):
+            break
+        offsets = rng.integers(0, lengths[pending][:, None], size=(len(pending), draws))
+        cand = np.sort(starts[pending][:, None] + offsets, axis=1)
+        valid = np.ones(cand.shape, dtype=bool)
+        valid[:, 1:] = cand[:, 1:] != cand[:, :-1]  # first of each run of equal draws
+        if excluded is not None:
+            valid &= ~excluded[eids[cand]]
+        done = valid.sum(axis=1) >= cap
+        if done.any():
+            parts_pos.append(_select_in_rows(cand[done], valid[done], cap, rng).ravel())
+            parts_seg.append(np.repeat(pending[done], cap))
+        pending, draws = pending[~done], 2 * draws
+    if len(mid):
+        mid_pos, valid = _padded_rows(starts[mid], lengths[mid], eids, excluded)
+        parts_pos.append(_select_in_rows(mid_pos, valid, cap, rng).ravel())
+        parts_seg.append(np.repeat(mid, cap))
+    return np.concatenate(parts_pos), np.concatenate(parts_seg)
+
+
 def sample_segments(indptr, rows, cap, rng, eids=None, excluded=None, excluded_rows=None):
     """Up to ``cap`` uniformly drawn edges of each row of ``rows``, skipping excluded edges.
 
@@ -74,49 +152,19 @@ def sample_segments(indptr, rows, cap, rng, eids=None, excluded=None, excluded_r
     ``excluded_rows`` the sorted rows of the excluded edges, so that a row's number of usable
     edges is known without reading the row.
 
-    Rows with at most ``2·cap`` edges are read whole and capped by random ranks. Longer rows are
-    never read whole: their edges are drawn by offsets, uniformly with replacement, keeping the
-    first ``cap`` distinct non-excluded ones (a uniform subset, by symmetry); the rare row that
-    falls short is drawn again with twice as many offsets. The cost per row is thus
-    ``O(min(degree, cap))``, whatever the hub's degree.
+    Rows with at most ``cap`` usable edges are read whole; the others go through
+    :func:`capped_rows` (no sort of the edges, ``O(min(degree, cap))`` per row). The edges come
+    whole rows first, row by row.
     """
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    if excluded_rows is not None and len(excluded_rows):
-        n_excl = (np.searchsorted(excluded_rows, rows, side="right")
-                  - np.searchsorted(excluded_rows, rows, side="left"))
-    else:
-        n_excl = np.zeros(len(rows), dtype=np.int64)
-    deg = lengths - n_excl
-    long_rows = (deg > 2 * cap) if cap is not None else np.zeros(len(rows), dtype=bool)
-    short = np.flatnonzero(~long_rows)
-    pos, seg = gather_segments(indptr, rows[short])
-    seg = short[seg]
+    starts, lengths, deg = row_degrees(indptr, rows, excluded_rows)
+    whole = np.arange(len(rows)) if cap is None else np.flatnonzero(deg <= cap)
+    pos, seg = gather_segments(indptr, rows[whole])
+    seg = whole[seg]
     if excluded is not None and len(pos):
         keep = ~excluded[eids[pos]]
         pos, seg = pos[keep], seg[keep]
-    if cap is not None and len(pos):
-        keep = cap_segments(seg, len(rows), cap, rng)
-        pos, seg = pos[keep], seg[keep]
-    if not long_rows.any():
+    if cap is None or len(whole) == len(rows):
         return pos, seg, deg
-    parts_pos, parts_seg = [pos], [seg]
-    pending, draws = np.flatnonzero(long_rows), 2 * cap
-    while len(pending):
-        offsets = rng.integers(0, lengths[pending][:, None], size=(len(pending), draws))
-        cand = starts[pending][:, None] + offsets  # (rows, draws), row-major = draw order
-        flat = cand.ravel()
-        valid = np.ones(len(flat), dtype=bool) if excluded is None else ~excluded[eids[flat]]
-        # first occurrence of each distinct position, in draw order (positions are distinct
-        # across rows, so the row needs no part in the key)
-        values, first = np.unique(np.where(valid, flat, -1), return_index=True)
-        first = np.sort(first[values >= 0])
-        row_of = first // draws
-        count = np.bincount(row_of, minlength=len(pending))
-        rank = np.arange(len(first)) - (np.cumsum(count) - count)[row_of]
-        done = count >= cap
-        take = first[done[row_of] & (rank < cap)]
-        parts_pos.append(flat[take])
-        parts_seg.append(pending[take // draws])
-        pending, draws = pending[~done], 2 * draws
-    return np.concatenate(parts_pos), np.concatenate(parts_seg), deg
+    over = np.flatnonzero(deg > cap)
+    cpos, cseg = capped_rows(starts[over], lengths[over], deg[over], cap, rng, eids, excluded)
+    return np.concatenate([pos, cpos]), np.concatenate([seg, over[cseg]]), deg

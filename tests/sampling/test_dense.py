@@ -257,9 +257,10 @@ def test_scratch_space_is_left_clean():
     e = torch.arange(5)
     sampler.sample(g, {"user": torch.tensor([0, 1])}, {INTERACTS: e})
     arrays = sampler._arrays
-    for t in g.ntypes:
-        assert not arrays.budget(t).any() and not arrays.flag(t).any()
-    assert not arrays.excluded(INTERACTS).any()
+    assert arrays.budget.shape == (sum(g.num_nodes(t) for t in g.ntypes),)
+    assert not arrays.budget.any() and not arrays.sampled.any() and not arrays.candidate.any()
+    assert (arrays.local == -1).all()
+    assert not arrays.excluded.any()
 
 
 # -- composition with DGL ------------------------------------------------------------------------
@@ -351,3 +352,49 @@ def test_int32_graph_and_homogeneous_graph():
     h = dgl.rand_graph(50, 300)
     inp, _, sg = DenseSubgraphSampler(2, 3).sample(h, torch.tensor([3, 4]))
     assert inp[:2].tolist() == [3, 4] and torch.equal(sg.ndata[dgl.NID], inp)
+
+
+def test_features_follow_the_kept_edges_after_exclusion():
+    g = fixed_graph(seed=4)
+    for etype in g.canonical_etypes:
+        g.edges[etype].data["w"] = torch.arange(g.num_edges(etype), dtype=torch.float32) * 1.5 + 1
+    for t in g.ntypes:
+        g.nodes[t].data["x"] = torch.randn(g.num_nodes(t), 3)
+    rev = reverse_etypes(g)[INTERACTS]
+    e = torch.arange(0, g.num_edges(INTERACTS), 3)
+    seeds = {"user": torch.arange(6), "item": torch.arange(5)}
+    _, _, sg = DenseSubgraphSampler(2, 4, generator=torch.Generator().manual_seed(1)).sample(
+        g, seeds, {INTERACTS: e, rev: e})
+    assert sg.num_edges(INTERACTS) > 0
+    for etype in g.canonical_etypes:
+        eid = sg.edges[etype].data[dgl.EID]
+        assert torch.equal(sg.edges[etype].data["w"], g.edges[etype].data["w"][eid])
+    for t in g.ntypes:
+        assert torch.equal(sg.nodes[t].data["x"], g.nodes[t].data["x"][sg.nodes[t].data[dgl.NID]])
+    assert not set(sg.edges[INTERACTS].data[dgl.EID].tolist()) & set(e.tolist())
+
+
+def test_edge_removal_shortcut_matches_dgl_remove_edges():
+    from hetrec.sampling.induced import _without_edges
+
+    g = fixed_graph(seed=5)
+    for etype in g.canonical_etypes:
+        g.edges[etype].data["w"] = torch.rand(g.num_edges(etype))
+    sub = dgl.node_subgraph(g, {"user": torch.arange(8), "item": torch.arange(10), "tag": torch.arange(4)})
+    rng = np.random.default_rng(0)
+    drop = {et: np.sort(rng.choice(sub.num_edges(et), sub.num_edges(et) // 3, replace=False))
+            for et in [INTERACTS, reverse_etypes(g)[INTERACTS]]}
+    fast = _without_edges(sub, drop)
+    slow = sub
+    for et, ids in drop.items():
+        slow = dgl.remove_edges(slow, torch.from_numpy(ids), etype=et)
+    assert fast.ntypes == slow.ntypes and fast.canonical_etypes == slow.canonical_etypes
+    for t in g.ntypes:
+        assert fast.num_nodes(t) == slow.num_nodes(t)
+        assert torch.equal(fast.nodes[t].data[dgl.NID], slow.nodes[t].data[dgl.NID])
+    for et in g.canonical_etypes:
+        for a, b in zip(fast.edges(etype=et), slow.edges(etype=et)):
+            assert torch.equal(a, b)
+        for key in (dgl.EID, "w"):
+            assert torch.equal(fast.edges[et].data[key], slow.edges[et].data[key])
+    assert fast.num_edges(INTERACTS) == sub.num_edges(INTERACTS) - len(drop[INTERACTS])

@@ -50,3 +50,35 @@ def test_sample_segments_long_rows_uniform_distinct_and_skip_excluded():
     chi = stats.chisquare(hits[usable])
     assert chi.pvalue > 1e-3
     assert abs(hits[usable].mean() / runs - cap / 38) < 0.01
+
+
+def test_capped_rows_exactly_cap_distinct_usable_per_row():
+    from hetrec.sampling.segments import capped_rows, row_degrees
+
+    rng = np.random.default_rng(2)
+    degrees = [7, 9, 12, 30, 200, 8]  # (cap, 2 cap] and long rows
+    indptr, eids = _csr(degrees)
+    excluded = np.zeros(len(eids), dtype=bool)
+    excluded[rng.choice(len(eids), 60, replace=False)] = True
+    rows = np.arange(len(degrees))
+    excluded_rows = np.sort(np.searchsorted(indptr, np.flatnonzero(excluded), side="right") - 1)
+    starts, lengths, usable = row_degrees(indptr, rows, excluded_rows)
+    assert usable.tolist() == [sum(~excluded[indptr[r]:indptr[r + 1]]) for r in rows]
+    over = np.flatnonzero(usable > 6)
+    for _ in range(50):
+        pos, seg = capped_rows(starts[over], lengths[over], usable[over], 6, rng, eids, excluded)
+        assert np.bincount(seg, minlength=len(over)).tolist() == [6] * len(over)
+        assert len(np.unique(pos)) == len(pos) and not excluded[pos].any()
+        row = over[seg]
+        assert np.all((pos >= indptr[row]) & (pos < indptr[row + 1]))
+
+
+def test_first_occurrences_keeps_each_value_once():
+    from hetrec.sampling.induced import first_occurrences
+
+    rng = np.random.default_rng(3)
+    stamp = rng.integers(-5, 5, 100)  # arbitrary leftover content
+    for n in (0, 1, 10, 500):
+        ids = rng.integers(0, 100, n)
+        got = first_occurrences(ids, stamp)
+        assert sorted(got.tolist()) == sorted(set(ids.tolist()))
