@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import ctypes
 import os
 import random
 import statistics
@@ -36,7 +35,7 @@ from pathlib import Path
 import dgl
 import numpy as np
 import torch
-from _common import machine  # noqa: E402
+from _common import PeakRSS, machine  # noqa: E402
 
 from hetrec.data import INTERACTS, LastFM2K, reverse_etypes, synthetic
 from hetrec.sampling import DenseSubgraphSampler
@@ -114,32 +113,6 @@ class StraightforwardSampler:
             hit = torch.isin(sg.edges[et].data[dgl.EID], torch.tensor(sorted(skip), dtype=torch.int64))
             sg = dgl.remove_edges(sg, torch.nonzero(hit).flatten().to(sg.idtype), etype=et)
         return sampled, seeds, sg
-
-
-class PeakRSS:
-    """High-water mark of the resident set above its value at entry, in MiB (Linux only)."""
-
-    def __enter__(self):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)  # return freed heap, so reuse shows as growth
-        except (OSError, AttributeError):
-            pass
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self.base = self._read("VmRSS")
-        except OSError:
-            self.base = None
-        return self
-
-    def __exit__(self, *exc):
-        self.mib = None if self.base is None else (self._read("VmHWM") - self.base) / 1024
-
-    @staticmethod
-    def _read(field):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])  # kB
-        raise OSError(field)
 
 
 def batches(g, num_batches, seed):

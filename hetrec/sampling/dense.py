@@ -211,6 +211,8 @@ class DenseSubgraphSampler(Sampler):
                 sampled_flag[parts[0]] = True
             new = {t: parts[0] for t, parts in sampled.items()}
             for round_ in range(self.depth + 1):
+                if round_ == self.depth and budget_trace is None:
+                    break  # the last draws' budget would only be traced, never drawn from
                 reached = self._spread_budget(g, new, arrays, excluded, cap, rng, touched)
                 fresh = first_occurrences(reached[~is_cand[reached]], arrays.stamp)
                 is_cand[fresh] = True

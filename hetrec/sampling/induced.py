@@ -11,7 +11,7 @@ import dgl
 import numpy as np
 import torch
 
-from .segments import cap_segments
+from .segments import capped_rows
 
 
 def seeds_by_type(g, seed_nodes) -> tuple:
@@ -234,6 +234,27 @@ def _without_edges(sub, drop: dict):
         return sub
 
 
+def _over_in_cap(sub, etype, bad: np.ndarray, cap: int, rng) -> np.ndarray:
+    """Mask of the edges of ``etype`` to drop so that every node keeps at most ``cap`` of its
+    incoming non-``bad`` edges, drawn uniformly: the subgraph's in-edge lists (CSC) are capped
+    row by row with :func:`~hetrec.sampling.segments.capped_rows`, so no edge list is sorted."""
+    indptr, _, eids = (t.numpy().astype(np.int64, copy=False) for t in sub.adj_tensors("csc", etype))
+    lengths = np.diff(indptr)
+    usable = lengths
+    if bad.any():
+        dst = sub.edges(etype=etype)[1].numpy()
+        usable = lengths - np.bincount(dst[bad], minlength=len(lengths))
+    over = np.flatnonzero(usable > cap)
+    drop = np.zeros(len(bad), dtype=bool)
+    if len(over):
+        pos, _ = capped_rows(indptr[over], lengths[over], usable[over], cap, rng, eids, bad)
+        in_over = np.zeros(len(lengths), dtype=bool)
+        in_over[over] = True
+        drop[eids[np.flatnonzero(np.repeat(in_over, lengths))]] = True  # every in-edge of a capped node ...
+        drop[eids[pos]] = False  # ... but the drawn ones
+    return drop
+
+
 def induced_subgraph(g, arrays: GraphArrays, nodes: dict, excluded=None, max_in_edges=None, rng=None):
     """The subgraph of ``g`` induced by ``nodes`` (``{ntype: distinct int64 ids}``, kept in order).
 
@@ -254,9 +275,7 @@ def induced_subgraph(g, arrays: GraphArrays, nodes: dict, excluded=None, max_in_
         eid = sub.edges[etype].data[dgl.EID].numpy()
         bad = np.zeros(len(eid), dtype=bool) if excluded is None else excluded[arrays.edge_offset[etype] + eid]
         if max_in_edges is not None:
-            idx = np.flatnonzero(~bad)
-            dst = sub.edges(etype=etype)[1].numpy()[idx]
-            bad[idx[~cap_segments(dst, sub.num_nodes(etype[2]), max_in_edges, rng)]] = True
+            bad |= _over_in_cap(sub, etype, bad, max_in_edges, rng)
         if bad.any():
             drop[etype] = np.flatnonzero(bad)
     return _without_edges(sub, drop) if drop else sub

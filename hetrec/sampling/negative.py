@@ -1,6 +1,11 @@
-"""Negative samplers for ``dgl.dataloading.as_edge_prediction_sampler``."""
+"""Negative samplers: :class:`InBatchNegativeSampler` for
+``dgl.dataloading.as_edge_prediction_sampler``, and :class:`ComplementNegativeSampler`, exact
+uniform negatives per user from outside the user's training items (BPR triples, full-graph MTHGT).
+"""
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
 
@@ -62,3 +67,42 @@ class InBatchNegativeSampler:
             neg = neg.clone()
             neg[none] = fallback
         return src.repeat_interleave(k), neg
+
+
+class ComplementNegativeSampler:
+    """Uniform negatives per user from the items outside the user's training items.
+
+    Negatives are drawn exactly from that complement (no rejection loop): with the user's
+    training items sorted, the r-th free item is found by one ``searchsorted``.
+
+    Parameters
+    ----------
+    train : scipy.sparse matrix
+        The ``(users, items)`` training matrix; an entry (of any value) is a training item.
+    """
+
+    def __init__(self, train: sp.csr_matrix):
+        train = sp.csr_matrix(train)
+        train.sum_duplicates()
+        train.sort_indices()
+        self.num_items = train.shape[1]
+        self.indptr = torch.from_numpy(train.indptr.astype(np.int64))
+        degree = np.diff(train.indptr)
+        #: number of items outside each user's training items
+        self.num_free = torch.from_numpy((self.num_items - degree).astype(np.int64))
+        # t_j - j for the user's j-th training item (j counted within the row) is
+        # non-decreasing within a row; offsetting rows by (num_items + 1) makes it global
+        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), degree)
+        within = np.arange(train.nnz, dtype=np.int64) - train.indptr[:-1].astype(np.int64)[rows]
+        self.keys = torch.from_numpy(rows * (self.num_items + 1) + train.indices - within)
+
+    def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One negative item for each entry of ``users``, drawn with ``generator``."""
+        free = self.num_free[users]
+        if (free == 0).any():
+            raise ValueError("a user has interacted with every item: no negative exists")
+        u = torch.rand(len(users), generator=generator, dtype=torch.float64, device=generator.device)
+        r = torch.minimum((u * free).long(), free - 1)  # r-th free item of the user, 0-based
+        # the r-th free item is r + (number of training items t_j with t_j - j <= r)
+        below = torch.searchsorted(self.keys, users * (self.num_items + 1) + r, right=True)
+        return r + below - self.indptr[users]

@@ -24,31 +24,6 @@ def gather_segments(indptr: np.ndarray, rows: np.ndarray) -> tuple:
     return np.arange(len(seg)) + shift, seg
 
 
-def cap_segments(seg: np.ndarray, num_segments: int, cap, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask keeping at most ``cap`` elements of every segment, drawn uniformly.
-
-    ``seg`` holds segment ids in ``[0, num_segments)``, in any order. Segments no larger than
-    ``cap`` are kept whole without drawing random numbers, so the cost is proportional to the
-    elements of the oversized segments only.
-    """
-    keep = np.ones(len(seg), dtype=bool)
-    if cap is None or len(seg) == 0:
-        return keep
-    sizes = np.bincount(seg, minlength=num_segments)
-    big = np.flatnonzero(sizes[seg] > cap)
-    if len(big) == 0:
-        return keep
-    big_seg = seg[big]
-    # a random order inside each segment: sort by segment + a key in [0, 1)
-    order = np.argsort(big_seg + rng.random(len(big)))
-    sorted_seg = big_seg[order]
-    first = np.searchsorted(sorted_seg, sorted_seg)  # first slot of each element's segment
-    rank = np.empty(len(big), dtype=np.int64)
-    rank[order] = np.arange(len(big)) - first
-    keep[big[rank >= cap]] = False
-    return keep
-
-
 def weighted_draw(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``min(k, n)`` elements drawn without replacement with ``P ∝ weights``.
 

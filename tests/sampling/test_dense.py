@@ -398,3 +398,21 @@ def test_edge_removal_shortcut_matches_dgl_remove_edges():
         for key in (dgl.EID, "w"):
             assert torch.equal(fast.edges[et].data[key], slow.edges[et].data[key])
     assert fast.num_edges(INTERACTS) == sub.num_edges(INTERACTS) - len(drop[INTERACTS])
+
+
+def test_max_in_edges_keeps_a_uniform_subset_of_usable_in_edges():
+    # item 0 has 12 in-edges from 12 users; edge 0 is excluded; cap 4 of the 11 usable ones
+    g = make_graph({("user", "interacts", "item"): (list(range(12)), [0] * 12)}, {"user": 12, "item": 1})
+    rev = ("item", "interacted_by", "user")
+    sampler = DenseSubgraphSampler(0, 1, max_in_edges=4, generator=torch.Generator().manual_seed(4))
+    seeds = {"user": torch.arange(12), "item": torch.tensor([0])}
+    e = torch.tensor([0])
+    hits, runs = np.zeros(12), 1500
+    for _ in range(runs):
+        _, _, sg = sampler.sample(g, seeds, {INTERACTS: e, rev: e})
+        kept = sg.edges[INTERACTS].data[dgl.EID].numpy()
+        assert len(kept) == 4 and 0 not in kept and len(set(kept)) == 4
+        hits[kept] += 1
+        assert sg.num_edges(rev) == 11  # each user has one in-edge: nothing to cap there
+    assert stats.chisquare(hits[1:]).pvalue > 1e-3
+    assert abs(hits[1:].mean() / runs - 4 / 11) < 0.02

@@ -2,7 +2,7 @@
 import numpy as np
 from scipy import stats
 
-from hetrec.sampling.segments import cap_segments, gather_segments, sample_segments
+from hetrec.sampling.segments import gather_segments, sample_segments
 
 
 def _csr(degrees):
@@ -16,14 +16,6 @@ def test_gather_segments_lists_each_row_in_order():
     pos, seg = gather_segments(indptr, rows)
     expected = [(p, i) for i, r in enumerate(rows) for p in range(indptr[r], indptr[r + 1])]
     assert list(zip(pos.tolist(), seg.tolist())) == expected
-
-
-def test_cap_segments_keeps_small_segments_whole_and_caps_large_ones():
-    rng = np.random.default_rng(0)
-    seg = rng.permutation(np.repeat(np.arange(5), [1, 4, 9, 0, 30]))
-    keep = cap_segments(seg, 5, 4, rng)
-    counts = np.bincount(seg[keep], minlength=5)
-    assert counts.tolist() == [1, 4, 4, 0, 4]
 
 
 def test_sample_segments_long_rows_uniform_distinct_and_skip_excluded():
