@@ -211,7 +211,8 @@ def evaluate(run_dir, data_dir, device):
 
     from .eval import format_metrics_table
     from .train import evaluate as evaluate_model
-    from .train.experiment import load_data, load_fold_model, load_run, trained_folds
+    from .train.experiment import load_data
+    from .train.runs import load_fold_model, load_run, trained_folds
 
     device = _device(device)
     try:
@@ -242,8 +243,8 @@ def evaluate(run_dir, data_dir, device):
 @device_option
 def recommend(run_dir, user, k, fold, device):
     """Print a user's top-k items (raw id and name) from a trained run."""
-    from .train.experiment import load_fold_model, load_run, trained_folds
-    from .train.experiment import recommend as top_items
+    from .eval import recommend as top_items
+    from .train.runs import load_fold_model, load_run, trained_folds
 
     device = _device(device)
     try:

@@ -50,8 +50,10 @@ def topn_metrics(user_emb: torch.Tensor | None = None, item_emb: torch.Tensor | 
         users x items; every stored entry (train, validation, ...) is removed from the ranking.
     test : scipy sparse matrix
         users x items; the stored entries are the targets.
-    ns : the cut-offs N.
-    per_user : if true, the result also has the key ``"per_user"``: a dict with ``"users"``
+    ns : sequence of int
+        The cut-offs N.
+    per_user : bool
+        If true, the result also has the key ``"per_user"``: a dict with ``"users"``
         (int64 ids of the evaluated users) and one float64 array per metric, aligned with
         ``"users"`` (for a standard deviation over users, or a paired significance test).
 

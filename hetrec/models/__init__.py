@@ -12,14 +12,14 @@ import importlib
 from .base import LossOutput, Recommender
 from .validation import check_config
 
-#: the paper's recipe for MTHGT (Luo et al. 2023): HGT with every transform on projected ID
+#: the paper's recipe for MTHGT (Luo et al. 2023) — HGT with every transform on projected ID
 #: embeddings, last layer, one GNN per task, sampled subgraphs, one BPR negative, no L2
 MTHGT_PAPER = dict(conv="hgt", projection=True, init_std=None, combine="last", num_layers=2,
                    dropout=0.2, multitask=True, shared_gnn=False, training="sampled", batch_size=1024,
                    num_negatives=1, loss="bpr", reg_weight=0.0, expert_activation="gelu",
                    expert_bias=True, mmoe_alpha=0.5, lp_loss="bpr", lp_negatives=1)
 
-#: the sampled (subgraph) training of the paper, with hetrec's layers: the setting of the Fig. 4
+#: the sampled (subgraph) training of the paper, with hetrec's layers — the setting of the Fig. 4
 #: ablation presets, whose point is the sampler. Subgraphs are drawn around 2048 interactions
 #: with one uniform negative each (many uniform negatives would pull most items into every
 #: subgraph), so the loss is BPR.

@@ -13,61 +13,21 @@ the L2 term on the layer-0 (free) embeddings of the batch, as in LightGCN's code
 
 One epoch visits every training interaction once, in an order drawn from the trainer's
 ``generator``; each positive gets one negative (``num_negatives`` in the model's config: k)
-drawn uniformly from the items that are not the user's training items. Negatives are sampled
-exactly from that complement (no rejection loop): with the user's training items sorted, the
-r-th free item is found by one ``searchsorted``.
+drawn uniformly from the items that are not the user's training items: the batches are
+:class:`hetrec.batching.BPRTripleBatches`.
 """
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..batching import BPRBatch, BPRTripleBatches
 from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
 from ..nn.sparse import csr_parts
 from ..nn.sparse import csr_tensor as _csr
+from ..sampling import ComplementNegativeSampler as NegativeSampler  # noqa: F401 - its earlier home
 from .base import LossOutput, Recommender
-
-
-class BPRBatch(NamedTuple):
-    """One batch of BPR triples; ``seed`` (drawn from the epoch generator) drives any
-    randomness inside :meth:`Recommender.loss` (NGCF's dropout), so ``generator`` stays the
-    only source of randomness of training."""
-
-    users: torch.Tensor
-    pos_items: torch.Tensor
-    neg_items: torch.Tensor
-    seed: int
-
-
-class NegativeSampler:
-    """Uniform negatives per user from the items outside the user's training items."""
-
-    def __init__(self, train: sp.csr_matrix):
-        train = sp.csr_matrix(train)
-        train.sum_duplicates()
-        train.sort_indices()
-        self.num_items = train.shape[1]
-        self.indptr = torch.from_numpy(train.indptr.astype(np.int64))
-        degree = np.diff(train.indptr)
-        self.num_free = torch.from_numpy((self.num_items - degree).astype(np.int64))
-        # t_j - j for the user's j-th training item (j counted within the row) is
-        # non-decreasing within a row; offsetting rows by (num_items + 1) makes it global
-        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), degree)
-        within = np.arange(train.nnz, dtype=np.int64) - train.indptr[:-1].astype(np.int64)[rows]
-        self.keys = torch.from_numpy(rows * (self.num_items + 1) + train.indices - within)
-
-    def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        free = self.num_free[users]
-        if (free == 0).any():
-            raise ValueError("a user has interacted with every item: no negative exists")
-        u = torch.rand(len(users), generator=generator, dtype=torch.float64, device=generator.device)
-        r = torch.minimum((u * free).long(), free - 1)  # r-th free item of the user, 0-based
-        # the r-th free item is r + (number of training items t_j with t_j - j <= r)
-        below = torch.searchsorted(self.keys, users * (self.num_items + 1) + r, right=True)
-        return r + below - self.indptr[users]
 
 
 class BPRRecommender(Recommender):
@@ -81,39 +41,13 @@ class BPRRecommender(Recommender):
         train.sum_duplicates()
         train.data = np.ones_like(train.data, dtype=np.float32)
         self.num_users, self.num_items = train.shape
-        self.sampler = NegativeSampler(train)
-        coo = train.tocoo()
-        users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
-        # a user with every item in train has no negative; such users get no triples
-        keep = self.sampler.num_free.numpy()[users] > 0
-        self.pos_users = torch.from_numpy(users[keep])
-        self.pos_items = torch.from_numpy(items[keep])
+        self.batch_builder = BPRTripleBatches(train, self.config.batch_size,
+                                              getattr(self.config, "num_negatives", 1))
         self.build(train)
         self.invalidate_scoring()
 
     def build(self, train: sp.csr_matrix) -> None:
         raise NotImplementedError
-
-    def train_batches(self, generator: torch.Generator):
-        n = len(self.pos_users)
-        order = torch.randperm(n, generator=generator, device=generator.device)
-        for start in range(0, n, self.config.batch_size):
-            idx = order[start:start + self.config.batch_size]
-            users = self.pos_users[idx]
-            k = getattr(self.config, "num_negatives", 1)
-            if k < 1:
-                raise ValueError(f"num_negatives must be at least 1, got {k}")
-            neg = self.sampler.sample(users.repeat_interleave(k), generator)
-            if k > 1:
-                neg = neg.view(-1, k)
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-            yield BPRBatch(users, self.pos_items[idx], neg, seed)
-
-    def shard_batch(self, batch: BPRBatch, rank: int, world: int) -> BPRBatch:
-        """Every ``world``-th triple from ``rank`` (the seed, which drives NGCF's dropout over the
-        whole graph, is shared)."""
-        return BPRBatch(batch.users[rank::world], batch.pos_items[rank::world], batch.neg_items[rank::world],
-                        batch.seed)
 
     def layer0(self) -> tuple:
         """The free (layer-0) user and item embedding tables, regularised by the L2 term."""

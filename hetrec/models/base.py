@@ -6,9 +6,10 @@ loop, early-stopped on the same validation metric and ranked by the same ``topn_
 
 Life cycle used by :class:`hetrec.train.Trainer`::
 
-    model.setup(split)                       # once: sees the training graph / matrices only
+    model.setup(split)                       # once: sees the training graph / matrices only,
+                                             # sets model.batch_builder (hetrec.batching)
     for epoch in ...:
-        for batch in model.train_batches(generator):
+        for batch in model.train_batches(generator):   # = model.batch_builder.batches(generator)
             out = model.loss(batch)          # LossOutput: .loss to backprop, .logs to record
     model.eval(); model.prepare_scoring()    # full-graph inference on the training graph
     scores = model.scores(users)             # (len(users), num_items) for full ranking
@@ -32,8 +33,9 @@ class LossOutput:
 class Recommender(torch.nn.Module):
     """Base class of every hetrec recommender.
 
-    Subclasses set :attr:`name` and implement :meth:`setup`, :meth:`train_batches`,
-    :meth:`loss` and either :meth:`embeddings` (inner-product models) or :meth:`scores`.
+    Subclasses set :attr:`name` and implement :meth:`setup` (which sets :attr:`batch_builder`,
+    the :mod:`hetrec.batching` builder of the model's training batches, with the model's
+    settings), :meth:`loss` and either :meth:`embeddings` (inner-product models) or :meth:`scores`.
     Closed-form models (MostPop, item-kNN) set ``trainable = False`` and do their work in
     :meth:`setup`; the trainer then skips the epoch loop.
     """
@@ -44,6 +46,9 @@ class Recommender(torch.nn.Module):
     ddp_find_unused_parameters: bool = True
     #: a ``@dataclass`` of hyper-parameters with defaults (typed, overridable from the CLI)
     Config: type = None
+    #: the :class:`hetrec.batching.BatchBuilder` of the training batches, set by :meth:`setup`
+    #: (None when the model overrides :meth:`train_batches` itself)
+    batch_builder = None
 
     def __init__(self, config=None, **overrides):
         super().__init__()
@@ -84,8 +89,11 @@ class Recommender(torch.nn.Module):
         raise NotImplementedError
 
     def train_batches(self, generator: torch.Generator) -> Iterable:
-        """The batches of one epoch, shuffled with ``generator`` (the only source of randomness)."""
-        raise NotImplementedError
+        """The batches of one epoch, drawn with ``generator`` (the only source of randomness):
+        ``batch_builder.batches(generator)``."""
+        if self.batch_builder is None:
+            raise NotImplementedError(f"{type(self).__name__} has no batch_builder (is it set up?)")
+        return self.batch_builder.batches(generator)
 
     def loss(self, batch) -> LossOutput:
         raise NotImplementedError
@@ -118,8 +126,9 @@ class Recommender(torch.nn.Module):
                              "use a smaller batch_size (--set batch_size=...) or fewer processes (--nproc)")
 
     def shard_batch(self, batch, rank: int, world: int):
-        """Rank ``rank``'s part of ``batch`` (None: batches of this model are not split)."""
-        return None
+        """Rank ``rank``'s part of ``batch`` (None: batches of this model are not split):
+        ``batch_builder.shard(batch, rank, world)``."""
+        return None if self.batch_builder is None else self.batch_builder.shard(batch, rank, world)
 
     # -- inference ----------------------------------------------------------------------------
     def embeddings(self) -> tuple:

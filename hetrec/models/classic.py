@@ -75,9 +75,9 @@ class MostPop(_ClosedForm):
 class ItemKNNConfig:
     #: neighbours kept per item (the k most similar items)
     k: int = 100
-    #: shrink term h added to the cosine denominator (0: plain cosine)
+    #: shrink term h added to the cosine denominator (0 = plain cosine)
     shrink: float = 0.0
-    #: memory knob of setup: co-occurrence products computed per chunk of items (about)
+    #: memory knob of setup — co-occurrence products computed per chunk of items (about)
     block_entries: int = 2**24
 
 

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dgl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._random import seeded_dgl
+from ..batching import WalkTripleBatches
 from ..data.schema import INTERACTS, ITEM, USER, reverse_etypes
 from .base import LossOutput, Recommender
 
@@ -58,9 +57,9 @@ class HIN2VecConfig:
     window: int = 4
     #: corrupted triples per observed triple [paper 5]
     num_negatives: int = 5
-    #: "step" (binary step, straight-through gradient) or "sigmoid" [paper: step]
+    #: "step" (binary step, straight-through gradient) or "sigmoid" [paper "step"]
     regularization: str = "step"
-    #: triples per training batch (large: every step updates the whole node table with Adam)
+    #: triples per training batch (large, because every step updates the whole node table with Adam)
     batch_size: int = 4096
 
 
@@ -100,7 +99,6 @@ class HIN2Vec(Recommender):
         counts = torch.tensor([g.num_nodes(t) for t in g.ntypes])
         self.type_index = {t: i for i, t in enumerate(g.ntypes)}
         self.type_offset = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
-        self.type_count = counts
         self.num_users, self.num_items = g.num_nodes(USER), g.num_nodes(ITEM)
 
         # every walk's relation sequence, node types per position, and the id of the meta-path
@@ -128,6 +126,8 @@ class HIN2Vec(Recommender):
         # node type of every global node id, for type-aware negatives
         self.register_buffer("_node_type", torch.repeat_interleave(
             torch.arange(len(counts)), counts), persistent=False)
+        self.batch_builder = WalkTripleBatches(g, self.walks, cfg.window, cfg.walks_per_node, self.type_offset,
+                                               cfg.batch_size, cfg.num_negatives)
 
     def f01(self, z: torch.Tensor) -> torch.Tensor:
         if self.config.regularization == "step":
@@ -136,40 +136,8 @@ class HIN2Vec(Recommender):
 
     # -- training data -------------------------------------------------------------------------
     def triples(self, generator: torch.Generator) -> tuple:
-        """``(x, y, r)`` of one epoch's walks: global node ids and meta-path ids, unshuffled.
-        Vectorised over walks; loops only over metapaths and window offsets."""
-        cfg = self.config
-        xs, ys, rs = [], [], []
-        for path, offsets, rel in self.walks:
-            start_type = path[0][0]
-            seeds = torch.arange(self.graph.num_nodes(start_type), device=self.graph.device).repeat(cfg.walks_per_node)
-            with seeded_dgl(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device)):
-                traces, _ = dgl.sampling.random_walk(self.graph, seeds, metapath=path)
-            traces = traces.long()
-            nodes = torch.where(traces >= 0, traces + offsets, torch.full_like(traces, -1))
-            L = len(path)
-            for k in range(1, min(cfg.window, L) + 1):
-                x, y = nodes[:, : L + 1 - k], nodes[:, k:]
-                r = rel[: L + 1 - k, k - 1].expand_as(x)
-                keep = (x >= 0) & (y >= 0) & (x != y)
-                xs.append(x[keep])
-                ys.append(y[keep])
-                rs.append(r[keep])
-        return torch.cat(xs), torch.cat(ys), torch.cat(rs)
-
-    def train_batches(self, generator: torch.Generator):
-        cfg = self.config
-        x, y, r = self.triples(generator)
-        order = torch.randperm(len(x), generator=generator, device=generator.device)
-        x, y, r = x[order], y[order], r[order]
-        for start in range(0, len(x), cfg.batch_size):
-            bx, by, br = (t[start:start + cfg.batch_size] for t in (x, y, r))
-            # corrupt y with a uniformly drawn node of y's type
-            t = self._node_type[by].unsqueeze(1)
-            u = torch.rand((len(by), cfg.num_negatives), generator=generator, device=generator.device)
-            neg = self.type_offset[t] + (u * self.type_count[t]).long().clamp(
-                max=self.type_count[t] - 1)
-            yield {"x": bx, "y": by, "r": br, "y_neg": neg}
+        """``(x, y, r)`` of one epoch's walks (:meth:`hetrec.batching.WalkTripleBatches.triples`)."""
+        return self.batch_builder.triples(generator)
 
     def logits(self, x, y, r) -> torch.Tensor:
         """``Σ_d W[x] ⊙ W[y] ⊙ f01(W_R[r])``; ``y`` may carry an extra trailing dimension."""

@@ -39,25 +39,22 @@ For ranking, user and item embeddings come from full-graph inference on the trai
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 import dgl
-import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._random import dgl_one_thread
+from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
-from ._bpr import NegativeSampler
 from .base import LossOutput, Recommender
 
-# single-process loading: DGL's advice on CPU affinity concerns DataLoader worker processes
-warnings.filterwarnings("ignore", message="Dataloader CPU affinity")
+#: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
+#: a single-task model has "rec" only
+TASKS = ("lp", "rec")
 
 
 @dataclass
@@ -68,31 +65,31 @@ class MTHGTConfig:
     hidden_size: int = 64
     num_layers: int = 3
     num_heads: int = 4
-    #: "light" (:class:`~hetrec.nn.LightHGTLayer`: HGT attention, transform-free messages)
+    #: "light" (:class:`~hetrec.nn.LightHGTLayer` — HGT attention, transform-free messages)
     #: or "hgt" (:class:`~hetrec.nn.HGTLayer` with every per-type transform, the paper)
     conv: str = "light"
-    #: relations the encoder sees: "all" (users, items and attributes) or "interactions"
+    #: relations the encoder sees — "all" (users, items and attributes) or "interactions"
     #: (user-item only; an ablation that shows what the side information is worth)
     relations: str = "all"
-    #: degree normalisation of the light layer: "node" (all relations) or "relation"
+    #: degree normalisation of the light layer — "node" (all relations) or "relation"
     norm: str = "node"
-    #: attention of the light layer: "edge" (HGT's, one score per edge and head), "relation"
+    #: attention of the light layer — "edge" (HGT's, one score per edge and head), "relation"
     #: (one learned logit per relation and head) or "none" (fixed symmetric normalisation)
     attention: str = "relation"
-    #: how many of the first layers learn attention (None: all); later light layers propagate
+    #: how many of the first layers learn attention (None = all); later light layers propagate
     #: with the fixed normalisation, at a fraction of the cost
     attention_layers: int | None = None
-    #: Eq. 3 per-type linear + GELU on the ID embeddings (the paper); False: H^0 = embeddings
+    #: Eq. 3 per-type linear + GELU on the ID embeddings (the paper); with False, H^0 = embeddings
     projection: bool = False
-    #: std of the N(0, std^2) initialisation of the ID embeddings (None: Xavier uniform)
+    #: std of the N(0, std^2) initialisation of the ID embeddings (None = Xavier uniform)
     init_std: float | None = 0.1
-    #: final representation: "mean" of H^0..H^K (keeps the ID embedding) or "last" (H^K)
+    #: final representation — "mean" of H^0..H^K (keeps the ID embedding) or "last" (H^K)
     combine: str = "mean"
     dropout: float = 0.0
     use_norm: bool = False
-    #: two tasks (link prediction + recommendation) with MMoE; False: recommendation only
+    #: two tasks (link prediction + recommendation) with MMoE; False = recommendation only
     multitask: bool = False
-    #: one GNN stack shared by both tasks instead of one per task (the paper: one per task)
+    #: one GNN stack shared by both tasks instead of one per task (the paper has one per task)
     shared_gnn: bool = True
     num_experts: int = 4
     #: initial weight of the MMoE mixture against its input (Eq. 14's alpha); 0.5 = the paper
@@ -113,17 +110,17 @@ class MTHGTConfig:
     #: neighbours per relation and hop for the uniform sampler (``ShaDowKHopSampler``)
     fanout: int = 2
     num_negatives: int = 64
-    #: sampled mode: "uniform" (DGL's Uniform) or "in-batch" (InBatchNegativeSampler)
+    #: "uniform" (DGL's Uniform) or "in-batch" (InBatchNegativeSampler); sampled mode
     negatives: str = "uniform"
     #: "bpr" (pairwise logistic) or "softmax" (sampled softmax over the positive and its negatives)
     loss: str = "softmax"
     temperature: float = 0.5
     #: weight of the L2 term on the batch's layer-0 (ID) embeddings, as in LightGCN
     reg_weight: float = 1e-4
-    #: the L2 term is part of the recommendation task's loss (weighted with it); False: added
+    #: the L2 term is part of the recommendation task's loss (weighted with it); False = added
     #: outside the uncertainty weighting
     reg_in_task: bool = True
-    #: activation of the MMoE experts: "gelu" (the paper) or "none" (linear experts)
+    #: activation of the MMoE experts — "gelu" (the paper) or "none" (linear experts)
     expert_activation: str = "none"
     #: the experts' bias b_i (Eq. 12); False removes a shared offset that acts as item popularity
     expert_bias: bool = False
@@ -132,7 +129,7 @@ class MTHGTConfig:
     #: negatives per positive (uniform nodes of the target type)
     lp_loss: str = "softmax"
     lp_negatives: int = 64
-    #: full-graph mode: hide each step's predicted edges (its interactions and link-prediction
+    #: in full-graph mode, hide each step's predicted edges (its interactions and link-prediction
     #: positives, with their reverses) from message passing, as the sampled mode does
     drop_batch_edges: bool = True
 
@@ -149,23 +146,6 @@ def _pair_relations(g) -> list:
     return chosen
 
 
-def _reverse_edge_ids(g, et, rev):
-    """For every edge ``(s, d)`` of ``et``, the id of an edge ``(d, s)`` of ``rev`` (a one-to-one
-    pairing, multi-edges included), or None when ``rev`` does not mirror ``et`` exactly."""
-    s, d = g.edges(etype=et)
-    rs, rd = g.edges(etype=rev)
-    if len(s) != len(rs):
-        return None
-    n = g.num_nodes(et[2])
-    key, rkey = s * n + d, rd * n + rs
-    order, rorder = torch.argsort(key, stable=True), torch.argsort(rkey, stable=True)
-    if not torch.equal(key[order], rkey[rorder]):
-        return None
-    out = torch.empty_like(order)
-    out[order] = rorder
-    return out
-
-
 def _canonical_order(data, key=dgl.EID):
     """Positions of a subgraph's edges (or nodes) sorted by their id in the parent graph (by
     position when the ids are missing): random picks by position then choose the same edges
@@ -174,20 +154,6 @@ def _canonical_order(data, key=dgl.EID):
         return torch.argsort(data[key], stable=True)
     n = len(next(iter(data.values()))) if len(data) else 0
     return torch.arange(n)
-
-
-class FullGraphBatch(NamedTuple):
-    """One full-graph training step: recommendation triples and link-prediction samples.
-    Every random choice in it is drawn from the trainer's epoch generator."""
-
-    users: torch.Tensor
-    pos_items: torch.Tensor
-    #: (B, num_negatives) items outside each user's training items
-    neg_items: torch.Tensor
-    #: relation -> (src, dst, fake_dst) node ids of the training graph
-    lp: dict
-    #: relation -> edge ids of the training graph hidden from message passing in this step
-    hidden: dict
 
 
 class MTHGT(Recommender):
@@ -239,20 +205,19 @@ class MTHGT(Recommender):
         self.gnns = nn.ModuleList([nn.ModuleList([layer(k) for k in range(cfg.num_layers)])
                                    for _ in range(num_stacks)])
         if cfg.multitask:
-            self.mmoe = MMoE(cfg.hidden_size, cfg.hidden_size, cfg.num_experts, 2, ntypes=g.ntypes,
+            self.mmoe = MMoE(cfg.hidden_size, cfg.hidden_size, cfg.num_experts, list(TASKS), ntypes=g.ntypes,
                              dropout=cfg.dropout,
                              activation=F.gelu if cfg.expert_activation == "gelu" else None,
                              init_alpha=cfg.mmoe_alpha, expert_bias=cfg.expert_bias)
             self.weighting = UncertaintyWeighting(2)
         if self.full_graph:
-            train = sp.csr_matrix(split.train)
-            train.sum_duplicates()
-            self.negative_sampler = NegativeSampler(train)
-            self.rec_users, self.rec_items = g.edges(etype=INTERACTS)
-            keep = self.negative_sampler.num_free[self.rec_users] > 0  # users with every item: no negative
-            self.rec_eids = torch.arange(len(keep), device=keep.device)[keep]
-            self.rec_users, self.rec_items = self.rec_users[keep], self.rec_items[keep]
-            self.reverse_eids = {et: _reverse_edge_ids(g, et, self.reverse[et]) for et in g.canonical_etypes}
+            self.batch_builder = FullGraphBatches(
+                g, split.train, cfg.batch_size, cfg.num_negatives, self.lp_relations if cfg.multitask else (),
+                cfg.lp_edges_per_relation, cfg.lp_negatives, cfg.drop_batch_edges)
+        else:  # the interactions, each batch with the subgraph sampled around it
+            self.batch_builder = EdgeSubgraphBatches(
+                g, INTERACTS, self.make_sampler(), self.make_negative_sampler(), cfg.batch_size,
+                reverse_etypes={INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS})
         # the graph full-graph training and inference propagate over, on the model's device
         self.register_graph("device_graph", g)
 
@@ -267,7 +232,7 @@ class MTHGT(Recommender):
         for emb in tables.values():
             nn.init.normal_(emb.weight, std=self.config.init_std)
 
-    # -- sampling ----------------------------------------------------------------------------
+    # -- batches (hetrec.batching) -----------------------------------------------------------
     def make_sampler(self):
         """The node-induced subgraph sampler of this variant (sampled mode)."""
         from ..sampling import DenseSubgraphSampler
@@ -281,82 +246,13 @@ class MTHGT(Recommender):
         return dgl.dataloading.ShaDowKHopSampler([fanout] * cfg.depth)
 
     def make_negative_sampler(self):
+        """The negative sampler of the sampled mode (``negatives``, ``num_negatives``)."""
         k = self.config.num_negatives
         if self.config.negatives == "in-batch":
             from ..sampling import InBatchNegativeSampler
 
             return InBatchNegativeSampler(k)
         return dgl.dataloading.negative_sampler.Uniform(k)
-
-    def train_batches(self, generator):
-        if self.full_graph:
-            return self._full_graph_batches(generator)
-        g = self.graph
-        seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device))
-        torch.manual_seed(seed)  # DGL's DataLoader, negative sampler and our samplers draw from it
-        dgl.seed(seed)
-        edge_sampler = dgl.dataloading.as_edge_prediction_sampler(
-            self.make_sampler(), exclude="reverse_types",
-            reverse_etypes={INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS},
-            negative_sampler=self.make_negative_sampler())
-        eids = torch.arange(g.num_edges(INTERACTS), device=g.device)
-        loader = dgl.dataloading.DataLoader(g, {INTERACTS: eids}, edge_sampler,
-                                            batch_size=self.config.batch_size, shuffle=True)
-
-        def with_seeds():
-            # the loss's own draws (link-prediction edges and fakes) come from a per-batch seed of
-            # the trainer's generator, never from the global generator; DGL samples on one thread
-            # (its multi-threaded neighbour sampling is not reproducible): same seed, same numbers
-            batches = iter(loader)
-            while True:
-                with dgl_one_thread():
-                    batch = next(batches, None)
-                if batch is None:
-                    return
-                yield (*batch, int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
-
-        return with_seeds()
-
-    def _full_graph_batches(self, generator):
-        cfg, g = self.config, self.graph
-        n, k = len(self.rec_users), cfg.num_negatives
-        order = torch.randperm(n, generator=generator, device=generator.device)
-        for start in range(0, n, cfg.batch_size):
-            idx = order[start:start + cfg.batch_size]
-            users = self.rec_users[idx]
-            neg = self.negative_sampler.sample(users.repeat_interleave(k), generator).view(-1, k)
-            lp, hidden = {}, {INTERACTS: [self.rec_eids[idx]]}
-            if cfg.multitask:
-                for et in self.lp_relations:
-                    m = g.num_edges(et)
-                    if m == 0:
-                        continue
-                    pick = torch.randint(0, m, (min(cfg.lp_edges_per_relation, m),), generator=generator,
-                                         device=generator.device)
-                    src, dst = g.find_edges(pick, etype=et)
-                    fake = torch.randint(0, g.num_nodes(et[2]), (len(pick), cfg.lp_negatives), device=generator.device,
-                                         generator=generator)
-                    lp[et] = (src, dst, fake)
-                    hidden.setdefault(et, []).append(pick)
-            if cfg.drop_batch_edges:
-                for et in list(hidden):
-                    rev = self.reverse_eids.get(et)
-                    if rev is not None:
-                        hidden.setdefault(self.reverse[et], []).append(rev[torch.cat(hidden[et])])
-                hidden = {et: torch.unique(torch.cat(parts)) for et, parts in hidden.items()}
-            else:
-                hidden = {}
-            yield FullGraphBatch(users, self.rec_items[idx], neg, lp, hidden)
-
-    def shard_batch(self, batch, rank: int, world: int):
-        """Full-graph batches: every ``world``-th positive (and its negatives and link-prediction
-        triples) from ``rank``; the edges hidden from message passing stay those of the whole
-        batch, so every rank propagates over the same graph. Sampled batches are not split."""
-        if not isinstance(batch, FullGraphBatch):
-            return None
-        lp = {et: tuple(t[rank::world] for t in triple) for et, triple in batch.lp.items()}
-        return FullGraphBatch(batch.users[rank::world], batch.pos_items[rank::world],
-                              batch.neg_items[rank::world], lp, batch.hidden)
 
     # -- encoder -----------------------------------------------------------------------------
     def layer0(self, g) -> dict:
@@ -370,9 +266,10 @@ class MTHGT(Recommender):
             out[t] = self.proj[t](ids)
         return out
 
-    def encode(self, g, h0=None) -> list:
-        """Task embeddings (a list of dicts by node type) for the nodes of ``g``: one entry
-        (recommendation) for a single-task model, ``[link prediction, recommendation]`` otherwise."""
+    def encode(self, g, h0=None) -> dict:
+        """Task embeddings for the nodes of ``g``, by task (:data:`TASKS`), each a dict by node
+        type: ``{"rec": ...}`` for a single-task model, ``{"lp": ..., "rec": ...}`` (link
+        prediction, recommendation) for a multi-task one."""
         h0 = self.layer0(g) if h0 is None else h0
         outs = []
         for layers in self.gnns:
@@ -384,14 +281,15 @@ class MTHGT(Recommender):
                 h = {t: torch.stack([x[t] for x in seq]).mean(0) for t in h}
             outs.append(h)
         if not self.config.multitask:
-            return outs
+            return {"rec": outs[0]}
         if self.config.shared_gnn:
-            return self.mmoe(outs[0])
-        return [self.mmoe(outs[k], task=k) for k in range(2)]  # each GNN's own task: one gate
+            return self.mmoe(outs[0])  # every task's gate over the one GNN
+        return {task: self.mmoe(h, task=task) for task, h in zip(TASKS, outs)}  # each GNN its task's gate
 
     def _split_lp_edges(self, sub, generator=None):
-        """Draw link-prediction positives per relation (from ``generator``, a CPU generator, or
-        the global one); return them and the graph without them (and without their reverses)."""
+        """Draw link-prediction positives of a sampled subgraph per relation (from ``generator``,
+        a CPU generator, or the global one); return them and the subgraph without them (and
+        without their reverses)."""
         cap = self.config.lp_edges_per_relation
         positives, remove = {}, {}
         for et in self.lp_relations:
@@ -422,6 +320,15 @@ class MTHGT(Recommender):
                 mp = dgl.remove_edges(mp, ids, etype=et)
         return positives, mp
 
+    def _lp_triples(self, sub, positives, generator=None) -> dict:
+        """``{relation: (src, dst, fake)}``: each positive of ``positives`` with ``lp_negatives``
+        uniform fake destinations among the subgraph's nodes (from ``generator`` or the global one)."""
+        k = self.config.lp_negatives
+        return {et: (src, dst, _canonical_order(sub.nodes[et[2]].data, dgl.NID)[
+            torch.randint(0, sub.num_nodes(et[2]), (len(dst), k), generator=generator,
+                          device="cpu" if generator is not None else sub.device).to(sub.device)])
+            for et, (src, dst) in positives.items()}
+
     @staticmethod
     def _reg(h0, users, pos_items, neg_items) -> torch.Tensor:
         """LightGCN's L2 term on the batch's layer-0 rows: ½ (‖e_u‖² + ‖e_i‖² + mean over the k
@@ -431,31 +338,65 @@ class MTHGT(Recommender):
                  + squared_norm_sum(h0[ITEM], neg_items) / k)
         return 0.5 * total / max(len(users), 1)
 
-    def _combine(self, rec_loss, lp_loss, reg, logs) -> LossOutput:
-        """Total loss. The L2 term belongs to the recommendation task (as in LightGCN's loss)
-        and is weighted with it, so uncertainty weighting, whose weights grow as ``1/L_i`` when a
-        task's loss falls, cannot silently switch the regularisation off (``reg_in_task``)."""
+    def _combine(self, rec, lp, reg) -> LossOutput:
+        """Total loss of the task losses ``rec`` and ``lp`` (None for a single-task model). The
+        L2 term belongs to the recommendation task (as in LightGCN's loss) and is weighted with
+        it, so uncertainty weighting, whose weights grow as ``1/L_i`` when a task's loss falls,
+        cannot silently switch the regularisation off (``reg_in_task``)."""
         cfg = self.config
-        logs["rec_loss"] = rec_loss.item()
+        logs = {"rec_loss": rec.item()}
         if cfg.reg_weight:
             logs["reg"] = float(reg.detach())
             if cfg.reg_in_task or not cfg.multitask:
-                rec_loss = rec_loss + cfg.reg_weight * reg
+                rec = rec + cfg.reg_weight * reg
         if not cfg.multitask:
-            return LossOutput(rec_loss, logs)
-        total = self.weighting(torch.stack([lp_loss, rec_loss]))
+            return LossOutput(rec, logs)
+        total = self.weighting(torch.stack([lp, rec]))  # in TASKS order
         if cfg.reg_weight and not cfg.reg_in_task:
             total = total + cfg.reg_weight * reg
         w = self.weighting.task_weights()
-        logs.update(lp_loss=lp_loss.item(), lp_weight=float(w[0]), rec_weight=float(w[1]))
+        logs.update(lp_loss=lp.item(), lp_weight=float(w[0]), rec_weight=float(w[1]))
         return LossOutput(total, logs)
 
+    def rec_loss(self, h, users, pos_items, neg_items, neg_users=None) -> torch.Tensor:
+        """Recommendation loss (``loss``, ``temperature``) of the pairs ``(users, pos_items)``
+        against their negatives, with the recommendation embeddings ``h`` (by node type).
+
+        ``neg_items`` is ``(B, k)``: k negatives per user (full-graph batches); with ``neg_users``
+        the negatives are the pairs ``(neg_users, neg_items)`` (a sampled subgraph's negative
+        graph: k consecutive pairs per positive)."""
+        u = h[USER][users]
+        pos = (u * h[ITEM][pos_items]).sum(-1)
+        if neg_users is None:
+            neg = dot_scores(u, h[ITEM], neg_items)
+        else:
+            neg = (h[USER][neg_users] * h[ITEM][neg_items]).sum(-1)
+        return ranking_loss(pos, neg, self.config.loss, self.config.temperature)
+
+    def lp_loss(self, h, triples: dict) -> torch.Tensor:
+        """Link-prediction loss (``lp_loss``, ``temperature``) over ``{relation: (src, dst, fake
+        (n, k))}`` with the link-prediction embeddings ``h`` (by node type); zero without triples."""
+        pos_l, neg_l = [], []
+        for (s_t, _, d_t), (src, dst, fake) in triples.items():
+            hs = h[s_t][src]
+            pos_l.append((hs * h[d_t][dst]).sum(-1))
+            neg_l.append(dot_scores(hs, h[d_t], fake.view(len(src), -1)))
+        if not pos_l:
+            return next(iter(h.values())).new_zeros(())
+        return ranking_loss(torch.cat(pos_l), torch.cat(neg_l), self.config.lp_loss, self.config.temperature)
+
     def loss(self, batch) -> LossOutput:
+        """:meth:`rec_loss` (with the L2 term) and, for a multi-task model, :meth:`lp_loss`,
+        combined by uncertainty weighting. ``batch``: a :class:`~hetrec.batching.FullGraphBatch`
+        or an :class:`~hetrec.batching.EdgeSubgraphBatch`."""
         if isinstance(batch, FullGraphBatch):
             return self._full_graph_loss(batch)
+        return self._subgraph_loss(batch)
+
+    def _subgraph_loss(self, batch) -> LossOutput:
         _, pair, neg_pair, sub = batch[:4]
-        # a 5th entry is the batch's seed (train_batches); without it (a DGL loader of your own)
-        # the global generator is used
+        # a 5th entry is the batch's seed (EdgeSubgraphBatch.seed); without it (a DGL loader of
+        # your own) the global generator is used
         gen = torch.Generator().manual_seed(batch[4]) if len(batch) > 4 else None
         cfg = self.config
         if cfg.multitask:
@@ -464,36 +405,14 @@ class MTHGT(Recommender):
         else:
             mp = sub
         h0 = self.layer0(mp)
-        embs = self.encode(mp, h0)
-        h_rec = embs[-1]
+        h = self.encode(mp, h0)
         # pair-graph node i of type t is subgraph node i of type t (seeds come first)
         pu, pi = pair.edges(etype=INTERACTS)
         nu, ni = neg_pair.edges(etype=INTERACTS)
-        pos = (h_rec[USER][pu] * h_rec[ITEM][pi]).sum(-1)
-        neg = (h_rec[USER][nu] * h_rec[ITEM][ni]).sum(-1)
-        rec_loss = ranking_loss(pos, neg, cfg.loss, cfg.temperature)
+        rec = self.rec_loss(h["rec"], pu, pi, ni, neg_users=nu)
         reg = self._reg(h0, pu, pi, ni) if cfg.reg_weight else None
-        lp_loss = None
-        if cfg.multitask:
-            k = cfg.lp_negatives
-            triples = {et: (src, dst, _canonical_order(sub.nodes[et[2]].data, dgl.NID)[
-                torch.randint(0, sub.num_nodes(et[2]), (len(dst), k), generator=gen,
-                              device="cpu" if gen is not None else sub.device).to(sub.device)])
-                for et, (src, dst) in lp_pos.items()}
-            lp_loss = self._lp_loss(embs[0], triples, rec_loss)
-        return self._combine(rec_loss, lp_loss, reg, {})
-
-    def _lp_loss(self, h_lp, triples, like):
-        """Link-prediction loss over ``{relation: (src, dst, fake (n, k))}`` with the
-        link-prediction embeddings; the loss kind is ``lp_loss``."""
-        pos_l, neg_l = [], []
-        for (s_t, _, d_t), (src, dst, fake) in triples.items():
-            hs = h_lp[s_t][src]
-            pos_l.append((hs * h_lp[d_t][dst]).sum(-1))
-            neg_l.append(dot_scores(hs, h_lp[d_t], fake.view(len(src), -1)))
-        if not pos_l:
-            return like.new_zeros(())
-        return ranking_loss(torch.cat(pos_l), torch.cat(neg_l), self.config.lp_loss, self.config.temperature)
+        lp = self.lp_loss(h["lp"], self._lp_triples(sub, lp_pos, gen)) if cfg.multitask else None
+        return self._combine(rec, lp, reg)
 
     def message_graph(self, hidden: dict):
         """The training graph without the edges in ``hidden`` (relation -> edge ids); every
@@ -512,19 +431,13 @@ class MTHGT(Recommender):
     def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:
         cfg = self.config
         h0 = self.layer0(self.device_graph)
-        embs = self.encode(self.message_graph(batch.hidden), h0)
-        h_rec = embs[-1]
-        u = h_rec[USER][batch.users]
-        pos = (u * h_rec[ITEM][batch.pos_items]).sum(-1)
-        neg = dot_scores(u, h_rec[ITEM], batch.neg_items)
-        rec_loss = ranking_loss(pos, neg, cfg.loss, cfg.temperature)
+        h = self.encode(self.message_graph(batch.hidden), h0)
+        rec = self.rec_loss(h["rec"], batch.users, batch.pos_items, batch.neg_items)
         reg = self._reg(h0, batch.users, batch.pos_items, batch.neg_items) if cfg.reg_weight else None
-        lp_loss = None
-        if cfg.multitask:
-            lp_loss = self._lp_loss(embs[0], batch.lp, rec_loss)
-        return self._combine(rec_loss, lp_loss, reg, {})
+        lp = self.lp_loss(h["lp"], batch.lp) if cfg.multitask else None
+        return self._combine(rec, lp, reg)
 
     # -- inference ---------------------------------------------------------------------------
     def embeddings(self):
-        h = self.encode(self.device_graph)[-1]
+        h = self.encode(self.device_graph)["rec"]
         return h[USER], h[ITEM]

@@ -32,7 +32,7 @@ from ._bpr import BPRBatch, BPRRecommender, normalized_adjacency
 class NGCFConfig:
     #: size of the layer-0 embeddings and of every propagation layer
     embedding_size: int = 64
-    #: number L of propagation layers (final size: embedding_size * (L + 1))
+    #: number L of propagation layers (the final size is embedding_size * (L + 1))
     num_layers: int = 3
     #: BPR triples per batch
     batch_size: int = 2048

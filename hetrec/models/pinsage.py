@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._random import seeded_dgl  # noqa: F401 - re-exported (its earlier home)
+from ..batching import ItemPairBatches, PinSageBatch
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER
 from .base import LossOutput, Recommender
 
@@ -61,7 +62,7 @@ class PinSageConfig:
     embedding_size: int = 64
     #: number of convolution layers K [paper 2]
     num_layers: int = 2
-    #: T, neighbours kept per item: the most visited by the random walks [paper 50; DGL 3]
+    #: T, neighbours kept per item (the most visited by the random walks) [paper 50; DGL 3]
     num_neighbors: int = 10
     #: random walks started from every item when sampling its neighbourhood [DGL 10]
     num_random_walks: int = 10
@@ -122,17 +123,6 @@ class WeightedSAGEConv(nn.Module):
             return z / torch.where(norm == 0, torch.ones_like(norm), norm)
 
 
-@dataclass
-class PinSageBatch:
-    """One mini-batch: sampled blocks (outermost first) and, per query, the positions of the
-    query, its positive and its negatives among the output nodes of ``blocks[-1]``."""
-
-    blocks: list
-    query: torch.Tensor  # (B,)
-    positive: torch.Tensor  # (B,)
-    negative: torch.Tensor  # (B, num_negatives)
-
-
 def item_attribute_relations(g) -> list:
     """Every canonical relation from ``item`` to a node type other than ``user``/``item``."""
     return [et for et in g.canonical_etypes if et[0] == ITEM and et[2] not in (USER, ITEM)]
@@ -183,6 +173,8 @@ class PinSage(Recommender):
         # items that can be queries: those with a training interaction
         self.query_items = torch.from_numpy(
             np.flatnonzero(np.diff(split.train.tocsc().indptr) > 0)).long()
+        self.batch_builder = ItemPairBatches(self.bipartite, self.query_items, self.num_items, self.sampler,
+                                             cfg.num_layers, cfg.batch_size, cfg.num_negatives)
         # users as the mean of their training items
         u, i = split.train.nonzero()
         self.register_buffer("_user_mean", _row_mean_matrix(
@@ -200,43 +192,10 @@ class PinSage(Recommender):
             num_random_walks, cfg.num_neighbors)
 
     # -- training ------------------------------------------------------------------------------
-    def train_batches(self, generator: torch.Generator):
-        cfg = self.config
-        order = self.query_items[torch.randperm(len(self.query_items), generator=generator, device=generator.device)]
-        for start in range(0, len(order), cfg.batch_size):
-            query = order[start:start + cfg.batch_size]
-            negative = torch.randint(self.num_items, (len(query), cfg.num_negatives),
-                                     generator=generator, device=generator.device)
-            with seeded_dgl(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device)):
-                batch = self.sample_batch(query, negative)
-            yield batch
-
     def sample_batch(self, query: torch.Tensor, negative: torch.Tensor) -> PinSageBatch:
-        """Positives by one item→user→item walk step from each query, then the blocks of the
-        queries, positives and negatives (neighbourhoods re-sampled per layer, DGL RNG)."""
-        traces, _ = dgl.sampling.random_walk(
-            self.bipartite, query, metapath=[INTERACTED_BY, INTERACTS])
-        positive = traces[:, 2]
-        keep = positive >= 0  # queries all have interactions; kept for safety
-        query, positive, negative = query[keep], positive[keep], negative[keep]
-        seeds, inverse = torch.unique(
-            torch.cat([query, positive, negative.reshape(-1)]), return_inverse=True)
-        b = len(query)
-        blocks = []
-        for _ in range(self.config.num_layers):
-            frontier = self.sampler(seeds)
-            # hide the query–positive pair from each other (in both directions)
-            u = torch.cat([query, positive])
-            v = torch.cat([positive, query])
-            has = frontier.has_edges_between(u, v)
-            if bool(has.any()):
-                frontier = dgl.remove_edges(frontier, frontier.edge_ids(u[has], v[has]))
-            block = dgl.to_block(frontier, seeds)
-            block.edata["weights"] = frontier.edata["weights"][block.edata[dgl.EID]]
-            blocks.insert(0, block)
-            seeds = block.srcdata[dgl.NID]
-        return PinSageBatch(blocks, inverse[:b], inverse[b:2 * b],
-                            inverse[2 * b:].reshape(b, -1))
+        """The batch of ``query`` items and their ``negative`` items
+        (:meth:`hetrec.batching.ItemPairBatches.sample`)."""
+        return self.batch_builder.sample(query, negative)
 
     def item_features(self, items: torch.Tensor) -> torch.Tensor:
         """``x_i``: id embedding plus the mean attribute embedding of every item relation."""

@@ -4,6 +4,12 @@ A run folder holds ``config.json`` (everything needed to rebuild data, split and
 ``fold-<f>/`` per fold (see :class:`~hetrec.train.Trainer` for its files) and ``metrics.json``
 (test metrics per fold plus mean and standard deviation). The CLI, the examples and the
 benchmarks all go through :func:`run_experiment`, so they share one protocol.
+
+This module writes runs: the run's settings (:class:`ExperimentConfig`), the checks before a
+run claims or resumes a folder, and the loop over folds. Reading a run folder back is
+:mod:`hetrec.train.runs` (``load_run``, ``load_fold_model``, ``trained_folds``), and a
+trained model's top-N items for a user is :func:`hetrec.eval.recommend`; both are still
+importable from here.
 """
 from __future__ import annotations
 
@@ -18,11 +24,11 @@ import torch
 
 from .. import __version__
 from .._io import LockedError, exclusive_lock
-from ..data import INTERACTS, ITEM, USER, DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
+from ..data import DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
-from ..models import create_model, upgrade_config
+from ..models import create_model
 from .device import resolve_device
-from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text, load_checkpoint
+from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text
 
 
 @dataclass
@@ -282,71 +288,15 @@ def _check_coverage(splits, f: int, cfg: ExperimentConfig, log) -> None:
             "train with all they have and are left out of the evaluation they have no items for")
 
 
-def load_run(run_dir):
-    """``(config, dataset)`` of a run folder (the data is reloaded from where the run read it)."""
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise DataError("not a hetrec run folder (no config.json)", run_dir)
-    cfg = ExperimentConfig.from_json(path.read_text(), path)
-    dataset = load_data(cfg)
-    check_digests(cfg, graph_digest(dataset.graph),
-                  kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio).digest(), path)
-    return cfg, dataset
+#: names that moved out of this module (name -> its module), importable from here as before
+_MOVED = {"load_run": "hetrec.train.runs", "load_fold_model": "hetrec.train.runs",
+          "trained_folds": "hetrec.train.runs", "recommend": "hetrec.eval.recommend"}
 
 
-def load_fold_model(run_dir, fold: int, cfg=None, dataset=None, device=None):
-    """The best model of one fold, set up on that fold's training graph and moved to ``device``
-    (default CPU): ``(model, split)``."""
-    run_dir = Path(run_dir)
-    if cfg is None or dataset is None:
-        cfg, dataset = load_run(run_dir)
-    path = run_dir / f"fold-{fold}" / "model.pt"
-    if not path.is_file():
-        raise DataError(f"no trained model for fold {fold}", path)
-    saved = load_checkpoint(path)
-    missing = [k for k in ("model_name", "model", "model_config") if k not in saved]
-    if missing:
-        raise TrainingError(f"{path}: not a hetrec model file (no {', '.join(missing)})")
-    split = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)[fold]
-    torch.manual_seed(0)
-    try:
-        model = create_model(saved["model_name"], **upgrade_config(saved["model_name"], saved["model_config"]))
-    except (ValueError, TypeError) as err:
-        raise TrainingError(f"{path}: cannot rebuild the saved model ({err})") from None
-    model.setup(split)
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as err:
-        raise TrainingError(f"{path}: the saved parameters do not fit a {saved['model_name']!r} model "
-                            f"built from its saved settings ({str(err).splitlines()[0]})") from None
-    model.to(resolve_device(device or "cpu"))
-    model.eval()
-    return model, split
+def __getattr__(name):
+    # imported when asked for: hetrec.train.runs imports this module
+    if name in _MOVED:
+        import importlib
 
-
-def trained_folds(run_dir) -> list:
-    return sorted(int(p.parent.name.split("-")[1]) for p in Path(run_dir).glob("fold-*/model.pt"))
-
-
-def recommend(model, dataset, user_raw_id: int, k: int = 10) -> list:
-    """Top-``k`` items for a user given by raw id: ``[(rank, raw_item_id, name, score)]``.
-
-    Items the user already interacted with (anywhere in the dataset) are not recommended.
-    """
-    g = dataset.graph
-    raw = g.nodes[USER].data["raw_id"]
-    in_range = -(2**63) <= int(user_raw_id) < 2**63
-    hit = (raw == int(user_raw_id)).nonzero().flatten() if in_range else raw[:0]
-    if len(hit) == 0:
-        raise DataError(f"unknown user {user_raw_id}: no user with that raw id in the dataset "
-                        f"({g.num_nodes(USER):,} users, raw ids {int(raw.min())}..{int(raw.max())})")
-    u = int(hit[0])
-    with torch.no_grad():
-        scores = model.scores(torch.tensor([u], device="cpu"))[0].clone()
-    seen = g.successors(u, etype=INTERACTS)
-    scores[seen] = -float("inf")
-    k = min(k, int(torch.isfinite(scores).sum()))
-    top = torch.topk(scores, k).indices.tolist()
-    item_raw = g.nodes[ITEM].data["raw_id"]
-    return [(r + 1, int(item_raw[i]), dataset.item_name(i), float(scores[i])) for r, i in enumerate(top)]
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

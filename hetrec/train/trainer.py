@@ -44,14 +44,14 @@ class TrainConfig:
     epochs: int = 30
     lr: float = 1e-3
     weight_decay: float = 0.0
-    #: early stopping: stop after this many evaluations without improvement of ``metric``
+    #: early stopping — stop after this many evaluations without improvement of ``metric``
     patience: int = 5
     metric: str = "NDCG@10"
     ns: tuple = (5, 10, 20)
     seed: int = 0
-    #: cap on batches per epoch (None: all); for quick runs and benchmarks
+    #: cap on batches per epoch (None = all); for quick runs and benchmarks
     max_batches: int | None = None
-    #: torch intra-op threads (None: leave torch's default)
+    #: torch intra-op threads (None leaves torch's default)
     num_threads: int | None = None
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
     grad_clip: float | None = None

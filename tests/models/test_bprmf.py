@@ -7,9 +7,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from hetrec.batching import BPRBatch
 from hetrec.eval import topn_metrics
 from hetrec.models import create_model
-from hetrec.models._bpr import BPRBatch, NegativeSampler
+from hetrec.sampling import ComplementNegativeSampler
 
 BPR_MODELS = ["bprmf", "lightgcn", "ngcf"]
 
@@ -44,7 +45,7 @@ def make(name, split, seed=0, **overrides):
 def test_negatives_are_uniform_over_the_users_non_train_items():
     train = sp.csr_matrix(np.array([[1, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0]],
                                    dtype=np.float32))
-    sampler = NegativeSampler(train)
+    sampler = ComplementNegativeSampler(train)
     gen = torch.Generator().manual_seed(0)
     n = 30_000
     for user, free in [(0, [1, 3, 4]), (1, [0, 1, 2, 3, 4, 5]), (2, [5])]:
@@ -53,7 +54,7 @@ def test_negatives_are_uniform_over_the_users_non_train_items():
         assert set(np.flatnonzero(counts)) == set(free)
         expected = n / len(free)
         assert np.all(np.abs(counts[free] - expected) < 5 * np.sqrt(expected))
-    full = NegativeSampler(sp.csr_matrix(np.ones((1, 3), dtype=np.float32)))
+    full = ComplementNegativeSampler(sp.csr_matrix(np.ones((1, 3), dtype=np.float32)))
     with pytest.raises(ValueError, match="every item"):
         full.sample(torch.tensor([0]), gen)
 

@@ -239,3 +239,39 @@ def _setup(name, split):
     m = create_model(name, **{**SMALL, "training": "sampled"})
     m.setup(split)
     return m
+
+
+@pytest.mark.parametrize("multitask,shared_gnn", [(False, True), (True, True), (True, False)])
+def test_encode_names_its_tasks_and_the_loss_is_their_losses(split, multitask, shared_gnn):
+    """``encode`` gives ``{"rec": ...}`` for one task and ``{"lp": ..., "rec": ...}`` for two (one
+    GNN or one per task); the full-graph loss is ``rec_loss`` plus ``lp_loss`` under uncertainty
+    weighting (all weights 1 at the start), and the sampled loss reports the same parts."""
+    seed_everything(0)
+    model = create_model("mthgt", **{**SMALL, "training": "full", "multitask": multitask,
+                                     "shared_gnn": shared_gnn, "reg_weight": 0.0})
+    model.setup(split)
+    tasks = {"lp", "rec"} if multitask else {"rec"}
+    h = model.encode(model.device_graph)
+    assert set(h) == tasks and all(set(v) == set(model.graph.ntypes) for v in h.values())
+    u, i = model.embeddings()
+    assert torch.equal(u, h["rec"]["user"]) and torch.equal(i, h["rec"]["item"])
+    batch = next(iter(model.train_batches(seed_everything(0, 1))))
+    out = model.loss(batch)
+    h = model.encode(model.message_graph(batch.hidden))
+    rec = model.rec_loss(h["rec"], batch.users, batch.pos_items, batch.neg_items)
+    assert out.logs["rec_loss"] == pytest.approx(rec.item(), rel=1e-6)
+    total = rec
+    if multitask:
+        lp = model.lp_loss(h["lp"], batch.lp)
+        assert out.logs["lp_loss"] == pytest.approx(lp.item(), rel=1e-6)
+        total = rec + lp
+    assert out.loss.item() == pytest.approx(total.item(), rel=1e-6)
+    assert model.lp_loss(h["rec"], {}).item() == 0.0
+
+    sampled = create_model("mthgt", **{**SMALL, "training": "sampled", "multitask": multitask,
+                                       "shared_gnn": shared_gnn})
+    sampled.setup(split)
+    batch = next(iter(sampled.train_batches(seed_everything(0, 1))))
+    assert set(sampled.encode(batch.subgraph)) == tasks
+    logs = sampled.loss(batch).logs
+    assert "rec_loss" in logs and ("lp_loss" in logs) == multitask

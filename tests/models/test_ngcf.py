@@ -5,9 +5,9 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from hetrec.batching import BPRBatch
 from hetrec.data import Split
 from hetrec.models import create_model
-from hetrec.models._bpr import BPRBatch
 
 R = np.array([[1, 1, 0, 0], [0, 1, 1, 1], [1, 0, 1, 0]], dtype=np.float32)
 
