@@ -132,6 +132,10 @@ class MTHGTConfig:
     #: in full-graph mode, hide each step's predicted edges (its interactions and link-prediction
     #: positives, with their reverses) from message passing, as the sampled mode does
     drop_batch_edges: bool = True
+    #: sparse gradients for the ID embeddings, updated by lazy Adam on the rows a batch uses
+    #: (hetrec.train.optim): a sampled step then costs the same whatever the number of nodes.
+    #: Off by default (dense Adam, as every committed result); see docs/scale.md
+    sparse_embeddings: bool = False
 
 
 def _pair_relations(g) -> list:
@@ -187,9 +191,10 @@ class MTHGT(Recommender):
             cfg.training == "auto" and g.num_edges() <= cfg.full_graph_max_edges)
         num_nodes = {t: g.num_nodes(t) for t in g.ntypes}
         if cfg.projection:
-            self.proj = NodeTypeProjection(g.ntypes, num_nodes, None, cfg.hidden_size)
+            self.proj = NodeTypeProjection(g.ntypes, num_nodes, None, cfg.hidden_size, sparse=cfg.sparse_embeddings)
         else:
-            self.proj = nn.ModuleDict({t: nn.Embedding(n, cfg.hidden_size) for t, n in num_nodes.items()})
+            self.proj = nn.ModuleDict({t: nn.Embedding(n, cfg.hidden_size, sparse=cfg.sparse_embeddings)
+                                       for t, n in num_nodes.items()})
         self.reset_embeddings()
         num_stacks = 2 if cfg.multitask and not cfg.shared_gnn else 1
 

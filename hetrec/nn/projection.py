@@ -42,6 +42,11 @@ class NodeTypeProjection(nn.Module):
         Size of the ID embeddings; default ``out_size``.
     feat_name : str
         Node-data field read when :meth:`forward` gets no ``feats`` for a featured type.
+    sparse : bool
+        Give the ID embeddings sparse gradients (``nn.Embedding(..., sparse=True)``): a step
+        then costs the rows it uses, not the whole table. Needs an optimizer that takes sparse
+        gradients (:class:`torch.optim.SparseAdam`; hetrec's trainer picks it by itself,
+        :func:`hetrec.train.optim.make_optimizer`).
 
     Examples
     --------
@@ -63,6 +68,7 @@ class NodeTypeProjection(nn.Module):
         activation=F.gelu,
         embed_size=None,
         feat_name="feat",
+        sparse=False,
     ):
         super().__init__()
         num_nodes = dict(num_nodes or {})
@@ -82,7 +88,7 @@ class NodeTypeProjection(nn.Module):
         self.feat_name = feat_name
         self.in_feats = in_feats
         self.embeddings = nn.ModuleDict(
-            {t: nn.Embedding(n, self.embed_size) for t, n in num_nodes.items()}
+            {t: nn.Embedding(n, self.embed_size, sparse=sparse) for t, n in num_nodes.items()}
         )
         self.linears = nn.ModuleDict(
             {

@@ -31,6 +31,7 @@ from .._random import seed_everything  # noqa: F401 - re-exported (hetrec.train.
 from ..eval import topn_metrics
 from .device import resolve_device, to_device
 from .distributed import rank_and_world
+from .optim import clip_grad_norm, make_optimizer, sparse_parameters
 
 
 class TrainingError(RuntimeError):
@@ -177,6 +178,9 @@ class Trainer:
         model.setup(split)
         model.to(self.device)
         engine = model
+        if world > 1 and sparse_parameters(model):
+            raise TrainingError("sparse_embeddings is not supported with more than one process (DDP would "
+                                "all-reduce sparse gradients densely): train with --nproc 1 or turn it off")
         if world > 1 and model.trainable:  # gradients averaged over the ranks in backward
             from torch.nn.parallel import DistributedDataParallel
 
@@ -193,7 +197,10 @@ class Trainer:
             self._write_final(model, val, test, 0, [])
             return FitResult(0, val, test, [])
 
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        try:  # Adam; lazy Adam on sparse embedding tables
+            opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+        except ValueError as err:
+            raise TrainingError(str(err)) from None
         state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "bad": 0,
                  "best_state": _clone_state(model), "history": [], "train_seconds": 0.0}
         ckpt_path = self.out_dir / "checkpoint.pt" if self.out_dir else None
@@ -279,7 +286,7 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                clip_grad_norm(model.parameters(), cfg.grad_clip)
             opt.step()
             t2 = time.perf_counter()
             wait += t1 - t0

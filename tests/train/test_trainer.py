@@ -140,3 +140,56 @@ def test_resume_with_a_checkpoint_of_another_shape_is_a_clear_error(split, tmp_p
     other = create_model("mthgt", **{**SMALL, "hidden_size": 8})
     with pytest.raises(TrainingError, match="does not fit this model"):
         Trainer(quiet(epochs=2, seed=3), out_dir=tmp_path, log=lambda s: None).fit(other, split, resume=True)
+
+
+# -- sparse embedding tables (lazy Adam) ------------------------------------------------------------
+
+def _fit_sparse(split, out, epochs, sparse, resume=False, **kw):
+    model = create_model("mthgt-sampled", **{**SMALL, "sparse_embeddings": sparse})
+    result = Trainer(quiet(epochs=epochs, seed=3, patience=100, **kw), out_dir=out, log=lambda s: None).fit(
+        model, split, resume=resume)
+    return model, result
+
+
+def test_sparse_embeddings_first_step_is_dense_adams(split, tmp_path):
+    dense, _ = _fit_sparse(split, tmp_path / "d", 1, False, max_batches=1)
+    sparse, _ = _fit_sparse(split, tmp_path / "s", 1, True, max_batches=1)
+    assert sparse.proj["user"].sparse and not dense.proj["user"].sparse
+    # SparseAdam adds eps to sqrt(v) before the bias correction, Adam after: on the first step a
+    # coordinate with gradient g moves lr * g / (|g| + eps') with eps' = 1e-8 or 1e-8 / sqrt(1 - b2),
+    # the same up to coordinates whose gradient is below ~1e-6. So: the same rows move, in the same
+    # direction, by nearly the same amount.
+    init = create_model("mthgt-sampled", **{**SMALL, "sparse_embeddings": False})
+    from hetrec.train import seed_everything
+
+    seed_everything(3, -1)
+    init.setup(split)
+    lr = quiet().lr
+    for (k, a), (_, b), (_, w0) in zip(dense.state_dict().items(), sparse.state_dict().items(),
+                                       init.state_dict().items()):
+        if a.dtype.is_floating_point:
+            assert torch.equal(a != w0, b != w0), k
+            assert torch.equal(torch.sign(a - w0), torch.sign(b - w0)), k
+            moved = a != w0
+            if moved.any():
+                diff = (a - b).abs()[moved]
+                assert diff.max() < lr and diff.median() < 0.01 * lr, (k, diff.max(), diff.median())
+
+
+def test_sparse_embeddings_resume_matches_uninterrupted_run(split, tmp_path):
+    full_model, full = _fit_sparse(split, tmp_path / "full", 3, True)
+    _fit_sparse(split, tmp_path / "cut", 2, True)
+    resumed_model, resumed = _fit_sparse(split, tmp_path / "cut", 3, True, resume=True)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], abs=0)
+    for (k, a), (_, b) in zip(full_model.state_dict().items(), resumed_model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_sparse_embeddings_refuse_weight_decay_and_several_processes(split, tmp_path, monkeypatch):
+    with pytest.raises(TrainingError, match="weight_decay"):
+        _fit_sparse(split, tmp_path / "wd", 1, True, weight_decay=1e-4)
+    import hetrec.train.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "rank_and_world", lambda: (0, 2))
+    with pytest.raises(TrainingError, match="more than one process"):
+        _fit_sparse(split, tmp_path / "ddp", 1, True)
