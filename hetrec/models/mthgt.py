@@ -55,6 +55,10 @@ from .base import LossOutput, Recommender
 #: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
 #: a single-task model has "rec" only
 TASKS = ("lp", "rec")
+#: the in-edge cap of ``max_in_edges="auto"`` on training graphs above ``full_graph_max_edges``:
+#: subgraphs keep about as many edges as Last.FM's exact ones (~10⁵), flat as the graph grows
+#: (benchmarks/max_in_edges.py and benchmarks/scale.py, docs/scale.md)
+AUTO_MAX_IN_EDGES = 32
 
 
 @dataclass
@@ -105,8 +109,11 @@ class MTHGTConfig:
     depth: int = 2
     width: int = 128
     max_neighbors: int | None = None
-    #: optional cap on in-edges per node and relation inside the subgraph (DESIGN cost note)
-    max_in_edges: int | None = None
+    #: cap on in-edges per node and relation inside the sampled subgraph (DESIGN cost note):
+    #: an integer, None (exact node-induced subgraphs, Eq. 2), or "auto": None on training
+    #: graphs of at most full_graph_max_edges edges, AUTO_MAX_IN_EDGES above, where it keeps
+    #: the step's cost flat as the graph grows (docs/scale.md measures both)
+    max_in_edges: int | str | None = "auto"
     #: neighbours per relation and hop for the uniform sampler (``ShaDowKHopSampler``)
     fanout: int = 2
     num_negatives: int = 64
@@ -171,13 +178,16 @@ class MTHGT(Recommender):
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
                 "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax"), "lp_loss": ("bpr", "softmax"),
-                "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none")}
+                "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
+                "max_in_edges": ("auto",)}
 
     def setup(self, split) -> None:
         if isinstance(self.config.attention, bool):  # True / False: edge attention / none
             self.config = replace(self.config, attention="edge" if self.config.attention else "none")
         cfg = self.config
         for name, allowed in self._CHOICES.items():
+            if name == "max_in_edges" and not isinstance(cfg.max_in_edges, str):
+                continue  # an integer or None (checked by check_config)
             if getattr(cfg, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
                                  f"got {getattr(cfg, name)!r}")
@@ -238,6 +248,16 @@ class MTHGT(Recommender):
             nn.init.normal_(emb.weight, std=self.config.init_std)
 
     # -- batches (hetrec.batching) -----------------------------------------------------------
+    @property
+    def max_in_edges(self):
+        """The in-edge cap the sampler uses: ``config.max_in_edges`` with "auto" resolved
+        against the training graph (None up to ``full_graph_max_edges`` edges, else
+        :data:`AUTO_MAX_IN_EDGES`)."""
+        cap = self.config.max_in_edges
+        if cap == "auto":
+            return None if self.graph.num_edges() <= self.config.full_graph_max_edges else AUTO_MAX_IN_EDGES
+        return cap
+
     def make_sampler(self):
         """The node-induced subgraph sampler of this variant (sampled mode)."""
         from ..sampling import DenseSubgraphSampler
@@ -245,7 +265,7 @@ class MTHGT(Recommender):
         cfg = self.config
         if cfg.sampler == "dense":
             return DenseSubgraphSampler(cfg.depth, cfg.width, max_neighbors=cfg.max_neighbors,
-                                        max_in_edges=cfg.max_in_edges)
+                                        max_in_edges=self.max_in_edges)
         # uniform neighbour sampling with the same node-induced contract: DGL's ShaDow-k-hop
         fanout = {et: cfg.fanout for et in self.graph.canonical_etypes}
         return dgl.dataloading.ShaDowKHopSampler([fanout] * cfg.depth)

@@ -2,7 +2,8 @@
 
 Every model's ``Config`` is a dataclass; :func:`check_config` checks each field against its
 annotation (``int`` takes integers only, ``float`` any finite number, ``bool`` only booleans,
-``X | None`` also ``None``), against the named choices of string settings and against the range
+``X | None`` also ``None``, ``int | str`` an integer or a named choice such as ``"auto"``),
+against the named choices of string settings and against the range
 rules below (by field name, for every model that has the field). The CLI's ``--set`` and
 :func:`hetrec.models.create_model` both go through it, so ``--set num_layers=0`` or
 ``hidden_size=16.5`` fail with one line naming the setting before a run folder is touched.
@@ -47,7 +48,7 @@ def _kinds(annotation) -> tuple:
     parts = [p.strip() for p in text.split("|")]
     optional = "None" in parts
     base = [p for p in parts if p != "None"]
-    return (base[0] if len(base) == 1 else text), optional
+    return (base[0] if len(base) == 1 else " | ".join(base)), optional
 
 
 def _fmt(low, high, lo_in, hi_in) -> str:
@@ -67,6 +68,13 @@ def check_config(cfg, choices: dict | None = None, model: str = "", minimums: di
             if optional:
                 continue
             raise ValueError(f"{where}setting {f.name} cannot be null (expects {kind})")
+        if kind == "int | str":  # an integer, or one of the named choices (e.g. "auto")
+            if isinstance(v, str):
+                if v not in allowed.get(f.name, ()):
+                    raise ValueError(f"{where}setting {f.name} expects an integer or one of "
+                                     f"{', '.join(map(repr, allowed.get(f.name, ())))}, got {v!r}")
+                continue
+            kind = "int"
         if kind == "int":
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{where}setting {f.name} expects an integer, got {v!r}")

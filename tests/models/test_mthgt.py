@@ -275,3 +275,22 @@ def test_encode_names_its_tasks_and_the_loss_is_their_losses(split, multitask, s
     assert set(sampled.encode(batch.subgraph)) == tasks
     logs = sampled.loss(batch).logs
     assert "rec_loss" in logs and ("lp_loss" in logs) == multitask
+
+
+def test_max_in_edges_auto_caps_only_big_training_graphs(split):
+    from hetrec.models.mthgt import AUTO_MAX_IN_EDGES
+
+    small = create_model("mthgt-sampled", **SMALL)
+    small.setup(split)
+    assert small.config.max_in_edges == "auto" and small.max_in_edges is None
+    assert small.batch_builder.sampler.max_in_edges is None
+    # the same graph counts as big when the threshold is below its size
+    big = create_model("mthgt-sampled", **SMALL, full_graph_max_edges=split.train_graph.num_edges() - 1)
+    big.setup(split)
+    assert big.max_in_edges == AUTO_MAX_IN_EDGES == big.batch_builder.sampler.max_in_edges
+    fixed = create_model("mthgt-sampled", **SMALL, max_in_edges=3)
+    fixed.setup(split)
+    assert fixed.batch_builder.sampler.max_in_edges == 3
+    for bad in ("always", 0, 2.5, True):
+        with pytest.raises(ValueError, match="max_in_edges"):
+            create_model("mthgt-sampled", max_in_edges=bad)
