@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 
@@ -260,6 +261,99 @@ def recommend(run_dir, user, k, fold, device):
     click.echo(f"top {len(rows)} items for user {user} ({cfg.dataset} / {cfg.model}, fold {f}):")
     for rank, raw, name, score in rows:
         click.echo(f"{rank:3d}. {raw:>8}  {name}  ({score:.3f})")
+
+
+PARTITION_METHODS = ["auto", "metis", "random"]  # hetrec.distributed.METHODS (tests check they agree)
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None, help="Partition a named dataset.")
+@click.option("--tables", type=click.Path(file_okay=False), default=None, help="Partition your own tables folder.")
+@click.option("--synthetic", "synthetic_n", type=click.IntRange(min=100), default=None, metavar="INTERACTIONS",
+              help="Partition a synthetic graph with this many interactions (users n/15, items n/10), generated with --seed.")
+@click.option("--fold", type=click.IntRange(min=0), default=0, show_default=True, help="Whose training graph to partition.")
+@click.option("--k", type=click.IntRange(min=2), default=5, show_default=True, help="Folds of the split.")
+@click.option("--val-ratio", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Share of each user's non-test interactions held out for validation.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+              help="Seed of the split (and of the synthetic graph and a random partitioning).")
+@click.option("--num-parts", type=click.IntRange(min=1), required=True, help="Number of partitions (machines).")
+@click.option("--method", type=click.Choice(PARTITION_METHODS), default="auto", show_default=True,
+              help="auto: METIS when this DGL build has it, else random.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="A new or empty folder for the partitions.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads.")
+@data_dir_option
+@verify_option
+def partition(dataset, tables, synthetic_n, fold, k, val_ratio, seed, num_parts, method, out, threads, data_dir, verify):
+    """Partition a fold's training graph for DGL's distributed engine (dgl.distributed.partition_graph).
+
+    Validation and test interactions are not in the partitions (nor their reverses); they are
+    stored beside them in heldout.npz. hetrec_partition.json records the data, the split and the
+    sha256 of every file.
+    """
+    from pathlib import Path
+
+    from .distributed import PartitionError, metis_available, partition_fold
+    from .distributed.partition import _check_new_folder
+
+    given = [name for name, v in (("--dataset", dataset), ("--tables", tables), ("--synthetic", synthetic_n)) if v]
+    if len(given) != 1:
+        raise click.UsageError("name the data to partition with one of --dataset, --tables or --synthetic"
+                               + (f" (got {' and '.join(given)})" if given else ""))
+    if fold >= k:
+        raise click.BadParameter(f"fold {fold} does not exist in a {k}-fold split (folds 0..{k - 1})", param_hint="--fold")
+    if method == "metis" and not metis_available():
+        raise click.BadParameter("this DGL build has no METIS: use --method random (or auto, which falls back to it)",
+                                 param_hint="--method")
+    try:
+        _check_new_folder(out)  # before any data is read
+    except PartitionError as err:
+        _fail(err)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from .data import DataError, kfold_split
+    from .data import synthetic as synthetic_graph
+
+    if synthetic_n:
+        sizes = {"num_users": max(2, synthetic_n // 15), "num_items": max(2, synthetic_n // 10),
+                 "num_interactions": synthetic_n}
+        graph, label = synthetic_graph(**sizes, seed=seed), "synthetic"
+        source = {"synthetic": {**sizes, "seed": seed}}
+    else:
+        ds = _load(dataset, data_dir, verify, tables)
+        graph, label = ds.graph, "tables" if tables else dataset
+        if tables:
+            source = {"tables": str(Path(tables).resolve())}
+        else:
+            from .data import data_root
+
+            source = {"dataset": dataset, "data_dir": str(data_root(data_dir).resolve()),
+                      "verified": bool(getattr(ds, "verified", True))}
+    splits = kfold_split(graph, k=k, seed=seed, val_ratio=val_ratio)
+    name = re.sub(r"[^A-Za-z0-9_]", "_", f"{label}_fold{fold}")
+    try:
+        meta = partition_fold(splits, fold, num_parts, out, method=method, seed=seed, source=source, graph_name=name,
+                              log=lambda m: click.echo(m, err=True))
+    except (PartitionError, DataError, ValueError) as err:
+        _fail(err)
+    why = {("auto", "metis"): "METIS is available in this DGL build",
+           ("auto", "random"): "METIS is not available in this DGL build" if not metis_available()
+           else "METIS left a partition without a node of some type or an edge of some relation"}
+    reason = why.get((method, meta["method"]), "asked for")
+    click.echo(f"partitioned the training graph of {label}, fold {fold} of a {k}-fold split (seed {seed}), "
+               f"into {num_parts} part(s)")
+    click.echo(f"method: {meta['method']} ({reason})")
+    nodes, edges = sum(meta["train_graph"]["num_nodes"].values()), meta["edges"]
+    click.echo(f"training graph: {nodes:,} nodes, {edges:,} edges; held out: {meta['heldout']['val']:,} validation "
+               f"and {meta['heldout']['test']:,} test interactions (heldout.npz, not in any partition)")
+    for p, part in enumerate(meta["parts"]):
+        click.echo(f"  part {p}: owns {sum(part['nodes'].values()):,} nodes and {sum(part['edges'].values()):,} edges")
+    click.echo(f"edges cut (ends in different parts): {meta['cut_edges']:,} of {edges:,} "
+               f"({100 * meta['cut_edges'] / max(edges, 1):.1f} %)")
+    click.echo(f"wrote {out} in {meta['seconds']:.1f} s: {meta['bytes'] / 2**20:.1f} MiB, "
+               f"DGL configuration {meta['dgl_config']}, metadata hetrec_partition.json")
 
 
 if __name__ == "__main__":  # pragma: no cover
