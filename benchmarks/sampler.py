@@ -165,7 +165,7 @@ def graphs(args):
             yield "Last.FM", LastFM2K(root=args.data)[0]
         except Exception as err:  # noqa: BLE001 - the benchmark goes on without real data
             print(f"(Last.FM skipped: {err})", file=sys.stderr)
-    sizes = args.sizes or ([1e5, 1e6] if args.quick else [1e5, 1e6, 1e7])
+    sizes = [] if args.only_real else args.sizes or ([1e5, 1e6] if args.quick else [1e5, 1e6, 1e7])
     for n in map(int, sizes):
         yield f"synthetic 1e{len(str(n)) - 1}", synthetic(
             num_users=n // 20, num_items=n // 50, num_interactions=n, num_tags=max(50, n // 2000),
@@ -179,6 +179,7 @@ def main(argv=None):
                         help="folder holding hetrec2011-lastfm-2k (default: $HETREC_DATA)")
     parser.add_argument("--sizes", type=float, nargs="*",
                         help="synthetic interaction counts (default 1e5 1e6, or up to 1e7)")
+    parser.add_argument("--only-real", action="store_true", help="Last.FM only, no synthetic graphs")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sampler.csv"))
     args = parser.parse_args(argv)
     repeats, num_batches = (3, 4) if args.quick else (5, 8)
