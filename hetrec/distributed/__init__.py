@@ -4,12 +4,16 @@
 :func:`dgl.distributed.partition_graph` (METIS when DGL has it, else random), keeping the hetrec
 schema and the split; :func:`check_partition` refuses a partition folder that does not match the
 data; :func:`partition_edges` and :func:`load_heldout` read a folder back in the dataset graph's ids.
-Distributed *training* on the partitions is not built yet (docs/distributed.md).
+:func:`train_bprmf_distributed` trains BPR-MF on the partitions with DGL graph servers, trainers,
+``DistGraph`` and ``DistEmbedding`` on this machine (127.0.0.1), and evaluates it on the fold's
+test interactions; MTHGT and the other models do not train on partitions yet (docs/distributed.md).
 
 Data-parallel training on one machine (``torch.distributed`` processes over one graph) is another
 thing: it lives in :mod:`hetrec.train` (``hetrec train --nproc``).
 
-This package imports only :mod:`hetrec.data` and the file helpers of ``hetrec._io``.
+Partitioning imports only :mod:`hetrec.data` and the file helpers of ``hetrec._io``; training also
+uses hetrec's BPR loss, negative sampler and metrics (:mod:`hetrec.nn`, :mod:`hetrec.sampling`,
+:mod:`hetrec.eval`).
 """
 from .partition import (
     HELDOUT_FILE,
@@ -25,8 +29,10 @@ from .partition import (
     partition_fold,
     read_metadata,
 )
+from .train import DistBPRConfig, DistributedTrainingError, train_bprmf_distributed
 
 __all__ = [
     "partition_fold", "check_partition", "read_metadata", "partition_edges", "load_heldout", "metis_available",
     "PartitionError", "METHODS", "METADATA_FILE", "HELDOUT_FILE", "ORIG_IDS_FILE", "RANDOM_DRAWS",
+    "train_bprmf_distributed", "DistBPRConfig", "DistributedTrainingError",
 ]

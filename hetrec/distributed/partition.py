@@ -471,6 +471,17 @@ def partition_edges(out_dir, part_id: int, *, inner_only: bool = True, verify: b
     (src, dst, eid)}``. ``inner_only`` keeps the edges the partition owns (those whose
     destination it owns); otherwise HALO edges, copies of edges owned by other partitions, are
     included too: everything a trainer on that machine can see."""
+    out = Path(out_dir)
+    local = local_partition_edges(out, part_id, inner_only=inner_only, verify=verify)
+    with np.load(out / ORIG_IDS_FILE, allow_pickle=False) as z:
+        ids = {k: z[k] for k in z.files}
+    return {et: (ids[f"node:{et[0]}"][src], ids[f"node:{et[2]}"][dst], ids[f"edge:{_etype_key(et)}"][eid])
+            for et, (src, dst, eid) in local.items()}
+
+
+def local_partition_edges(out_dir, part_id: int, *, inner_only: bool = True, verify: bool = True) -> dict:
+    """Like :func:`partition_edges`, in DGL's ids (per-type node and edge ids of the partitioned
+    graph, the ids a :class:`dgl.distributed.DistGraph` of the folder uses)."""
     import dgl
 
     out = Path(out_dir)
@@ -480,20 +491,15 @@ def partition_edges(out_dir, part_id: int, *, inner_only: bool = True, verify: b
     if verify:
         _verify(out, meta, [meta["dgl_config"], f"part{part_id}/graph.dgl", ORIG_IDS_FILE])
     graph, _, _, book, _, _, _ = dgl.distributed.load_partition(str(out / meta["dgl_config"]), part_id, load_feats=False)
-    with np.load(out / ORIG_IDS_FILE, allow_pickle=False) as z:
-        ids = {k: z[k] for k in z.files}
-    type_of, per_type = (x.numpy() for x in book.map_to_per_ntype(graph.ndata[dgl.NID]))
-    node = np.empty(graph.num_nodes(), dtype=np.int64)
-    for t_id, t in enumerate(book.ntypes):
-        mine = type_of == t_id
-        node[mine] = ids[f"node:{t}"][per_type[mine]]
+    _, node = (x.numpy() for x in book.map_to_per_ntype(graph.ndata[dgl.NID]))
     src, dst = (x.numpy() for x in graph.edges())
     etype_of, per_etype = (x.numpy() for x in book.map_to_per_etype(graph.edata[dgl.EID]))
     keep = graph.edata["inner_edge"].numpy().astype(bool) if inner_only else np.ones(graph.num_edges(), dtype=bool)
     edges = {}
     for e_id, et in enumerate(book.canonical_etypes):
         mine = keep & (etype_of == e_id)
-        edges[tuple(et)] = (node[src[mine]], node[dst[mine]], ids[f"edge:{_etype_key(et)}"][per_etype[mine]])
+        edges[tuple(et)] = (node[src[mine]].astype(np.int64), node[dst[mine]].astype(np.int64),
+                            per_etype[mine].astype(np.int64))
     return edges
 
 
