@@ -223,7 +223,7 @@ def _without_edges(sub, drop: dict):
             src, dst = sub.edges(etype=etype)
             s_t, d_t = sub.get_ntype_id(etype[0]), sub.get_ntype_id(etype[2])
             rels[i] = hgi.create_unitgraph_from_coo(1 if s_t == d_t else 2, sub.num_nodes(etype[0]),
-                                                    sub.num_nodes(etype[2]), src[keep], dst[keep], ["coo"])
+                                                    sub.num_nodes(etype[2]), src[keep], dst[keep], ["coo", "csr", "csc"])
             frames[i] = frames[i].subframe(keep)
         counts = dgl.utils.toindex([sub.num_nodes(t) for t in sub.ntypes], "int64")
         gidx = hgi.create_heterograph_from_relations(sub._graph.metagraph, rels, counts)
