@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
@@ -24,7 +23,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_csv_atomically  # noqa: E402
-from scale import graph_of, sampler_batches  # noqa: E402
+from scale import graph_of, measure_sampler, sampler_batches  # noqa: E402
 
 from hetrec.data import kfold_split, load_dataset  # noqa: E402
 from hetrec.sampling import DenseSubgraphSampler  # noqa: E402
@@ -46,23 +45,18 @@ def study(name, g, batches, repeats):
     rows, full, degrees = [], None, []
     for cap in CAPS:
         sampler = DenseSubgraphSampler(2, 128, max_in_edges=cap, generator=torch.Generator().manual_seed(0))
-        sampler.sample(train, *work[0])
-        times, edges, capped_nodes = [], [], []
-        for _ in range(repeats):
-            for seeds, exclude in work:
-                t = time.perf_counter()
-                _, _, sub = sampler.sample(train, seeds, exclude)
-                times.append(time.perf_counter() - t)
-                edges.append(sub.num_edges())
-                if cap is None:  # in-degrees per relation of the exact subgraphs
-                    degrees.append((np.concatenate([sub.in_degrees(etype=e).numpy() for e in sub.canonical_etypes]),
-                                    sub.num_nodes()))
+
+        def in_degrees(sub, cap=cap):  # in-degrees per relation of the exact subgraphs
+            if cap is None:
+                degrees.append((np.concatenate([sub.in_degrees(etype=e).numpy() for e in sub.canonical_etypes]),
+                                sub.num_nodes()))
+
+        ms, mean_edges, _, _ = measure_sampler(train, work, cap, repeats, sampler=sampler, on_subgraph=in_degrees)
         # (node, relation) pairs of the exact subgraphs whose in-edges the cap cuts, per node
         capped_nodes = [int((d > cap).sum()) / n for d, n in degrees] if cap is not None else []
-        mean_edges = float(np.mean(edges))
         full = mean_edges if cap is None else full
         rows.append({"graph": name, "graph_edges": train.num_edges(), "max_in_edges": cap or "none",
-                     "ms_per_subgraph": 1000 * float(np.median(times)), "subgraph_edges": mean_edges,
+                     "ms_per_subgraph": ms, "subgraph_edges": mean_edges,
                      "edges_kept": mean_edges / full,
                      "node_relations_capped": float(np.mean(capped_nodes)) if capped_nodes else 0.0})
         print(f"{name} cap {cap}: {rows[-1]}", file=sys.stderr, flush=True)

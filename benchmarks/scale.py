@@ -94,10 +94,13 @@ def sampler_batches(g, num, seed):
     return out
 
 
-def measure_sampler(g, work, max_in_edges, repeats):
+def measure_sampler(g, work, max_in_edges, repeats, sampler=None, on_subgraph=None):
+    """Median ms per subgraph, mean edges and nodes per subgraph, peak MiB of sampling, for
+    ``DenseSubgraphSampler(2, 128, max_in_edges=...)`` (or ``sampler``) over ``repeats`` passes of
+    ``work``; ``on_subgraph(sub)`` sees every subgraph (outside the timing)."""
     from hetrec.sampling import DenseSubgraphSampler
 
-    sampler = DenseSubgraphSampler(2, 128, max_in_edges=max_in_edges)
+    sampler = sampler or DenseSubgraphSampler(2, 128, max_in_edges=max_in_edges)
     sampler.sample(g, *work[0])  # builds the per-graph arrays
     times, edges, nodes = [], [], []
     with PeakRSS() as peak:
@@ -108,6 +111,8 @@ def measure_sampler(g, work, max_in_edges, repeats):
                 times.append(time.perf_counter() - t)
                 edges.append(sub.num_edges())
                 nodes.append(sub.num_nodes())
+                if on_subgraph is not None:
+                    on_subgraph(sub)
     return 1000 * float(np.median(times)), float(np.mean(edges)), float(np.mean(nodes)), peak.mib
 
 
