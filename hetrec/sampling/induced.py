@@ -11,7 +11,7 @@ import dgl
 import numpy as np
 import torch
 
-from .segments import capped_rows
+from .segments import capped_rows, gather_segments
 
 
 def seeds_by_type(g, seed_nodes) -> tuple:
@@ -122,6 +122,27 @@ class GraphArrays:
             self._merged[direction] = (np.concatenate(indptrs), np.concatenate(nbrs), np.concatenate(eids),
                                        row_offset)
         return self._merged[direction]
+
+    @property
+    def reverse_pairs(self) -> dict:
+        """``{etype: reverse etype}`` for pairs of relations in which edge *i* of one is edge *i*
+        of the other reversed (hetrec's schema builds every relation with its reverse this
+        way). Found by comparing the edge lists once per graph; a relation whose own direction
+        is also its reverse (``friend``) is never paired."""
+        if "reverse_pairs" not in self._merged:
+            g, pairs, taken = self.graph, {}, set()
+            for a in self.etypes:
+                for b in self.etypes:
+                    if (a == b or a in taken or b in taken or (a[0], a[2]) != (b[2], b[0])
+                            or g.num_edges(a) != g.num_edges(b)):
+                        continue
+                    sa, da = g.edges(etype=a)
+                    sb, db = g.edges(etype=b)
+                    if torch.equal(sa, db) and torch.equal(da, sb):
+                        pairs[a] = b
+                        taken |= {a, b}
+            self._merged["reverse_pairs"] = pairs
+        return self._merged["reverse_pairs"]
 
     def _scratch_array(self, key, size, dtype, fill):
         if key not in self._scratch:
@@ -255,27 +276,131 @@ def _over_in_cap(sub, etype, bad: np.ndarray, cap: int, rng) -> np.ndarray:
     return drop
 
 
+def _relation_edges(g, arrays: GraphArrays, nodes: dict, excluded) -> dict:
+    """The induced edges of every relation as ``{etype: (src, dst, eid)}`` numpy arrays: local
+    endpoints (positions in ``nodes``) and edge ids in ``g``.
+
+    One gather over the merged out-CSR (``GraphArrays.merged("out")``) serves every relation:
+    the out-rows of its sampled sources, with the far ends kept if sampled and the edge not
+    excluded. Of two relations in which edge *i* of one is edge *i* of the other reversed
+    (:attr:`GraphArrays.reverse_pairs`, e.g. ``interacts`` / ``interacted_by``) only the one
+    with fewer entries to read is read; the other's induced edges are the same edges reversed,
+    each relation minus its own excluded edges.
+    """
+    off, local = arrays.node_offset, arrays.local
+    indptr, nbrs, eids, row_offset = arrays.merged("out")
+
+    def rows_of(etype):
+        return row_offset[etype] + nodes[etype[0]]
+
+    mirror, read = {}, []  # mirror: {read relation: relation built from it}
+    paired = set()
+    for a, b in arrays.reverse_pairs.items():
+        ra, rb = rows_of(a), rows_of(b)
+        cost_a = int((indptr[ra + 1] - indptr[ra]).sum())
+        cost_b = int((indptr[rb + 1] - indptr[rb]).sum())
+        (first, rows), other = ((a, ra), b) if cost_a <= cost_b else ((b, rb), a)
+        read.append((first, rows))
+        mirror[first] = other
+        paired |= {a, b}
+    read += [(e, rows_of(e)) for e in arrays.etypes if e not in paired]
+    gids = [off[t] + n for t, n in nodes.items()]
+    for gid in gids:
+        local[gid] = np.arange(len(gid))
+    try:
+        pos, seg = gather_segments(indptr, np.concatenate([rows for _, rows in read]))
+        far = local[nbrs[pos]]  # position of the far end in the subgraph, -1 if not in it
+    finally:
+        for gid in gids:
+            local[gid] = -1
+    keep = np.flatnonzero(far >= 0)
+    seg, far, eid = seg[keep], far[keep], eids[pos[keep]]
+    first_row = np.r_[0, np.cumsum([len(rows) for _, rows in read])]
+    cut = np.searchsorted(seg, first_row)  # rows come relation by relation
+    edges = {}
+
+    def without_excluded(etype, src, dst, ids):
+        if excluded is None:
+            return src, dst, ids
+        ok = ~excluded[arrays.edge_offset[etype] + ids]
+        return src[ok], dst[ok], ids[ok]
+
+    for j, (etype, _) in enumerate(read):
+        part = slice(cut[j], cut[j + 1])
+        # a relation's rows are its sampled sources in order: row k is source k
+        src, dst, ids = seg[part] - first_row[j], far[part], eid[part] - arrays.edge_offset[etype]
+        if etype in mirror:  # the reverse relation: the same edges reversed, its own exclusions
+            edges[mirror[etype]] = without_excluded(mirror[etype], dst, src, ids)
+        edges[etype] = without_excluded(etype, src, dst, ids)
+    return edges
+
+
+def _build_subgraph(g, nodes: dict, edges: dict):
+    """The DGLGraph of ``edges`` over ``nodes`` with ``g``'s node and edge data (``dgl.NID``,
+    ``dgl.EID`` added), as :func:`dgl.node_subgraph` would return it.
+
+    Builds the relations from COO with every sparse format allowed (CSR/CSC are made when first
+    asked for) through DGL's graph-index constructors, which skip the public constructor's
+    per-relation checks; with another DGL where those internals differ, ``dgl.heterograph``
+    builds the same graph.
+    """
+    nid = [torch.from_numpy(nodes[t]) for t in g.ntypes]
+    eid = [torch.from_numpy(edges[e][2]) for e in g.canonical_etypes]
+    idx = lambda a: torch.from_numpy(a).to(g.idtype)  # noqa: E731
+    try:
+        from dgl import heterograph_index as hgi
+        from dgl.heterograph import DGLGraph
+
+        rels = []
+        for etype in g.canonical_etypes:
+            src, dst, _ = edges[etype]
+            same = g.get_ntype_id(etype[0]) == g.get_ntype_id(etype[2])
+            rels.append(hgi.create_unitgraph_from_coo(1 if same else 2, len(nodes[etype[0]]), len(nodes[etype[2]]),
+                                                      idx(src), idx(dst), ["coo", "csr", "csc"]))
+        counts = dgl.utils.toindex([len(n) for n in nid], "int64")
+        gidx = hgi.create_heterograph_from_relations(g._graph.metagraph, rels, counts)
+        node_frames = [g._node_frames[i].subframe(n) for i, n in enumerate(nid)]
+        edge_frames = [g._edge_frames[i].subframe(e) for i, e in enumerate(eid)]
+        for frame, ids in zip(node_frames, nid):
+            frame[dgl.NID] = ids.to(g.idtype)  # dgl.node_subgraph's dtype
+        for frame, ids in zip(edge_frames, eid):
+            frame[dgl.EID] = ids.to(g.idtype)
+        return DGLGraph(gidx, g.ntypes, g.etypes, node_frames, edge_frames)
+    except (AttributeError, ImportError, TypeError):  # pragma: no cover - other DGL versions
+        sub = dgl.heterograph({e: (idx(edges[e][0]), idx(edges[e][1])) for e in g.canonical_etypes},
+                              {t: len(nodes[t]) for t in g.ntypes}, idtype=g.idtype)
+        for i, t in enumerate(g.ntypes):
+            for key, value in g.nodes[t].data.items():
+                sub.nodes[t].data[key] = value[nid[i]]
+        for i, e in enumerate(g.canonical_etypes):
+            for key, value in g.edges[e].data.items():
+                sub.edges[e].data[key] = value[eid[i]]
+        for i, t in enumerate(g.ntypes):
+            sub.nodes[t].data[dgl.NID] = nid[i].to(g.idtype)
+        for i, e in enumerate(g.canonical_etypes):
+            sub.edges[e].data[dgl.EID] = eid[i].to(g.idtype)
+        return sub
+
+
 def induced_subgraph(g, arrays: GraphArrays, nodes: dict, excluded=None, max_in_edges=None, rng=None):
     """The subgraph of ``g`` induced by ``nodes`` (``{ntype: distinct int64 ids}``, kept in order).
 
     Node ``i`` of type ``t`` in the result is ``nodes[t][i]`` (stored in ``dgl.NID``); every edge
     of ``g`` between two of the nodes is kept, except those flagged in ``excluded`` (a boolean
     array over global edge ids, see :class:`GraphArrays`, or ``None``), with its id in ``g`` in
-    ``dgl.EID``. Node and edge features are copied (``dgl.node_subgraph`` does the induction,
-    in C++; the excluded edges are then dropped from their relations only).
+    ``dgl.EID``. Node and edge features are copied. The induction is done in numpy over the
+    merged CSRs (:func:`_relation_edges`): the same edges as :func:`dgl.node_subgraph` minus the
+    excluded ones, in another order within a relation (by the row they were read from).
 
     With ``max_in_edges = k``, each node keeps at most ``k`` of its incoming edges of each
     relation, drawn uniformly without replacement (``rng``, a numpy Generator).
     """
-    sub = dgl.node_subgraph(g, {t: torch.from_numpy(n).to(g.idtype) for t, n in nodes.items()})
+    sub = _build_subgraph(g, nodes, _relation_edges(g, arrays, nodes, excluded))
+    if max_in_edges is None:
+        return sub
     drop = {}
     for etype in sub.canonical_etypes:
-        if excluded is None and max_in_edges is None:
-            break
-        eid = sub.edges[etype].data[dgl.EID].numpy()
-        bad = np.zeros(len(eid), dtype=bool) if excluded is None else excluded[arrays.edge_offset[etype] + eid]
-        if max_in_edges is not None:
-            bad |= _over_in_cap(sub, etype, bad, max_in_edges, rng)
+        bad = _over_in_cap(sub, etype, np.zeros(sub.num_edges(etype), dtype=bool), max_in_edges, rng)
         if bad.any():
             drop[etype] = np.flatnonzero(bad)
     return _without_edges(sub, drop) if drop else sub

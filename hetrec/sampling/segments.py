@@ -50,7 +50,7 @@ def _select_in_rows(pos: np.ndarray, valid: np.ndarray, cap: int, rng: np.random
     keys = rng.random(pos.shape)
     keys[~valid] = 2.0  # after every valid key (keys are in [0, 1))
     sel = np.argpartition(keys, cap - 1, axis=1)[:, :cap]
-    return np.take_along_axis(pos, sel, axis=1)
+    return pos[np.arange(len(pos))[:, None], sel]
 
 
 def _padded_rows(starts, lengths, eids, excluded):
@@ -92,21 +92,32 @@ def capped_rows(starts, lengths, usable, cap, rng, eids=None, excluded=None) -> 
     of ``2·cap`` draws.
     """
     parts_pos, parts_seg = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
-    mid = np.flatnonzero(lengths <= 2 * cap)
-    pending, draws = np.flatnonzero(lengths > 2 * cap), 2 * cap
+    long_rows = lengths > 2 * cap
+    mid = np.flatnonzero(~long_rows)
+    pending, draws = np.flatnonzero(long_rows), 2 * cap
     while len(pending):
         readable = lengths[pending] <= draws  # cheaper read whole than drawn
-        mid = np.concatenate([mid, pending[readable]])
-        pending = pending[~readable]
-        if not len(pending):
-            break
-        offsets = rng.integers(0, lengths[pending][:, None], size=(len(pending), draws))
-        cand = np.sort(starts[pending][:, None] + offsets, axis=1)
-        valid = np.ones(cand.shape, dtype=bool)
-        valid[:, 1:] = cand[:, 1:] != cand[:, :-1]  # first of each run of equal draws
+        if readable.any():
+            mid = np.concatenate([mid, pending[readable]])
+            pending = pending[~readable]
+            if not len(pending):
+                break
+        # uniform offsets floor(u * n) (u in [0, 1): a bias below n / 2^53), clipped against
+        # rounding up to n; cheaper than Generator.integers with an array of bounds
+        n = lengths[pending][:, None]
+        offsets = np.minimum((rng.random((len(pending), draws)) * n).astype(np.int64), n - 1)
+        cand = starts[pending][:, None] + offsets
+        cand.sort(axis=1)
+        valid = np.empty(cand.shape, dtype=bool)
+        valid[:, 0] = True
+        np.not_equal(cand[:, 1:], cand[:, :-1], out=valid[:, 1:])  # first of each run of equal draws
         if excluded is not None:
             valid &= ~excluded[eids[cand]]
-        done = valid.sum(axis=1) >= cap
+        done = np.count_nonzero(valid, axis=1) >= cap
+        if done.all():
+            parts_pos.append(_select_in_rows(cand, valid, cap, rng).ravel())
+            parts_seg.append(np.repeat(pending, cap))
+            break
         if done.any():
             parts_pos.append(_select_in_rows(cand[done], valid[done], cap, rng).ravel())
             parts_seg.append(np.repeat(pending[done], cap))

@@ -420,3 +420,45 @@ def test_max_in_edges_keeps_a_uniform_subset_of_usable_in_edges():
         assert sg.num_edges(rev) == 11  # each user has one in-edge: nothing to cap there
     assert stats.chisquare(hits[1:]).pvalue > 1e-3
     assert abs(hits[1:].mean() / runs - 4 / 11) < 0.02
+
+
+def test_induction_mirrors_only_id_aligned_reverses_and_keeps_each_relations_exclusions():
+    # interacts / interacted_by are id-aligned (edge i is edge i reversed): the sampler reads
+    # one and mirrors the other. tagged_with's reverse is stored in another edge order, so it
+    # must be read on its own. Exclusions differ between a relation and its reverse.
+    from hetrec.sampling.induced import ExcludedEdges, GraphArrays, excluded_by_etype, induced_subgraph
+
+    rng = np.random.default_rng(3)
+    ui = np.unique(np.c_[rng.integers(0, 30, 300), rng.integers(0, 40, 300)], axis=0)
+    it = np.unique(np.c_[rng.integers(0, 40, 120), rng.integers(0, 9, 120)], axis=0)
+    perm = rng.permutation(len(it))
+    g = dgl.heterograph({
+        ("user", "interacts", "item"): (ui[:, 0], ui[:, 1]),
+        ("item", "interacted_by", "user"): (ui[:, 1], ui[:, 0]),
+        ("item", "tagged_with", "tag"): (it[:, 0], it[:, 1]),
+        ("tag", "tag_of", "item"): (it[perm, 1], it[perm, 0]),
+    }, num_nodes_dict={"user": 30, "item": 40, "tag": 9})
+    arrays = GraphArrays().bind(g)
+    assert arrays.reverse_pairs == {("item", "interacted_by", "user"): ("user", "interacts", "item")} or \
+        arrays.reverse_pairs == {("user", "interacts", "item"): ("item", "interacted_by", "user")}
+    exclude = {("user", "interacts", "item"): torch.arange(0, len(ui), 4),
+               ("item", "interacted_by", "user"): torch.arange(1, len(ui), 5),
+               ("tag", "tag_of", "item"): torch.arange(0, len(it), 3)}
+    for trial in range(5):
+        nodes = {"user": np.sort(rng.choice(30, 12, replace=False))[::-1].copy(),
+                 "item": rng.choice(40, 25, replace=False), "tag": rng.choice(9, 5 + trial % 4, replace=False)}
+        # make one side much cheaper than the other in some trials, so both read directions occur
+        if trial % 2:
+            nodes["user"] = nodes["user"][:2]
+        with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude)):
+            sub = induced_subgraph(g, arrays, nodes, arrays.excluded)
+        want = dgl.node_subgraph(g, {t: torch.from_numpy(n) for t, n in nodes.items()})
+        for etype in g.canonical_etypes:
+            got = sub.edges[etype].data[dgl.EID]
+            keep = ~torch.isin(want.edges[etype].data[dgl.EID], exclude.get(etype, torch.empty(0, dtype=torch.int64)))
+            assert sorted(got.tolist()) == sorted(want.edges[etype].data[dgl.EID][keep].tolist()), etype
+            s, d = sub.edges(etype=etype)
+            gs, gd = g.find_edges(got, etype=etype)
+            assert torch.equal(sub.nodes[etype[0]].data[dgl.NID][s.long()], gs)
+            assert torch.equal(sub.nodes[etype[2]].data[dgl.NID][d.long()], gd)
+        assert (arrays.local == -1).all() and not arrays.excluded.any()
