@@ -4,7 +4,9 @@
 :func:`dgl.distributed.partition_graph` (METIS when DGL has it, else random), keeping the hetrec
 schema and the split; :func:`check_partition` refuses a partition folder that does not match the
 data; :func:`partition_edges` and :func:`load_heldout` read a folder back in the dataset graph's ids.
-:func:`train_bprmf_distributed` trains BPR-MF on the partitions with DGL graph servers, trainers,
+:func:`local_graph` reads one partition with its HALO nodes as a hetrec-schema heterograph,
+on which :class:`LocalDenseSampler` runs the dense sampler with seeds and results in
+``DistGraph`` ids. :func:`train_bprmf_distributed` trains BPR-MF on the partitions with DGL graph servers, trainers,
 ``DistGraph`` and ``DistEmbedding`` on this machine (127.0.0.1), and evaluates it on the fold's
 test interactions; MTHGT and the other models do not train on partitions yet (docs/distributed.md).
 
@@ -15,6 +17,7 @@ Partitioning imports only :mod:`hetrec.data` and the file helpers of ``hetrec._i
 uses hetrec's BPR loss, negative sampler and metrics (:mod:`hetrec.nn`, :mod:`hetrec.sampling`,
 :mod:`hetrec.eval`).
 """
+from .local import DATASET_ID, DIST_ID, ID_SPACES, INNER, LocalDenseSampler, local_graph
 from .partition import (
     HELDOUT_FILE,
     METADATA_FILE,
@@ -35,4 +38,5 @@ __all__ = [
     "partition_fold", "check_partition", "read_metadata", "partition_edges", "load_heldout", "metis_available",
     "PartitionError", "METHODS", "METADATA_FILE", "HELDOUT_FILE", "ORIG_IDS_FILE", "RANDOM_DRAWS",
     "train_bprmf_distributed", "DistBPRConfig", "DistributedTrainingError",
+    "local_graph", "LocalDenseSampler", "DIST_ID", "DATASET_ID", "INNER", "ID_SPACES",
 ]

@@ -479,18 +479,29 @@ def partition_edges(out_dir, part_id: int, *, inner_only: bool = True, verify: b
             for et, (src, dst, eid) in local.items()}
 
 
+def read_partition_graph(out_dir, part_id: int, *, verify: bool = True) -> tuple:
+    """``(metadata, DGL's graph of partition part_id, its partition book)`` without node or
+    edge data, after checking that the partition exists and (``verify``) that DGL's
+    configuration, the partition's ``graph.dgl`` and ``orig_ids.npz`` are as written."""
+    import dgl
+
+    out = Path(out_dir)
+    meta = read_metadata(out)
+    if not isinstance(part_id, (int, np.integer)) or not 0 <= part_id < meta["num_parts"]:
+        raise PartitionError(f"{out}: no partition {part_id!r} (it has {meta['num_parts']}: 0..{meta['num_parts'] - 1})")
+    if verify:
+        _verify(out, meta, [meta["dgl_config"], f"part{part_id}/graph.dgl", ORIG_IDS_FILE])
+    graph, _, _, book, _, _, _ = dgl.distributed.load_partition(str(out / meta["dgl_config"]), int(part_id),
+                                                                 load_feats=False)
+    return meta, graph, book
+
+
 def local_partition_edges(out_dir, part_id: int, *, inner_only: bool = True, verify: bool = True) -> dict:
     """Like :func:`partition_edges`, in DGL's ids (per-type node and edge ids of the partitioned
     graph, the ids a :class:`dgl.distributed.DistGraph` of the folder uses)."""
     import dgl
 
-    out = Path(out_dir)
-    meta = read_metadata(out)
-    if not 0 <= part_id < meta["num_parts"]:
-        raise PartitionError(f"{out}: no partition {part_id} (it has {meta['num_parts']}: 0..{meta['num_parts'] - 1})")
-    if verify:
-        _verify(out, meta, [meta["dgl_config"], f"part{part_id}/graph.dgl", ORIG_IDS_FILE])
-    graph, _, _, book, _, _, _ = dgl.distributed.load_partition(str(out / meta["dgl_config"]), part_id, load_feats=False)
+    _, graph, book = read_partition_graph(out_dir, part_id, verify=verify)
     _, node = (x.numpy() for x in book.map_to_per_ntype(graph.ndata[dgl.NID]))
     src, dst = (x.numpy() for x in graph.edges())
     etype_of, per_etype = (x.numpy() for x in book.map_to_per_etype(graph.edata[dgl.EID]))
