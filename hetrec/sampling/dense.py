@@ -289,12 +289,12 @@ class DenseSubgraphSampler(Sampler):
             nbr = nbrs[pos]
             ok = ~arrays.sampled[nbr]
             if check is not None:
-                ok &= ~check[eids[pos]]
+                ok &= ~check[pos]  # flags by merged position (GraphArrays.excluded)
             reached.append(nbr[ok])
             weights.append(share[idx][seg[ok]])
         over = np.flatnonzero(~whole)
         if len(over):
-            pos, seg = capped_rows(starts[over], lengths[over], deg[over], cap, rng, eids, flags)
+            pos, seg = capped_rows(starts[over], lengths[over], deg[over], cap, rng, None, flags)
             nbr = nbrs[pos]
             ok = ~arrays.sampled[nbr]
             reached.append(nbr[ok])

@@ -59,8 +59,9 @@ def _padded_rows(starts, lengths, eids, excluded):
     cols = np.arange(lengths.max(initial=0))
     real = cols[None, :] < lengths[:, None]
     pos = starts[:, None] + np.where(real, cols[None, :], 0)
-    valid = real if excluded is None else real & ~excluded[eids[pos]]
-    return pos, valid
+    if excluded is None:
+        return pos, real
+    return pos, real & ~(excluded[pos] if eids is None else excluded[eids[pos]])
 
 
 def row_degrees(indptr, rows, excluded_rows=None) -> tuple:
@@ -90,6 +91,9 @@ def capped_rows(starts, lengths, usable, cap, rng, eids=None, excluded=None) -> 
     again with twice as many offsets (or read whole once that is no longer). The cost per row
     is thus ``O(min(degree, cap))``, whatever the hub's degree, and nothing is sorted but rows
     of ``2·cap`` draws.
+
+    ``excluded`` (boolean) flags unusable edges: indexed by edge id through ``eids``, or by
+    position directly when ``eids`` is ``None``.
     """
     parts_pos, parts_seg = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
     long_rows = lengths > 2 * cap
@@ -112,7 +116,7 @@ def capped_rows(starts, lengths, usable, cap, rng, eids=None, excluded=None) -> 
         valid[:, 0] = True
         np.not_equal(cand[:, 1:], cand[:, :-1], out=valid[:, 1:])  # first of each run of equal draws
         if excluded is not None:
-            valid &= ~excluded[eids[cand]]
+            valid &= ~(excluded[cand] if eids is None else excluded[eids[cand]])
         done = np.count_nonzero(valid, axis=1) >= cap
         if done.all():
             parts_pos.append(_select_in_rows(cand, valid, cap, rng).ravel())

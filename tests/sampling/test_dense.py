@@ -260,7 +260,7 @@ def test_scratch_space_is_left_clean():
     assert arrays.budget.shape == (sum(g.num_nodes(t) for t in g.ntypes),)
     assert not arrays.budget.any() and not arrays.sampled.any() and not arrays.candidate.any()
     assert (arrays.local == -1).all()
-    assert not arrays.excluded.any()
+    assert not arrays.excluded.any() and not arrays.excluded_reverse.any()
 
 
 # -- composition with DGL ------------------------------------------------------------------------
@@ -461,4 +461,4 @@ def test_induction_mirrors_only_id_aligned_reverses_and_keeps_each_relations_exc
             gs, gd = g.find_edges(got, etype=etype)
             assert torch.equal(sub.nodes[etype[0]].data[dgl.NID][s.long()], gs)
             assert torch.equal(sub.nodes[etype[2]].data[dgl.NID][d.long()], gd)
-        assert (arrays.local == -1).all() and not arrays.excluded.any()
+        assert (arrays.local == -1).all() and not arrays.excluded.any() and not arrays.excluded_reverse.any()
