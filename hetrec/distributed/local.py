@@ -82,7 +82,7 @@ def local_graph(partition_dir, part_id: int, *, splits=None, verify: bool = True
     import dgl
 
     out = Path(partition_dir)
-    meta = check_partition(out, splits, files=False)
+    check_partition(out, splits, files=False)  # the metadata, and the split when given
     meta, part, book = read_partition_graph(out, part_id, verify=verify)
     expected_ntypes = set(meta["train_graph"]["num_nodes"])
     expected_etypes = set(meta["train_graph"]["num_edges"])
@@ -91,6 +91,7 @@ def local_graph(partition_dir, part_id: int, *, splits=None, verify: bool = True
         raise PartitionError(f"{out / meta['dgl_config']}: DGL's partition book has node types {sorted(book.ntypes)} "
                              f"and relations {sorted(map(_etype_key, etypes))}; hetrec_partition.json records "
                              f"{sorted(expected_ntypes)} and {sorted(expected_etypes)}")
+    # orig_ids.npz maps the whole graph (8 bytes a node and an edge): read whole on every machine
     with np.load(out / ORIG_IDS_FILE, allow_pickle=False) as z:
         orig = {k: z[k] for k in z.files}
 
