@@ -356,5 +356,102 @@ def partition(dataset, tables, synthetic_n, fold, k, val_ratio, seed, num_parts,
                f"DGL configuration {meta['dgl_config']}, metadata hetrec_partition.json")
 
 
+DIST_MODEL_CHOICES = ["bprmf", "lightgcn"]  # hetrec.distributed.DIST_MODELS (tests check they agree)
+DIST_RESULTS_FILE = "results.json"
+
+
+@main.command("dist-train")
+@click.option("--parts", type=click.Path(file_okay=False), required=True,
+              help="A partition folder made by hetrec partition (one DGL graph server per partition).")
+@click.option("--model", "model_name", type=click.Choice(DIST_MODEL_CHOICES), required=True)
+@click.option("--num-trainers", type=click.IntRange(min=1), default=None,
+              help="Trainer processes, a multiple of the number of partitions (default: one per partition).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs (default 30; early stopping may end sooner).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=None,
+              help="SparseAdam's learning rate (default 0.001).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="BPR triples per step over all trainers (default 2048).")
+@click.option("--embedding-size", type=click.IntRange(min=1), default=None, help="Size d of the embeddings (default 64).")
+@click.option("--num-layers", type=click.IntRange(min=1), default=None, help="LightGCN's K (default 3).")
+@click.option("--eval-every", type=click.IntRange(min=0), default=None,
+              help="Validate every this many epochs (default 1); 0: no validation, the last epoch is tested.")
+@click.option("--patience", type=click.IntRange(min=1), default=None,
+              help="Validations without NDCG@10 gain before stopping (default 5).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per process.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Seconds before every process is stopped and the run fails.")
+@click.option("--save-embeddings", is_flag=True,
+              help="Also write the tested epoch's user and item embeddings (embeddings.pt, the dataset's ids).")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="A new or empty folder for the run: results.json, embeddings.pt, logs/.")
+def dist_train(parts, model_name, num_trainers, epochs, lr, batch_size, embedding_size, num_layers, eval_every,
+               patience, seed, threads, timeout_s, save_embeddings, out):
+    """Train BPR-MF or LightGCN on a DistGraph of partitions, every process on this machine (127.0.0.1).
+
+    Starts one DGL graph server per partition and --num-trainers trainers, validates every
+    --eval-every epochs on the fold's validation interactions (early stopping), tests the best
+    epoch on its test interactions, and writes results.json (atomically) and each process's log
+    (logs/) into --out.
+    """
+    import json
+    from pathlib import Path
+
+    from . import __version__ as version
+    from ._io import LockedError, atomic_torch_save, atomic_write_text, exclusive_lock
+    from .distributed import DIST_MODELS, DistributedTrainingError, PartitionError, check_partition, train_distributed
+    from .eval import format_metrics_table
+
+    if num_layers is not None and model_name != "lightgcn":
+        raise click.BadParameter(f"{model_name} has no layers: --num-layers is LightGCN's", param_hint="--num-layers")
+    given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "embedding_size": embedding_size,
+             "num_layers": num_layers, "eval_every": eval_every, "patience": patience}
+    try:
+        config = DIST_MODELS[model_name](seed=seed, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    out = Path(out)
+
+    def check_unused():
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file, not a folder")
+        used = sorted(p.name for p in out.iterdir() if p.name != ".lock") if out.is_dir() else []
+        if used:
+            raise ValueError(f"--out {out} is not empty ({', '.join(used[:3])}{' …' if len(used) > 3 else ''}): "
+                             "a dist-train folder holds one run; choose a new or empty folder")
+
+    try:
+        check_unused()
+        meta = check_partition(parts)  # before anything is created
+        if num_trainers is not None and num_trainers % meta["num_parts"]:
+            raise click.BadParameter(f"{num_trainers} is not a multiple of the {meta['num_parts']} partition(s) of "
+                                     f"{parts}", param_hint="--num-trainers")
+        out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out / ".lock", f"run folder {out}"):
+            check_unused()  # again, now that no other run can start here
+            result = train_distributed(parts, model_name, num_trainers=num_trainers, config=config,
+                                       timeout_s=timeout_s, threads=threads, return_embeddings=save_embeddings,
+                                       log_dir=out / "logs", log=lambda m: click.echo(m, err=True), verify=False)
+            embeddings = {"user": result.pop("user_embeddings", None), "item": result.pop("item_embeddings", None)}
+            result.pop("user_raw_id")
+            record = {"parts": str(Path(parts).resolve()), "graph_name": meta["graph_name"],
+                      "split": {k: meta[k] for k in ("fold", "k", "seed", "val_ratio")},
+                      "hetrec_version": version, **result}
+            if save_embeddings:
+                atomic_torch_save({**embeddings, "model": model_name, "best_epoch": result["best_epoch"]},
+                                  out / "embeddings.pt")
+            atomic_write_text(out / DIST_RESULTS_FILE, json.dumps(record, indent=2) + "\n")
+    except (PartitionError, DistributedTrainingError, LockedError, ValueError, OSError) as err:
+        _fail(err)
+    r = result
+    stop = "stopped early" if r["stopped_early"] else "no early stop"
+    click.echo(f"{model_name} on {parts}: {r['num_servers']} graph server(s), {r['num_trainers']} trainer(s); "
+               f"{r['epochs_run']} epoch(s) ({stop}), tested epoch {r['best_epoch']}; {r['seconds']:.1f} s")
+    rows = {"test": r["test"]}
+    if r["val"]:
+        rows = {"validation": r["val"], **rows}
+    click.echo(format_metrics_table(rows, config.ns))
+    click.echo(f"wrote {out / DIST_RESULTS_FILE}" + (f" and {out / 'embeddings.pt'}" if save_embeddings else ""))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -6,9 +6,12 @@ schema and the split; :func:`check_partition` refuses a partition folder that do
 data; :func:`partition_edges` and :func:`load_heldout` read a folder back in the dataset graph's ids.
 :func:`local_graph` reads one partition with its HALO nodes as a hetrec-schema heterograph,
 on which :class:`LocalDenseSampler` runs the dense sampler with seeds and results in
-``DistGraph`` ids. :func:`train_bprmf_distributed` trains BPR-MF on the partitions with DGL graph servers, trainers,
-``DistGraph`` and ``DistEmbedding`` on this machine (127.0.0.1), and evaluates it on the fold's
-test interactions; MTHGT and the other models do not train on partitions yet (docs/distributed.md).
+``DistGraph`` ids. :func:`train_distributed` trains BPR-MF or LightGCN on the partitions with
+DGL graph servers, trainers, ``DistGraph``, ``DistEmbedding`` and ``DistTensor`` on this machine
+(127.0.0.1) (LightGCN's propagation computed exactly through DGL's distributed neighbour queries:
+:class:`DistLightGCN`), validates it with full ranking over the distributed embeddings (early
+stopping), and tests the best epoch; ``hetrec dist-train`` runs it. MTHGT and the other models do
+not train on partitions yet (docs/distributed.md).
 
 Data-parallel training on one machine (``torch.distributed`` processes over one graph) is another
 thing: it lives in :mod:`hetrec.train` (``hetrec train --nproc``).
@@ -17,6 +20,7 @@ Partitioning imports only :mod:`hetrec.data` and the file helpers of ``hetrec._i
 uses hetrec's BPR loss, negative sampler and metrics (:mod:`hetrec.nn`, :mod:`hetrec.sampling`,
 :mod:`hetrec.eval`).
 """
+from .lightgcn import DistLightGCN
 from .local import DATASET_ID, DIST_ID, ID_SPACES, INNER, LocalDenseSampler, local_graph
 from .partition import (
     HELDOUT_FILE,
@@ -32,11 +36,19 @@ from .partition import (
     partition_fold,
     read_metadata,
 )
-from .train import DistBPRConfig, DistributedTrainingError, train_bprmf_distributed
+from .train import (
+    DIST_MODELS,
+    DistBPRConfig,
+    DistLightGCNConfig,
+    DistributedTrainingError,
+    train_bprmf_distributed,
+    train_distributed,
+)
 
 __all__ = [
     "partition_fold", "check_partition", "read_metadata", "partition_edges", "load_heldout", "metis_available",
     "PartitionError", "METHODS", "METADATA_FILE", "HELDOUT_FILE", "ORIG_IDS_FILE", "RANDOM_DRAWS",
-    "train_bprmf_distributed", "DistBPRConfig", "DistributedTrainingError",
+    "train_distributed", "train_bprmf_distributed", "DIST_MODELS", "DistBPRConfig", "DistLightGCNConfig",
+    "DistributedTrainingError", "DistLightGCN",
     "local_graph", "LocalDenseSampler", "DIST_ID", "DATASET_ID", "INNER", "ID_SPACES",
 ]

@@ -1,40 +1,59 @@
-r"""BPR-MF trained on a :class:`dgl.distributed.DistGraph`: DGL graph servers and trainer
-processes on this machine (127.0.0.1), one server per partition of a ``hetrec partition`` folder.
+r"""BPR-MF and LightGCN trained on a :class:`dgl.distributed.DistGraph`: DGL graph servers and
+trainer processes on this machine (127.0.0.1), one server per partition of a ``hetrec partition``
+folder.
 
-:func:`train_bprmf_distributed` writes an ``ip_config.txt`` with one line ``127.0.0.1 <port>``
-per partition (DGL's "machine" *m* serves partition *m*), starts one DGL graph server per
-partition and ``num_trainers`` trainer processes with the environment variables DGL's launcher
-sets (``DGL_ROLE``, ``DGL_DIST_MODE=distributed``, ``DGL_SERVER_ID``, ``DGL_NUM_SERVER``,
+:func:`train_distributed` (``model="bprmf"`` or ``"lightgcn"``; :func:`train_bprmf_distributed`
+is its BPR-MF form) writes an ``ip_config.txt`` with one line ``127.0.0.1 <port>`` per partition
+(DGL's "machine" *m* serves partition *m*), starts one DGL graph server per partition and
+``num_trainers`` trainer processes with the environment variables DGL's launcher sets
+(``DGL_ROLE``, ``DGL_DIST_MODE=distributed``, ``DGL_SERVER_ID``, ``DGL_NUM_SERVER``,
 ``DGL_NUM_CLIENT``, ``DGL_IP_CONFIG``, ``DGL_CONF_PATH``, ``DGL_NUM_SAMPLER``,
 ``DGL_GRAPH_FORMAT``; ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE`` for
 ``torch.distributed``), and waits for them. Each trainer
 
 1. calls :func:`dgl.distributed.initialize` and ``torch.distributed.init_process_group("gloo")``,
    opens the :class:`~dgl.distributed.DistGraph`,
-2. holds the user and item ID embeddings as :class:`dgl.distributed.DistEmbedding` (rows stored
-   on the servers, partitioned like the nodes), trained with :class:`dgl.distributed.optim.SparseAdam`,
+2. holds the user and item ID (layer-0) embeddings as :class:`dgl.distributed.DistEmbedding`
+   (rows stored on the servers, partitioned like the nodes), trained with
+   :class:`dgl.distributed.optim.SparseAdam`,
 3. takes its share of the training interactions with :func:`dgl.distributed.edge_split` over the
    ``interacted_by`` relation (an ``interacted_by`` edge is owned by the partition of its user,
    so a trainer sees all training items of its users and draws their negatives from the items
-   they have not interacted with),
-4. minimises the BPR loss of BPR-MF (:mod:`hetrec.models.bprmf`) with one uniform negative per
-   positive and the L2 term on the batch's rows:
+   they have not interacted with), and its share of the nodes with
+   :func:`dgl.distributed.node_split`, for evaluation,
+4. minimises the BPR loss of hetrec's BPR-MF and LightGCN (:mod:`hetrec.models._bpr`) with one
+   uniform negative per positive and the L2 term on the batch's layer-0 rows:
 
 .. math::
 
     L = \frac{1}{|B|} \sum_{(u,i,j) \in B} -\ln \sigma(e_u^\top e_i - e_u^\top e_j)
-        + \lambda \frac{1}{2|B|} \sum_{(u,i,j) \in B} \big(\|e_u\|^2 + \|e_i\|^2 + \|e_j\|^2\big).
+        + \lambda \frac{1}{2|B|} \sum_{(u,i,j) \in B}
+          \big(\|e^{(0)}_u\|^2 + \|e^{(0)}_i\|^2 + \|e^{(0)}_j\|^2\big),
+
+with :math:`e = e^{(0)}` for BPR-MF and, for LightGCN, :math:`e` the K-layer output of
+:class:`hetrec.distributed.lightgcn.DistLightGCN`: computed exactly (no sampling) from the
+layer-0 rows of the batch's K-hop neighbourhood, gathered with DGL's distributed neighbour
+queries and normalised with the training graph's global degrees.
 
 A step takes ``batch_size`` triples over all trainers together (each trainer ``B / N`` of its
 own). Each trainer divides its batch-mean loss by ``N``, so that every looked-up row gets the
 gradient it would get from the mean over the whole step's batch on one machine; DGL's SparseAdam
 then gathers a row's gradients from all trainers and *averages* them over the row's occurrences
-in the step (hetrec's dense Adam sums them), and updates only those rows.
+in the step (hetrec's dense Adam sums them), and updates only those rows. BPR-MF looks a row up
+once per triple it appears in; LightGCN looks up each row of the K-hop neighbourhood once per
+trainer (its gradient is the sum over the trainer's batch), so there a row's gradients are
+averaged over the trainers that looked it up.
 
-After the last epoch trainer 0 reads the two tables back, in the dataset graph's ids
-(``orig_ids.npz``), and this process evaluates full ranking (:func:`hetrec.eval.topn_metrics`) on
-the fold's **test** interactions of ``heldout.npz``, the training and validation items excluded.
-Validation is not used (no early stopping, no model selection): the last epoch is evaluated.
+**Evaluation** is full ranking over the distributed embeddings. Every ``eval_every`` epochs the
+trainers compute the final embeddings of all users and items (LightGCN: layer by layer, each
+trainer for its share of nodes, through a :class:`~dgl.distributed.DistTensor`; BPR-MF: the
+layer-0 rows), store them in a ``DistTensor``, and each trainer ranks every item for its share
+of users (the item rows pulled whole) against the fold's **validation** interactions of
+``heldout.npz``, training items excluded (as :class:`hetrec.train.Trainer` does); the metrics
+are summed over trainers. The epoch with the best validation ``metric`` is kept (its embeddings
+copied to another ``DistTensor``); training stops after ``patience`` evaluations without a gain,
+and that epoch's embeddings are ranked against the **test** interactions, training and validation
+items excluded. With ``eval_every=0`` nothing is validated and the last epoch is tested.
 
 If a process exits with an error (or is killed), the others are stopped and
 :class:`DistributedTrainingError` names it, with the last line of its output; so does a run that
@@ -46,13 +65,17 @@ trainers of its machine after the data (``<name>-kvdata-``), not after the machi
 "machine" on 127.0.0.1 that gives every trainer machine 0, and two servers write the *same*
 shared memory segments: partition 1's rows silently overwrite partition 0's. Each process here
 therefore (a) prefixes those shared-memory names with this run and its machine, and (b) a trainer
-reports machine ``rank % num_parts`` to DGL; servers are started with ``disable_shared_mem`` (the
-graph structure stays in the server; the trainers read their partition's edges from the files).
-On real machines (one server group per IP) neither is needed.
+reports machine ``rank % num_parts`` to DGL (and passes its index among its machine's trainers,
+``rank // num_parts``, to ``edge_split`` and ``node_split``, which would otherwise use DGL's own
+trainer rank, numbered in another order); servers are started with ``disable_shared_mem`` (the
+graph structure stays in the server: every neighbour query is a remote call, and the trainers
+read their partition's edges from the files). On real machines (one server group per IP) neither
+is needed.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -64,10 +87,11 @@ import traceback
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from ..data import INTERACTED_BY, INTERACTS
+from ..data import INTERACTED_BY, ITEM, USER
 from .partition import ORIG_IDS_FILE, check_partition, load_heldout, local_partition_edges
 
 _JOB_ENV = "HETREC_DIST_JOB"
@@ -87,29 +111,68 @@ class DistBPRConfig:
     """Settings of distributed BPR-MF (the names and defaults of :class:`hetrec.models.BPRMFConfig`
     and :class:`hetrec.train.TrainConfig` where they share a meaning)."""
 
+    #: the model these settings train
+    model: ClassVar[str] = "bprmf"
     #: size d of user and item embeddings
     embedding_size: int = 64
     #: BPR triples per step, over all trainers together
     batch_size: int = 2048
-    #: weight λ of the L2 term on the batch's rows
+    #: weight λ of the L2 term on the batch's layer-0 rows
     reg_weight: float = 1e-4
     #: standard deviation of the normal initialisation
     init_std: float = 0.1
+    #: the most epochs (early stopping may end sooner)
     epochs: int = 30
     #: SparseAdam's learning rate
     lr: float = 1e-3
     seed: int = 0
-    #: cut-offs N of the test metrics
+    #: cut-offs N of the validation and test metrics
     ns: tuple = (5, 10, 20)
+    #: validate every this many epochs (and after the last); 0 never validates and tests the last epoch
+    eval_every: int = 1
+    #: stop after this many validations without a gain of ``metric``
+    patience: int = 5
+    #: the validation metric that picks the epoch
+    metric: str = "NDCG@10"
 
     def __post_init__(self):
         self.ns = tuple(int(n) for n in self.ns)
-        for name in ("embedding_size", "batch_size", "epochs"):
+        for name, low in (("embedding_size", 1), ("batch_size", 1), ("epochs", 1), ("eval_every", 0),
+                          ("patience", 1), ("seed", 0)) + self._integers():
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not self.lr > 0 or self.reg_weight < 0 or not self.init_std > 0:
-            raise ValueError("lr and init_std must be positive and reg_weight non-negative")
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an integer of at least {low}, got {v!r}")
+        for name, strict in (("lr", True), ("init_std", True), ("reg_weight", False)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+                    or (strict and v == 0):
+                raise ValueError(f"{name} must be a finite number {'above' if strict else 'of at least'} 0, got {v!r}")
+        if not self.ns or min(self.ns) < 1:
+            raise ValueError(f"ns must be positive integers, got {self.ns!r}")
+        kind, _, n = str(self.metric).partition("@")
+        if kind not in ("P", "R", "HR", "NDCG") or not n.isdigit() or int(n) not in self.ns:
+            raise ValueError(f"metric must be P, R, HR or NDCG @ one of ns {self.ns}, got {self.metric!r}")
+
+    def _integers(self) -> tuple:
+        return ()
+
+
+@dataclass
+class DistLightGCNConfig(DistBPRConfig):
+    """Settings of distributed LightGCN: those of :class:`DistBPRConfig` and the number of layers
+    (the names and defaults of :class:`hetrec.models.LightGCNConfig`; one negative per positive
+    and the BPR loss, its defaults, are the only choices here)."""
+
+    model: ClassVar[str] = "lightgcn"
+    #: number K of propagation layers
+    num_layers: int = 3
+
+    def _integers(self) -> tuple:
+        return (("num_layers", 1),)
+
+
+#: the models :func:`train_distributed` trains, and their settings' classes
+DIST_MODELS = {"bprmf": DistBPRConfig, "lightgcn": DistLightGCNConfig}
 
 
 def _free_ports(n: int) -> list:
@@ -125,26 +188,34 @@ def _free_ports(n: int) -> list:
             s.close()
 
 
-def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, config: DistBPRConfig | None = None,
-                            timeout_s: float = 600.0, threads: int = 1, fail_trainer: int | None = None,
-                            fail_signal: int | None = None, log_dir=None, log=None) -> dict:
-    """Train BPR-MF on the partitions in ``partition_dir`` (made by ``hetrec partition``) with one
-    DGL graph server per partition and ``num_trainers`` trainers, all on 127.0.0.1, and evaluate
-    it on the fold's test interactions (see the module's docstring).
+def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int | None = None,
+                      config: DistBPRConfig | None = None, timeout_s: float = 600.0, threads: int = 1,
+                      return_embeddings: bool = False, fail_trainer: int | None = None,
+                      fail_signal: int | None = None, log_dir=None, log=None, verify: bool = True,
+                      probe: dict | None = None) -> dict:
+    """Train ``model`` (``"bprmf"`` or ``"lightgcn"``) on the partitions in ``partition_dir``
+    (made by ``hetrec partition``) with one DGL graph server per partition and ``num_trainers``
+    trainers, all on 127.0.0.1, validate it, and test the best epoch (see the module's docstring).
 
     Parameters
     ----------
     partition_dir : path
         A partition folder; it is checked first (:func:`~hetrec.distributed.check_partition`).
+    model : str
+        A key of :data:`DIST_MODELS`.
     num_trainers : int, optional
         Trainer processes, a multiple of the number of partitions (DGL splits a partition's
-        interactions among the trainers of its machine); default one per partition.
-    config : DistBPRConfig, optional
+        interactions and nodes among the trainers of its machine); default one per partition.
+    config : DistBPRConfig or DistLightGCNConfig, optional
+        The model's settings (``DIST_MODELS[model]``); default its defaults.
     timeout_s : float
         The whole run's time limit; past it every process is stopped and
         :class:`DistributedTrainingError` raised.
     threads : int
         torch (and OpenMP) threads per process.
+    return_embeddings : bool
+        Also return the tested epoch's final user and item embeddings (trainer 0 reads every row
+        back: only for graphs whose tables fit one process).
     fail_trainer : int, optional
         For tests: that trainer raises an error after its first step.
     fail_signal : int, optional
@@ -154,23 +225,42 @@ def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, c
         is written to a temporary folder and only quoted in errors.
     log : callable, optional
         Receives progress lines.
+    verify : bool
+        Check every file of the folder against the sha256 that ``hetrec_partition.json`` records
+        first (``hetrec dist-train`` does so itself before it creates its run folder, and passes
+        ``False``); the metadata is read in any case.
+    probe : dict, optional
+        For tests: ``{"user": table, "item": table, "users": ids, "items": ids}`` (tables of
+        layer-0 rows and node ids, in the dataset graph's ids). The trainers write the tables into
+        the ``DistEmbedding`` tables and, instead of training, return the final embeddings of
+        those nodes computed as a training batch's are (``"probe_batch"``) and of all nodes
+        computed layer-wise as for evaluation (``"probe_all"``), in the dataset graph's ids.
 
     Returns
     -------
     dict
-        ``"test"``: the test metrics (``topn_metrics``' keys); ``"loss"``: the mean training loss
-        of each epoch over all trainers; ``"epoch_seconds"``: wall time of each epoch;
-        ``"seconds"``: the whole run, process start to evaluation; ``"num_trainers"``,
-        ``"num_servers"``, ``"interactions_per_trainer"``, ``"steps_per_epoch"``; ``"config"``;
-        ``"user_raw_id"``: the users' ``raw_id`` node data as trainer 0 read it through the
-        DistGraph, in the dataset graph's ids (a check that each server serves its own partition).
+        ``"model"``; ``"test"``: the test metrics of the tested epoch (``topn_metrics``' keys);
+        ``"val"``: its validation metrics (empty with ``eval_every=0``); ``"best_epoch"``: the
+        tested epoch; ``"epochs_run"``; ``"stopped_early"``; ``"history"``: one
+        ``{"epoch", "val", "eval_seconds"}`` per validation; ``"loss"``: the mean training loss of
+        each epoch over all trainers; ``"epoch_seconds"``: wall time of each epoch's training;
+        ``"seconds"``: the whole run, process start to the test metrics; ``"num_trainers"``,
+        ``"num_servers"``, ``"interactions_per_trainer"``, ``"users_per_trainer"`` (whom each
+        ranks), ``"steps_per_epoch"``; ``"config"``; ``"user_raw_id"``: the users' ``raw_id``
+        node data as trainer 0 read it through the DistGraph, in the dataset graph's ids (a check
+        that each server serves its own partition); with ``return_embeddings``,
+        ``"user_embeddings"`` and ``"item_embeddings"`` (dataset ids).
     """
     import torch
 
-    config = config or DistBPRConfig()
+    if model not in DIST_MODELS:
+        raise ValueError(f"model must be one of {', '.join(DIST_MODELS)}, got {model!r}")
+    config = config or DIST_MODELS[model]()
+    if type(config) is not DIST_MODELS[model]:
+        raise ValueError(f"model {model!r} takes a {DIST_MODELS[model].__name__}, got a {type(config).__name__}")
     log = log or (lambda m: None)
     out = Path(partition_dir).resolve()
-    meta = check_partition(out)
+    meta = check_partition(out, files=verify)
     num_parts = int(meta["num_parts"])
     num_trainers = num_parts if num_trainers is None else int(num_trainers)
     if num_trainers < 1 or num_trainers % num_parts:
@@ -187,10 +277,13 @@ def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, c
         ip_config = tmp / "ip_config.txt"
         ip_config.write_text("".join(f"127.0.0.1 {p}\n" for p in server_ports))
         tag = f"hetrec{os.getpid()}x{server_ports[0]}"
-        job = {"partition_dir": str(out), "graph_name": meta["graph_name"],
+        if probe is not None:
+            torch.save({k: torch.as_tensor(v) for k, v in probe.items()}, tmp / "probe.pt")
+        job = {"partition_dir": str(out), "graph_name": meta["graph_name"], "model": model,
                "part_config": str(out / meta["dgl_config"]), "num_parts": num_parts, "num_trainers": num_trainers,
                "config": asdict(config), "threads": threads, "fail_trainer": fail_trainer,
-               "fail_signal": fail_signal, "shm_tag": tag,
+               "fail_signal": fail_signal, "shm_tag": tag, "return_embeddings": bool(return_embeddings),
+               "probe": str(tmp / "probe.pt") if probe is not None else None,
                "result": str(tmp / "result.pt")}
         (tmp / "job.json").write_text(json.dumps(job))
         common = {_JOB_ENV: str(tmp / "job.json"), "DGLBACKEND": "pytorch", "DGL_DIST_MODE": "distributed",
@@ -206,7 +299,7 @@ def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, c
                 procs[f"trainer {r}"] = _start(logs / f"trainer{r}.log", {
                     **common, "DGL_ROLE": "client", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port),
                     "RANK": str(r), "WORLD_SIZE": str(num_trainers), _FAILED_AT_ENV: str(logs / f"trainer{r}.failed")})
-            log(f"started {num_parts} graph server(s) and {num_trainers} trainer(s) on 127.0.0.1 "
+            log(f"started {num_parts} graph server(s) and {num_trainers} {model} trainer(s) on 127.0.0.1 "
                 f"(ports {', '.join(map(str, server_ports))})")
             _wait(procs, logs, t0 + timeout_s, timeout_s)
         finally:
@@ -218,14 +311,30 @@ def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, c
                                            "trainer 0 wrote no result")
         result = torch.load(job["result"], weights_only=True)
 
-    test = _evaluate(out, meta, result["user"], result["item"], config.ns)
     seconds = time.perf_counter() - t0
-    log(f"trained in {seconds:.1f} s; test " + ", ".join(f"{k} {test[k]:.4f}" for k in test if "@" in k))
-    return {"test": test, "loss": result["loss"], "epoch_seconds": result["epoch_seconds"], "seconds": seconds,
-            "num_trainers": num_trainers, "num_servers": num_parts,
-            "interactions_per_trainer": result["interactions"], "steps_per_epoch": result["steps"],
-            "user_raw_id": result["raw_id"].numpy(),
-            "config": asdict(config)}
+    if probe is not None:
+        return {"probe_batch": result["probe_batch"], "probe_all": result["probe_all"], "seconds": seconds}
+    test = result["test"]
+    log(f"trained {result['epochs_run']} epoch(s) in {seconds:.1f} s; tested epoch {result['best_epoch']}: "
+        + ", ".join(f"{k} {test[k]:.4f}" for k in test if "@" in k))
+    out_dict = {"model": model, "test": test, "val": result["val"], "best_epoch": result["best_epoch"],
+                "epochs_run": result["epochs_run"], "stopped_early": result["epochs_run"] < config.epochs,
+                "history": result["history"], "loss": result["loss"], "epoch_seconds": result["epoch_seconds"],
+                "seconds": seconds, "num_trainers": num_trainers, "num_servers": num_parts,
+                "interactions_per_trainer": result["interactions"], "users_per_trainer": result["ranked_users"],
+                "steps_per_epoch": result["steps"], "user_raw_id": result["raw_id"].numpy(), "config": asdict(config)}
+    if return_embeddings:
+        out_dict["user_embeddings"], out_dict["item_embeddings"] = result["user"], result["item"]
+    return out_dict
+
+
+def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, config: DistBPRConfig | None = None,
+                            timeout_s: float = 600.0, threads: int = 1, fail_trainer: int | None = None,
+                            fail_signal: int | None = None, log_dir=None, log=None, **kwargs) -> dict:
+    """:func:`train_distributed` with ``model="bprmf"`` (the same parameters and result)."""
+    return train_distributed(partition_dir, "bprmf", num_trainers=num_trainers, config=config, timeout_s=timeout_s,
+                             threads=threads, fail_trainer=fail_trainer, fail_signal=fail_signal, log_dir=log_dir,
+                             log=log, **kwargs)
 
 
 def _start(log_path: Path, env: dict) -> subprocess.Popen:
@@ -324,23 +433,6 @@ def _stop(procs) -> None:
             p.wait()
 
 
-def _evaluate(out: Path, meta: dict, user_emb, item_emb, ns) -> dict:
-    """Full ranking on the fold's test interactions, training and validation items excluded."""
-    from ..eval import topn_metrics
-
-    shape = (meta["train_graph"]["num_nodes"]["user"], meta["train_graph"]["num_nodes"]["item"])
-    users, items = [], []
-    for p in range(meta["num_parts"]):
-        u, i, _ = _edges(out, p, INTERACTS, dataset_ids=True)
-        users.append(u)
-        items.append(i)
-    train = _matrix(np.concatenate(users), np.concatenate(items), shape)
-    held = load_heldout(out)
-    val, test = (_matrix(held[n][0], held[n][1], shape) for n in ("val", "test"))
-    got = topn_metrics(user_emb, item_emb, exclude=[train, val], test=test, ns=ns)
-    return {k: (int(v) if k == "num_users" else float(v)) for k, v in got.items()}
-
-
 def _matrix(users, items, shape):
     import scipy.sparse as sp
 
@@ -350,14 +442,9 @@ def _matrix(users, items, shape):
     return m
 
 
-def _edges(out: Path, part: int, etype, dataset_ids: bool = False) -> tuple:
-    """``(src, dst, eid)`` of the edges of ``etype`` partition ``part`` owns, in DGL's ids or the
-    dataset graph's."""
-    src, dst, eid = local_partition_edges(out, part, verify=False)[etype]
-    if not dataset_ids:
-        return src, dst, eid
-    with np.load(out / ORIG_IDS_FILE, allow_pickle=False) as z:
-        return z[f"node:{etype[0]}"][src], z[f"node:{etype[2]}"][dst], eid
+def _edges(out: Path, part: int, etype) -> tuple:
+    """``(src, dst, eid)`` of the edges of ``etype`` that partition ``part`` owns, in DGL's ids."""
+    return local_partition_edges(out, part, verify=False)[etype]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,12 +501,51 @@ def _serve(job: dict) -> None:
     from dgl.distributed import DistGraphServer
 
     server_id = int(os.environ["DGL_SERVER_ID"])
-    torch.manual_seed(DistBPRConfig(**job["config"]).seed * 1000 + server_id)  # the embeddings' initial rows
+    torch.manual_seed(job["config"]["seed"] * 1000 + server_id)  # the embeddings' initial rows
     _as_machine(server_id // int(os.environ["DGL_NUM_SERVER"]), job["shm_tag"])
     server = DistGraphServer(server_id, os.environ["DGL_IP_CONFIG"], int(os.environ["DGL_NUM_SERVER"]),
                              int(os.environ["DGL_NUM_CLIENT"]), os.environ["DGL_CONF_PATH"], disable_shared_mem=True,
                              graph_format=os.environ["DGL_GRAPH_FORMAT"].split(","))
     server.start()  # returns when the trainers are done and trainer 0 has asked the servers to stop
+
+
+def _metric_names(ns) -> list:
+    from ..eval import METRIC_NAMES
+
+    return [f"{m}@{n}" for n in sorted(set(ns)) for m in METRIC_NAMES]
+
+
+class _Ranking:
+    """Full ranking of one trainer's share of users against all items, the metrics summed over
+    every trainer (each trainer's mean times its number of users, then divided by the total)."""
+
+    def __init__(self, share_users, train, heldout: dict, user_of, item_of, ns):
+        self.users, self.ns = share_users, tuple(ns)
+        shape = train.shape
+
+        def rows(name):  # the held-out interactions of the share's users, rows in the share's order
+            users, items = user_of[heldout[name][0]], item_of[heldout[name][1]]
+            return _matrix(users, items, shape)[share_users]
+
+        self.train, self.val, self.test = train[share_users], rows("val"), rows("test")
+
+    def metrics(self, user_rows, item_table, which: str) -> dict:
+        import torch
+        import torch.distributed as dist
+
+        from ..eval import topn_metrics
+
+        names = _metric_names(self.ns)
+        target = self.val if which == "val" else self.test
+        exclude = [self.train] if which == "val" else [self.train, self.val]
+        sums = torch.zeros(len(names) + 1, dtype=torch.float64)
+        if target.nnz:
+            got = topn_metrics(user_rows, item_table, exclude=exclude, test=target, ns=self.ns)
+            sums[:-1] = torch.tensor([got[n] for n in names], dtype=torch.float64) * got["num_users"]
+            sums[-1] = got["num_users"]
+        dist.all_reduce(sums)
+        count = int(sums[-1])
+        return {**{n: float(sums[i]) / max(count, 1) for i, n in enumerate(names)}, "num_users": count}
 
 
 def _train(job: dict) -> None:
@@ -431,43 +557,115 @@ def _train(job: dict) -> None:
 
     from ..nn.losses import ranking_loss
     from ..sampling import ComplementNegativeSampler
+    from .lightgcn import NODE_TYPES, DistLightGCN
 
-    cfg = DistBPRConfig(**job["config"])
+    cfg = DIST_MODELS[job["model"]](**job["config"])
+    num_layers = getattr(cfg, "num_layers", 0)  # BPR-MF's embeddings are its layer-0 rows
     rank, world, num_parts = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), job["num_parts"]
-    machine = rank % num_parts
+    machine, index_on_machine = rank % num_parts, rank // num_parts
     _as_machine(machine, job["shm_tag"])
     dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
     book = dgl.distributed.load_partition_book(job["part_config"], machine)[0]
     g = dgl.distributed.DistGraph(job["graph_name"], gpb=book)
+    out = Path(job["partition_dir"])
+    num_users, num_items = g.num_nodes(USER), g.num_nodes(ITEM)
 
     # this trainer's interactions: its share of the interacted_by edges its machine owns
     mine = dgl.distributed.edge_split(torch.ones(g.num_edges(INTERACTED_BY), dtype=torch.bool), book,
-                                      etype=INTERACTED_BY, force_even=False).numpy()
-    items, users, eids = _edges(Path(job["partition_dir"]), machine, INTERACTED_BY)
-    # every training item of the machine's users is here: the negatives are drawn outside them
-    train = _matrix(users, items, (g.num_nodes("user"), g.num_nodes("item")))
+                                      etype=INTERACTED_BY, rank=index_on_machine, force_even=False).numpy()
+    items, users, eids = _edges(out, machine, INTERACTED_BY)
+    # every training item of the machine's users is here: the negatives are drawn outside them,
+    # and the ranking of the machine's users excludes them
+    train = _matrix(users, items, (num_users, num_items))
     sampler = ComplementNegativeSampler(train)
     take = np.isin(eids, mine)
     take &= sampler.num_free.numpy()[users] > 0  # a user with every item has no negative
     users, items = torch.from_numpy(users[take]), torch.from_numpy(items[take])
+    # this trainer's nodes, for evaluation (their final embeddings, the ranking of its users)
+    share = {nt: dgl.distributed.node_split(torch.ones(g.num_nodes(nt), dtype=torch.bool), book, ntype=nt,
+                                            rank=index_on_machine, force_even=False) for nt in NODE_TYPES}
 
-    counts = torch.tensor([len(users)], dtype=torch.int64)
+    counts = torch.tensor([len(users), len(share[USER])], dtype=torch.int64)
     all_counts = [torch.zeros_like(counts) for _ in range(world)]
     dist.all_gather(all_counts, counts)
-    all_counts = [int(c) for c in all_counts]
+    ranked_users = [int(c[1]) for c in all_counts]
+    all_counts = [int(c[0]) for c in all_counts]
     # every trainer takes the same number of steps (SparseAdam's step is collective)
     steps = max(1, min(-(-sum(all_counts) // cfg.batch_size), min(all_counts)))
 
     init = partial(_normal_rows, cfg.init_std)  # called by each server on its rows (seeded there)
-    user_emb = dgl.distributed.DistEmbedding(g.num_nodes("user"), cfg.embedding_size, _USER_EMB, init,
-                                             g.get_node_partition_policy("user"))
-    item_emb = dgl.distributed.DistEmbedding(g.num_nodes("item"), cfg.embedding_size, _ITEM_EMB, init,
-                                             g.get_node_partition_policy("item"))
-    opt = dgl.distributed.optim.SparseAdam([user_emb, item_emb], lr=cfg.lr)
+    tables = {nt: dgl.distributed.DistEmbedding(g.num_nodes(nt), cfg.embedding_size, name, init,
+                                                g.get_node_partition_policy(nt))
+              for nt, name in ((USER, _USER_EMB), (ITEM, _ITEM_EMB))}
+
+    def dist_tensors(name, width):  # one per node type, partitioned like the nodes; kept to the end
+        return {nt: dgl.distributed.DistTensor((g.num_nodes(nt), width), torch.float32, f"hetrec_{name}_{nt}",
+                                               part_policy=g.get_node_partition_policy(nt), persistent=True)
+                for nt in NODE_TYPES}
+
+    degrees = dist_tensors("degree", 1) if num_layers else None
+    layer = dist_tensors("layer", cfg.embedding_size) if num_layers > 1 else None
+    final, best = dist_tensors("final", cfg.embedding_size), dist_tensors("best", cfg.embedding_size)
+    model = DistLightGCN(g, tables, degrees, num_layers)
+    model.set_share(share)
+    g.barrier()  # every trainer's degrees are written
+
+    with np.load(out / ORIG_IDS_FILE, allow_pickle=False) as z:
+        orig = {nt: torch.from_numpy(z[f"node:{nt}"]) for nt in NODE_TYPES}  # DGL's id -> the dataset's
+    dgl_id = {}
+    for nt, ids in orig.items():  # the dataset's id -> DGL's
+        dgl_id[nt] = torch.empty_like(ids)
+        dgl_id[nt][ids] = torch.arange(len(ids))
+    ranking = _Ranking(share[USER].numpy(), train, load_heldout(out, verify=False), dgl_id[USER].numpy(),
+                       dgl_id[ITEM].numpy(), cfg.ns)
+
+    def in_dataset_ids(tensors) -> dict:  # whole tables, read by one trainer
+        got = {}
+        for nt in NODE_TYPES:
+            got[nt] = torch.empty((len(orig[nt]), cfg.embedding_size))
+            got[nt][orig[nt]] = tensors[nt][torch.arange(len(orig[nt]))]
+        return got
+
+    if job["probe"]:
+        probe = torch.load(job["probe"], weights_only=True)
+        for nt in NODE_TYPES:
+            if len(share[nt]):
+                tables[nt].weight[share[nt]] = probe[nt][orig[nt][share[nt]]].to(torch.float32)
+        g.barrier()
+        result = {}
+        if rank == 0:
+            seeds = {USER: dgl_id[USER][probe["users"]], ITEM: dgl_id[ITEM][probe["items"]]}
+            with torch.no_grad():
+                result["probe_batch"] = model.forward(seeds)[0]
+        model.propagate_share(layer, final)
+        if rank == 0:
+            result["probe_all"] = in_dataset_ids(final)
+            torch.save(result, job["result"])
+        _leave()
+
+    def batch_rows(u, i, j) -> tuple:
+        """(final rows, layer-0 rows) of the triples' users, positives and negatives."""
+        if not num_layers:  # BPR-MF: one lookup per triple
+            rows = tables[USER](u), tables[ITEM](i), tables[ITEM](j)
+            return rows, rows
+        seeds_u, at_u = torch.unique(u, return_inverse=True)
+        seeds_i, at_i = torch.unique(torch.cat([i, j]), return_inverse=True)
+        out_rows, rows0 = model.forward({USER: seeds_u, ITEM: seeds_i})
+        pick = (lambda r: (r[USER][at_u], r[ITEM][at_i[:len(i)]], r[ITEM][at_i[len(i):]]))
+        return pick(out_rows), pick(rows0)
+
+    def evaluate(which: str, tested) -> dict:
+        item_table = tested[ITEM][torch.arange(num_items)]
+        user_rows = tested[USER][share[USER]]
+        return ranking.metrics(user_rows, item_table, which)
+
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    losses, times = [], []
-    for epoch in range(cfg.epochs):
+    opt = dgl.distributed.optim.SparseAdam(list(tables.values()), lr=cfg.lr)
+    losses, times, history = [], [], []
+    best_metric, best_epoch, bad, epoch = -math.inf, 0, 0, 0
+    while epoch < cfg.epochs:
+        epoch += 1
         dist.barrier()
         start = time.perf_counter()
         total = torch.zeros(1, dtype=torch.float64)
@@ -475,38 +673,72 @@ def _train(job: dict) -> None:
         for step, idx in enumerate(torch.tensor_split(order, steps)):
             u, i = users[idx], items[idx]
             j = sampler.sample(u, gen)
-            eu, ei, ej = user_emb(u), item_emb(i), item_emb(j)
+            (eu, ei, ej), (eu0, ei0, ej0) = batch_rows(u, i, j)
             bpr = ranking_loss((eu * ei).sum(1), (eu * ej).sum(1).unsqueeze(1), "bpr")
-            reg = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / (2 * len(u))
+            reg = (eu0.pow(2).sum() + ei0.pow(2).sum() + ej0.pow(2).sum()) / (2 * len(u))
             loss = bpr + cfg.reg_weight * reg
             (loss / world).backward()  # each row's gradient as from the mean over the whole step's batch
             opt.step()
             total += float(loss.detach())
-            if rank == job["fail_trainer"] and epoch == 0 and step == 0:
+            if rank == job["fail_trainer"] and epoch == 1 and step == 0:
                 if job["fail_signal"]:
                     os.kill(os.getpid(), job["fail_signal"])
                 raise RuntimeError(f"trainer {rank} fails on purpose after its first step")
         dist.all_reduce(total)
         times.append(time.perf_counter() - start)
         losses.append(float(total) / (steps * world))
+        if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            start = time.perf_counter()
+            rows = model.propagate_share(layer, final)
+            val = evaluate("val", final)
+            history.append({"epoch": epoch, "val": val, "eval_seconds": time.perf_counter() - start})
+            if val[cfg.metric] > best_metric:  # the same sums on every trainer: the same decision
+                best_metric, best_epoch, bad = val[cfg.metric], epoch, 0
+                for nt in NODE_TYPES:
+                    if len(share[nt]):
+                        best[nt][share[nt]] = rows[nt]
+            else:
+                bad += 1
+            if bad >= cfg.patience:
+                break
 
+    if not cfg.eval_every:  # the last epoch is tested
+        model.propagate_share(layer, best)
+        best_epoch = epoch
+    g.barrier()  # every trainer's rows of the tested epoch are written
+    test = evaluate("test", best)
+    val = next((h["val"] for h in history if h["epoch"] == best_epoch), {})
     dist.barrier()
     if rank == 0:
-        with np.load(Path(job["partition_dir"]) / ORIG_IDS_FILE, allow_pickle=False) as z:
-            user_ids, item_ids = torch.from_numpy(z["node:user"]), torch.from_numpy(z["node:item"])
-        tables = {}
-        for name, emb, ids in (("user", user_emb, user_ids), ("item", item_emb, item_ids)):
-            rows = emb.weight[torch.arange(len(ids))]  # DGL's ids
-            table = torch.empty_like(rows)
-            table[ids] = rows  # the dataset graph's ids
-            tables[name] = table
+        result = {"test": test, "val": val, "best_epoch": best_epoch, "epochs_run": epoch, "history": history,
+                  "loss": losses, "epoch_seconds": times, "interactions": all_counts, "ranked_users": ranked_users,
+                  "steps": steps}
+        if job["return_embeddings"]:
+            tested = in_dataset_ids(best)
+            result["user"], result["item"] = tested[USER], tested[ITEM]
         # node data read through the DistGraph from both servers (a check that they serve their own partitions)
-        tables["raw_id"] = torch.empty(len(user_ids), dtype=torch.int64)
-        tables["raw_id"][user_ids] = g.nodes["user"].data["raw_id"][torch.arange(len(user_ids))].to(torch.int64)
-        torch.save({**tables, "loss": losses, "epoch_seconds": times, "interactions": all_counts, "steps": steps},
-                   job["result"])
+        result["raw_id"] = torch.empty(num_users, dtype=torch.int64)
+        result["raw_id"][orig[USER]] = g.nodes[USER].data["raw_id"][torch.arange(num_users)].to(torch.int64)
+        torch.save(result, job["result"])
+    _leave()
+
+
+def _leave() -> None:
+    """End a trainer that has done its work: wait for the others, let DGL end its client (trainer
+    0 stops the servers), and exit at once. Not through the interpreter's teardown: there, freeing
+    a ``DistTensor`` is an RPC with a barrier among the trainers (``delete_data``), each trainer
+    freeing in its own order, and freeing the gloo process group joins threads that still hold
+    the tensors of DGL SparseAdam's unawaited ``isend`` calls and wait for the GIL, which the
+    freeing thread holds. One test run here hung at its end in both ways at once."""
+    import dgl
+    import torch.distributed as dist
+
     dist.barrier()
-    dist.destroy_process_group()
+    dgl.distributed.exit_client()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
-__all__ = ["train_bprmf_distributed", "DistBPRConfig", "DistributedTrainingError", "GRACE_S"]
+__all__ = ["train_distributed", "train_bprmf_distributed", "DistBPRConfig", "DistLightGCNConfig", "DIST_MODELS",
+           "DistributedTrainingError", "GRACE_S"]
