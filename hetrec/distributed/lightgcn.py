@@ -22,7 +22,9 @@ distributed neighbour queries.
   (it samples the partition's homogeneous graph), so it would ship the other relations' edges
   only to drop them. ``etype_sorted=False`` is passed because DGL 2.1's ``partition_graph`` does
   not store partitions sorted by edge type (its ``_save_graphs`` sorts a copy and saves the
-  original), and the default ``etype_sorted=True`` assumes it.
+  original), which the default ``etype_sorted=True`` assumes. (The stored in-edges happen to come
+  in edge-type order, since DGL numbers a partition's edges type by type, and the exactness test
+  gives the same output with either setting; nothing in DGL promises that order.)
 * :func:`interaction_degrees` counts those in-edges: in a bipartite graph whose two relations are
   each other's reverse, a node's in-degree over them is its degree :math:`d_v` in the symmetric
   adjacency of :func:`hetrec.models._bpr.normalized_adjacency`. It is computed once, each trainer
