@@ -356,7 +356,7 @@ def partition(dataset, tables, synthetic_n, fold, k, val_ratio, seed, num_parts,
                f"DGL configuration {meta['dgl_config']}, metadata hetrec_partition.json")
 
 
-DIST_MODEL_CHOICES = ["bprmf", "lightgcn"]  # hetrec.distributed.DIST_MODELS (tests check they agree)
+DIST_MODEL_CHOICES = ["bprmf", "lightgcn", "mthgt"]  # hetrec.distributed.DIST_MODELS (tests check they agree)
 DIST_RESULTS_FILE = "results.json"
 
 
@@ -364,14 +364,22 @@ DIST_RESULTS_FILE = "results.json"
 @click.option("--parts", type=click.Path(file_okay=False), required=True,
               help="A partition folder made by hetrec partition (one DGL graph server per partition).")
 @click.option("--model", "model_name", type=click.Choice(DIST_MODEL_CHOICES), required=True)
+@click.option("--preset", type=click.Choice(["mthgt-sampled", "hgt", "hgt-d", "hgt-m"]), default=None,
+              help="MTHGT's preset (default mthgt-sampled; hgt and hgt-m sample with DGL's distributed neighbour "
+                   "sampler, the others with the dense sampler on each partition plus HALO).")
 @click.option("--num-trainers", type=click.IntRange(min=1), default=None,
               help="Trainer processes, a multiple of the number of partitions (default: one per partition).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs (default 30; early stopping may end sooner).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Most epochs (default 30, MTHGT its preset's; early stopping may end sooner).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=10), default=None,
-              help="SparseAdam's learning rate (default 0.001).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="BPR triples per step over all trainers (default 2048).")
-@click.option("--embedding-size", type=click.IntRange(min=1), default=None, help="Size d of the embeddings (default 64).")
-@click.option("--num-layers", type=click.IntRange(min=1), default=None, help="LightGCN's K (default 3).")
+              help="Learning rate of SparseAdam (and of Adam on MTHGT's dense parameters) (default 0.001, MTHGT its "
+                   "preset's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="BPR triples (MTHGT: interactions) per step over all trainers (default 2048, MTHGT its preset's).")
+@click.option("--embedding-size", type=click.IntRange(min=1), default=None,
+              help="Size d of the embeddings (default 64, MTHGT its preset's hidden_size).")
+@click.option("--num-layers", type=click.IntRange(min=1), default=None,
+              help="LightGCN's K (default 3) or MTHGT's number of layers (default its preset's).")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None,
               help="Validate every this many epochs (default 1); 0: no validation, the last epoch is tested.")
 @click.option("--patience", type=click.IntRange(min=1), default=None,
@@ -384,9 +392,9 @@ DIST_RESULTS_FILE = "results.json"
               help="Also write the tested epoch's user and item embeddings (embeddings.pt, the dataset's ids).")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="A new or empty folder for the run: results.json, embeddings.pt, logs/.")
-def dist_train(parts, model_name, num_trainers, epochs, lr, batch_size, embedding_size, num_layers, eval_every,
+def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, embedding_size, num_layers, eval_every,
                patience, seed, threads, timeout_s, save_embeddings, out):
-    """Train BPR-MF or LightGCN on a DistGraph of partitions, every process on this machine (127.0.0.1).
+    """Train BPR-MF, LightGCN or MTHGT on a DistGraph of partitions, every process on this machine (127.0.0.1).
 
     Starts one DGL graph server per partition and --num-trainers trainers, validates every
     --eval-every epochs on the fold's validation interactions (early stopping), tests the best
@@ -401,10 +409,18 @@ def dist_train(parts, model_name, num_trainers, epochs, lr, batch_size, embeddin
     from .distributed import DIST_MODELS, DistributedTrainingError, PartitionError, check_partition, train_distributed
     from .eval import format_metrics_table
 
-    if num_layers is not None and model_name != "lightgcn":
-        raise click.BadParameter(f"{model_name} has no layers: --num-layers is LightGCN's", param_hint="--num-layers")
+    if num_layers is not None and model_name == "bprmf":
+        raise click.BadParameter(f"{model_name} has no layers: --num-layers is LightGCN's and MTHGT's",
+                                 param_hint="--num-layers")
+    if preset is not None and model_name != "mthgt":
+        raise click.BadParameter(f"{model_name} has no presets: --preset is MTHGT's", param_hint="--preset")
     given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "embedding_size": embedding_size,
              "num_layers": num_layers, "eval_every": eval_every, "patience": patience}
+    if model_name == "mthgt":  # the model's own settings are overrides of its preset
+        model_settings = {"batch_size": given.pop("batch_size"), "hidden_size": given.pop("embedding_size"),
+                          "num_layers": given.pop("num_layers")}
+        given.update(preset=preset or "mthgt-sampled",
+                     overrides={k: v for k, v in model_settings.items() if v is not None})
     try:
         config = DIST_MODELS[model_name](seed=seed, **{k: v for k, v in given.items() if v is not None})
     except ValueError as err:
@@ -444,7 +460,8 @@ def dist_train(parts, model_name, num_trainers, epochs, lr, batch_size, embeddin
         _fail(err)
     r = result
     stop = "stopped early" if r["stopped_early"] else "no early stop"
-    click.echo(f"{model_name} on {parts}: {r['num_servers']} graph server(s), {r['num_trainers']} trainer(s); "
+    name = f"{model_name} ({config.preset})" if model_name == "mthgt" else model_name
+    click.echo(f"{name} on {parts}: {r['num_servers']} graph server(s), {r['num_trainers']} trainer(s); "
                f"{r['epochs_run']} epoch(s) ({stop}), tested epoch {r['best_epoch']}; {r['seconds']:.1f} s")
     rows = {"test": r["test"]}
     if r["val"]:

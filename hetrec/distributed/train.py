@@ -1,9 +1,9 @@
-r"""BPR-MF and LightGCN trained on a :class:`dgl.distributed.DistGraph`: DGL graph servers and
-trainer processes on this machine (127.0.0.1), one server per partition of a ``hetrec partition``
-folder.
+r"""BPR-MF, LightGCN and MTHGT trained on a :class:`dgl.distributed.DistGraph`: DGL graph servers
+and trainer processes on this machine (127.0.0.1), one server per partition of a ``hetrec
+partition`` folder.
 
-:func:`train_distributed` (``model="bprmf"`` or ``"lightgcn"``; :func:`train_bprmf_distributed`
-is its BPR-MF form) writes an ``ip_config.txt`` with one line ``127.0.0.1 <port>`` per partition
+:func:`train_distributed` (``model="bprmf"``, ``"lightgcn"`` or ``"mthgt"``;
+:func:`train_bprmf_distributed` is its BPR-MF form) writes an ``ip_config.txt`` with one line ``127.0.0.1 <port>`` per partition
 (DGL's "machine" *m* serves partition *m*), starts one DGL graph server per partition and
 ``num_trainers`` trainer processes with the environment variables DGL's launcher sets
 (``DGL_ROLE``, ``DGL_DIST_MODE=distributed``, ``DGL_SERVER_ID``, ``DGL_NUM_SERVER``,
@@ -43,6 +43,12 @@ in the step (hetrec's dense Adam sums them), and updates only those rows. BPR-MF
 once per triple it appears in; LightGCN looks up each row of the K-hop neighbourhood once per
 trainer (its gradient is the sum over the trainer's batch), so there a row's gradients are
 averaged over the trainers that looked it up.
+
+**MTHGT** (``model="mthgt"``, :class:`~hetrec.distributed.mthgt.DistMTHGTConfig`: a preset of
+MTHGT's sampled recipe or one of its ablations) shares steps 1 and 3, the evaluation and the
+failure handling below, but trains hetrec's MTHGT with its own loss on sampled subgraphs, one
+``DistEmbedding`` per node type and replicated dense parameters whose gradients are all-reduced:
+:mod:`hetrec.distributed.mthgt` says how.
 
 **Evaluation** is full ranking over the distributed embeddings. Every ``eval_every`` epochs the
 trainers compute the final embeddings of all users and items (LightGCN: layer by layer, each
@@ -171,8 +177,10 @@ class DistLightGCNConfig(DistBPRConfig):
         return (("num_layers", 1),)
 
 
+from .mthgt import DistMTHGTConfig  # noqa: E402  (it needs nothing of this module at import)
+
 #: the models :func:`train_distributed` trains, and their settings' classes
-DIST_MODELS = {"bprmf": DistBPRConfig, "lightgcn": DistLightGCNConfig}
+DIST_MODELS = {"bprmf": DistBPRConfig, "lightgcn": DistLightGCNConfig, "mthgt": DistMTHGTConfig}
 
 
 def _free_ports(n: int) -> list:
@@ -193,7 +201,7 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
                       return_embeddings: bool = False, fail_trainer: int | None = None,
                       fail_signal: int | None = None, log_dir=None, log=None, verify: bool = True,
                       probe: dict | None = None) -> dict:
-    """Train ``model`` (``"bprmf"`` or ``"lightgcn"``) on the partitions in ``partition_dir``
+    """Train ``model`` (``"bprmf"``, ``"lightgcn"`` or ``"mthgt"``) on the partitions in ``partition_dir``
     (made by ``hetrec partition``) with one DGL graph server per partition and ``num_trainers``
     trainers, all on 127.0.0.1, validate it, and test the best epoch (see the module's docstring).
 
@@ -206,7 +214,7 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
     num_trainers : int, optional
         Trainer processes, a multiple of the number of partitions (DGL splits a partition's
         interactions and nodes among the trainers of its machine); default one per partition.
-    config : DistBPRConfig or DistLightGCNConfig, optional
+    config : DistBPRConfig, DistLightGCNConfig or DistMTHGTConfig, optional
         The model's settings (``DIST_MODELS[model]``); default its defaults.
     timeout_s : float
         The whole run's time limit; past it every process is stopped and
@@ -235,6 +243,10 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
         the ``DistEmbedding`` tables and, instead of training, return the final embeddings of
         those nodes computed as a training batch's are (``"probe_batch"``) and of all nodes
         computed layer-wise as for evaluation (``"probe_all"``), in the dataset graph's ids.
+        For ``"mthgt"``: ``{"tables": {node type: table}, "state": dense state dict}`` (the ID
+        tables in the dataset graph's ids and :func:`~hetrec.distributed.mthgt.dense_state` of a
+        single-machine model); ``"probe_all"`` is then ``{task: {node type: rows}}``, the task
+        embeddings of every node computed layer-wise (:mod:`hetrec.distributed.mthgt`).
 
     Returns
     -------
@@ -278,7 +290,8 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
         ip_config.write_text("".join(f"127.0.0.1 {p}\n" for p in server_ports))
         tag = f"hetrec{os.getpid()}x{server_ports[0]}"
         if probe is not None:
-            torch.save({k: torch.as_tensor(v) for k, v in probe.items()}, tmp / "probe.pt")
+            torch.save(probe if model == "mthgt" else {k: torch.as_tensor(v) for k, v in probe.items()},
+                       tmp / "probe.pt")
         job = {"partition_dir": str(out), "graph_name": meta["graph_name"], "model": model,
                "part_config": str(out / meta["dgl_config"]), "num_parts": num_parts, "num_trainers": num_trainers,
                "config": asdict(config), "threads": threads, "fail_trainer": fail_trainer,
@@ -313,7 +326,7 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
 
     seconds = time.perf_counter() - t0
     if probe is not None:
-        return {"probe_batch": result["probe_batch"], "probe_all": result["probe_all"], "seconds": seconds}
+        return {**{k: result[k] for k in ("probe_batch", "probe_all") if k in result}, "seconds": seconds}
     test = result["test"]
     log(f"trained {result['epochs_run']} epoch(s) in {seconds:.1f} s; tested epoch {result['best_epoch']}: "
         + ", ".join(f"{k} {test[k]:.4f}" for k in test if "@" in k))
@@ -549,6 +562,11 @@ class _Ranking:
 
 
 def _train(job: dict) -> None:
+    if job["model"] == "mthgt":
+        from .mthgt import train_process
+
+        train_process(job)
+        return
     from datetime import timedelta
 
     import dgl

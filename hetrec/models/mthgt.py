@@ -145,6 +145,14 @@ class MTHGTConfig:
     sparse_embeddings: bool = False
 
 
+def resolve_max_in_edges(cfg: MTHGTConfig, num_edges: int):
+    """``cfg.max_in_edges`` with "auto" resolved for a training graph of ``num_edges`` edges:
+    None up to ``full_graph_max_edges``, else :data:`AUTO_MAX_IN_EDGES`."""
+    if cfg.max_in_edges == "auto":
+        return None if num_edges <= cfg.full_graph_max_edges else AUTO_MAX_IN_EDGES
+    return cfg.max_in_edges
+
+
 def _pair_relations(g) -> list:
     """One relation per reverse pair (the first of the pair in ``g.canonical_etypes``)."""
     rev = reverse_etypes(g)
@@ -253,10 +261,7 @@ class MTHGT(Recommender):
         """The in-edge cap the sampler uses: ``config.max_in_edges`` with "auto" resolved
         against the training graph (None up to ``full_graph_max_edges`` edges, else
         :data:`AUTO_MAX_IN_EDGES`)."""
-        cap = self.config.max_in_edges
-        if cap == "auto":
-            return None if self.graph.num_edges() <= self.config.full_graph_max_edges else AUTO_MAX_IN_EDGES
-        return cap
+        return resolve_max_in_edges(self.config, self.graph.num_edges())
 
     def make_sampler(self):
         """The node-induced subgraph sampler of this variant (sampled mode)."""
@@ -302,9 +307,20 @@ class MTHGT(Recommender):
             for layer in layers:
                 h = layer(g, h)
                 seq.append(h)
-            if self.config.combine == "mean":
-                h = {t: torch.stack([x[t] for x in seq]).mean(0) for t in h}
-            outs.append(h)
+            outs.append(self.combine_layers(seq))
+        return self.task_heads(outs)
+
+    def combine_layers(self, seq: list) -> dict:
+        """The representation of one GNN stack from its layers' outputs ``seq`` (H^0..H^K, each a
+        dict by node type, the same rows in each): their mean or the last (``combine``)."""
+        if self.config.combine == "mean":
+            return {t: torch.stack([x[t] for x in seq]).mean(0) for t in seq[-1]}
+        return seq[-1]
+
+    def task_heads(self, outs: list) -> dict:
+        """Task embeddings (as :meth:`encode` returns them) from each GNN stack's representation
+        (:meth:`combine_layers`): the one stack's for a single-task model, else MMoE's per task.
+        Per node: any subset of rows gives those rows' embeddings (layer-wise inference)."""
         if not self.config.multitask:
             return {"rec": outs[0]}
         if self.config.shared_gnn:

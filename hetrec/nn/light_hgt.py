@@ -5,7 +5,15 @@ import torch
 from dgl import function as fn
 from torch import nn
 
-__all__ = ["LightHGTLayer"]
+__all__ = ["LightHGTLayer", "OUT_DEGREE", "IN_DEGREE"]
+
+#: Node data that, when a graph given to :class:`LightHGTLayer` carries it (source nodes), is
+#: used as the node's out-degree over all relations instead of the graph's own (``norm="node"``):
+#: a partition's local graph or a block lacks some edges of its boundary nodes, whose degrees in
+#: the whole graph are then given (:mod:`hetrec.distributed.mthgt`).
+OUT_DEGREE = "out_degree"
+#: The same for the in-degree of destination nodes.
+IN_DEGREE = "in_degree"
 
 
 class LightHGTLayer(nn.Module):
@@ -143,7 +151,9 @@ class LightHGTLayer(nn.Module):
         ----------
         g : DGLGraph
             A heterograph, a subgraph or a block; its relations must be among
-            ``canonical_etypes``. Degrees are those of ``g`` itself.
+            ``canonical_etypes``. Degrees are those of ``g`` itself, unless its source nodes
+            carry :data:`OUT_DEGREE` and its destination nodes :data:`IN_DEGREE` (degrees over
+            all relations in a larger graph, ``norm="node"``).
         h : dict[str, Tensor]
             ``(num_src_nodes(t), size)`` per source node type.
         return_attention : bool
@@ -249,6 +259,11 @@ class LightHGTLayer(nn.Module):
         relations of ``g`` with edges; degrees over all relations (``norm="node"``) or within
         each (``norm="relation"``), at least 1."""
         rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
+        given = any(OUT_DEGREE in g.srcnodes[t].data for t in g.srctypes) or \
+            any(IN_DEGREE in g.dstnodes[t].data for t in g.dsttypes)
+        if given and self.norm != "node":
+            raise ValueError(f"given degrees ({OUT_DEGREE!r} / {IN_DEGREE!r} node data) are totals over all "
+                             f"relations: they serve norm='node' only, not norm={self.norm!r}")
         out_deg = {r: g.out_degrees(etype=r).float() for r in rels}
         in_deg = {r: g.in_degrees(etype=r).float() for r in rels}
         if self.norm == "node":
@@ -256,6 +271,12 @@ class LightHGTLayer(nn.Module):
             for r in rels:
                 src_tot[r[0]] = src_tot.get(r[0], 0) + out_deg[r]
                 dst_tot[r[2]] = dst_tot.get(r[2], 0) + in_deg[r]
+            for t in src_tot:  # degrees in the whole graph, where the caller knows them
+                if OUT_DEGREE in g.srcnodes[t].data:
+                    src_tot[t] = g.srcnodes[t].data[OUT_DEGREE].float()
+            for t in dst_tot:
+                if IN_DEGREE in g.dstnodes[t].data:
+                    dst_tot[t] = g.dstnodes[t].data[IN_DEGREE].float()
             out_deg = {r: src_tot[r[0]] for r in rels}
             in_deg = {r: dst_tot[r[2]] for r in rels}
         return {r: (out_deg[r].clamp(min=1).pow(-0.5), in_deg[r].clamp(min=1).pow(-0.5)) for r in rels}

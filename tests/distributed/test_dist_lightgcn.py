@@ -148,7 +148,7 @@ def test_validation_picks_the_best_epoch_and_early_stopping_stops(two_parts, syn
 
 
 def test_bad_settings_are_refused_before_anything_starts(two_parts, tmp_path):
-    with pytest.raises(ValueError, match="model must be one of bprmf, lightgcn, got 'ngcf'"):
+    with pytest.raises(ValueError, match="model must be one of bprmf, lightgcn, mthgt, got 'ngcf'"):
         train_distributed(two_parts, "ngcf")
     with pytest.raises(ValueError, match="model 'lightgcn' takes a DistLightGCNConfig, got a DistBPRConfig"):
         train_distributed(two_parts, "lightgcn", config=DistBPRConfig())
@@ -176,7 +176,10 @@ def test_cli_models_are_the_libraries():
 @pytest.mark.parametrize("args, message", [
     (["--model", "lightgcn", "--out", "{tmp}/o"], "Missing option '--parts'"),
     (["--parts", "{tmp}/none", "--model", "lightgcn", "--out", "{tmp}/o"], "no such folder"),
-    (["--parts", "{parts}", "--model", "mthgt", "--out", "{tmp}/o"], "'mthgt' is not one of 'bprmf', 'lightgcn'"),
+    (["--parts", "{parts}", "--model", "ngcf", "--out", "{tmp}/o"], "'ngcf' is not one of 'bprmf', 'lightgcn', 'mthgt'"),
+    (["--parts", "{parts}", "--model", "lightgcn", "--preset", "hgt", "--out", "{tmp}/o"], "--preset is MTHGT's"),
+    (["--parts", "{parts}", "--model", "mthgt", "--preset", "mthgt", "--out", "{tmp}/o"],
+     "'mthgt' is not one of 'mthgt-sampled', 'hgt', 'hgt-d', 'hgt-m'"),
     (["--parts", "{parts}", "--model", "bprmf", "--num-layers", "2", "--out", "{tmp}/o"], "--num-layers is LightGCN's"),
     (["--parts", "{parts}", "--model", "lightgcn", "--num-trainers", "3", "--out", "{tmp}/o"],
      "multiple of the 2 partition"),
