@@ -1,10 +1,15 @@
-"""Distributed BPR-MF and LightGCN over 127.0.0.1 (:func:`hetrec.distributed.train_distributed`):
+"""Distributed BPR-MF, LightGCN and MTHGT over 127.0.0.1 (:func:`hetrec.distributed.train_distributed`):
 wall time of an epoch's training, of a validation, and of the whole run, the loss and the test
 NDCG@10, with 1 partition (1 server, 1 trainer) and 2 partitions (2 servers, 2 trainers) of the
 same synthetic fold, next to the same model trained by hetrec's single-machine ``Trainer``.
 
     python benchmarks/dist_train.py                          # 20,000 interactions, 10 epochs
     python benchmarks/dist_train.py --interactions 2000 --epochs 20 --models lightgcn
+    python benchmarks/dist_train.py --models mthgt-sampled,hgt --lr 0.005 --out benchmarks/results/dist_train_mthgt.csv
+
+A model name of :data:`hetrec.distributed.mthgt.PRESETS` (``mthgt-sampled``, ``hgt``, ``hgt-d``,
+``hgt-m``) trains ``model="mthgt"`` with that preset, its ``hidden_size`` set to d and its
+``batch_size`` to ``--batch-size`` (interactions per step); every other setting is the preset's.
 
 The graph is ``hetrec.data.synthetic`` (interactions/15 users, interactions/10 items, popularity
 exponent 0.5, seed 1), fold 0 of a 5-fold split (seed 0), partitioned at random. Every epoch is
@@ -35,7 +40,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--num-layers", type=int, default=3, help="LightGCN's K")
-    p.add_argument("--models", default="bprmf,lightgcn", help="comma-separated: bprmf, lightgcn")
+    p.add_argument("--models", default="bprmf,lightgcn",
+                   help="comma-separated: bprmf, lightgcn, or an MTHGT preset (mthgt-sampled, hgt, hgt-d, hgt-m)")
     p.add_argument("--setups", default="1x1,2x2", help="partitions x trainers, comma-separated")
     p.add_argument("--out", default="benchmarks/results/dist_train.csv")
     args = p.parse_args(argv)
@@ -44,7 +50,8 @@ def main(argv=None):
     import torch
 
     from hetrec.data import kfold_split, synthetic
-    from hetrec.distributed import DIST_MODELS, partition_fold, train_distributed
+    from hetrec.distributed import DIST_MODELS, DistMTHGTConfig, partition_fold, train_distributed
+    from hetrec.distributed.mthgt import PRESETS
     from hetrec.eval import topn_metrics
     from hetrec.models import create_model
     from hetrec.train import TrainConfig, Trainer
@@ -60,9 +67,16 @@ def main(argv=None):
     rows = []
     for model in args.models.split(","):
         layers = {"num_layers": args.num_layers} if model == "lightgcn" else {}
-        config = DIST_MODELS[model](embedding_size=64, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
-                                    patience=args.epochs, **layers)
-        one = create_model(model, embedding_size=64, batch_size=args.batch_size, **layers)
+        if model in PRESETS:  # MTHGT: the preset's settings, d and the batch size set
+            overrides = {"hidden_size": 64, "batch_size": args.batch_size}
+            config = DistMTHGTConfig(preset=model, overrides=overrides, lr=args.lr, epochs=args.epochs,
+                                     patience=args.epochs)
+            layers = {"num_layers": config.model_config().num_layers}
+            one = create_model(model, **overrides)
+        else:
+            config = DIST_MODELS[model](embedding_size=64, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
+                                        patience=args.epochs, **layers)
+            one = create_model(model, embedding_size=64, batch_size=args.batch_size, **layers)
         one.setup(split)
         t0 = time.perf_counter()
         fit = Trainer(TrainConfig(epochs=args.epochs, lr=args.lr, patience=args.epochs, seed=0, num_threads=1,
@@ -72,7 +86,8 @@ def main(argv=None):
             parts, trainers = (int(x) for x in setup.split("x"))
             with tempfile.TemporaryDirectory() as tmp:
                 partition_fold(splits, 0, parts, Path(tmp) / "parts", method="random", seed=0)
-                r = train_distributed(Path(tmp) / "parts", model, num_trainers=trainers, config=config, timeout_s=1800)
+                r = train_distributed(Path(tmp) / "parts", config.model, num_trainers=trainers, config=config,
+                                      timeout_s=1800)
             row = {"model": model, "interactions": n, "train_interactions": split.train.nnz, "partitions": parts,
                    "trainers": trainers, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                    "num_layers": layers.get("num_layers", ""), "steps_per_epoch": r["steps_per_epoch"],
