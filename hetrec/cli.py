@@ -392,14 +392,22 @@ DIST_RESULTS_FILE = "results.json"
               help="Also write the tested epoch's user and item embeddings (embeddings.pt, the dataset's ids).")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="A new or empty folder for the run: results.json, embeddings.pt, logs/.")
+@click.option("--prepare", "prepare_dir", type=click.Path(file_okay=False), default=None,
+              help="Do not train: write a job for DGL's tools/launch.py into this new or empty folder (job.json, "
+                   "ip_config.txt) and print the launch.py command line (a run across the machines of --ip-config; "
+                   "the partition, job and --out folders must be at the same paths on every machine).")
+@click.option("--ip-config", "ip_config", type=click.Path(dir_okay=False), default=None,
+              help="With --prepare: one 'IP [PORT]' line per machine, as many machines as partitions.")
 def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, embedding_size, num_layers, eval_every,
-               patience, seed, threads, timeout_s, save_embeddings, out):
-    """Train BPR-MF, LightGCN or MTHGT on a DistGraph of partitions, every process on this machine (127.0.0.1).
+               patience, seed, threads, timeout_s, save_embeddings, out, prepare_dir, ip_config):
+    """Train BPR-MF, LightGCN or MTHGT on a DistGraph of partitions, every process on this machine (127.0.0.1),
+    or, with --prepare, prepare the same run across machines for DGL's launch.py.
 
     Starts one DGL graph server per partition and --num-trainers trainers, validates every
     --eval-every epochs on the fold's validation interactions (early stopping), tests the best
     epoch on its test interactions, and writes results.json (atomically) and each process's log
-    (logs/) into --out.
+    (logs/) into --out. With --prepare, launch.py's trainer 0 writes results.json (and
+    embeddings.pt) into --out.
     """
     import json
     from pathlib import Path
@@ -426,6 +434,29 @@ def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, 
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     out = Path(out)
+    if (prepare_dir is None) != (ip_config is None):
+        raise click.UsageError("--prepare and --ip-config go together: --prepare DIR --ip-config FILE prepares a run "
+                               "of DGL's launch.py across the machines of FILE")
+    if prepare_dir is not None:
+        from .distributed.worker import prepare_launch
+
+        try:
+            meta = check_partition(parts)
+            if num_trainers is not None and num_trainers % meta["num_parts"]:
+                raise click.BadParameter(f"{num_trainers} is not a multiple of the {meta['num_parts']} partition(s) "
+                                         f"of {parts}", param_hint="--num-trainers")
+            job = prepare_launch(parts, model_name, config=config, ip_config=ip_config, job_dir=prepare_dir,
+                                 out_dir=out, num_trainers=num_trainers, threads=threads,
+                                 return_embeddings=save_embeddings, verify=False)
+        except (PartitionError, ValueError, OSError) as err:
+            _fail(err)
+        click.echo(f"wrote {job['job']} and {job['ip_config']}: {model_name} on {len(job['machines'])} machine(s), "
+                   f"one graph server and {job['trainers_per_machine']} trainer(s) each; results.json goes to "
+                   f"{Path(out).resolve()}")
+        click.echo("from DGL's repository (tools/launch.py is not in the pip wheel), on the first machine of "
+                   f"{job['ip_config']}, with passwordless ssh to every machine and hetrec installed on each:")
+        click.echo(job["command"])
+        return
 
     def check_unused():
         if out.exists() and not out.is_dir():

@@ -365,8 +365,6 @@ def layerwise_embeddings(model, block, tables: dict, src_dist: dict, share: dict
 def train_process(job: dict) -> None:
     """What trainer ``RANK`` does for ``job`` (see the module's docstring); trainer 0 writes the
     result to ``job["result"]`` in the form :func:`~hetrec.distributed.train_distributed` reads."""
-    from datetime import timedelta
-
     import torch.distributed as dist
 
     from .._random import dgl_one_thread, draw_seed, seed_torch_and_dgl
@@ -375,17 +373,11 @@ def train_process(job: dict) -> None:
     from ..sampling import DenseSubgraphSampler
     from .local import DIST_ID, LocalDenseSampler, local_graph
     from .partition import ORIG_IDS_FILE, _etype_key, load_heldout
-    from .train import _as_machine, _edges, _leave, _matrix, _normal_rows, _Ranking
+    from .train import _connect, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
 
     cfg = DistMTHGTConfig(**job["config"])
     mcfg = cfg.model_config()
-    rank, world, num_parts = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), job["num_parts"]
-    machine, index_on_machine = rank % num_parts, rank // num_parts
-    _as_machine(machine, job["shm_tag"])
-    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
-    book = dgl.distributed.load_partition_book(job["part_config"], machine)[0]
-    g = dgl.distributed.DistGraph(job["graph_name"], gpb=book)
+    rank, world, machine, index_on_machine, book, g = _connect(job)
     out = Path(job["partition_dir"])
     ntypes, etypes = list(g.ntypes), list(g.canonical_etypes)
     num_users, num_items = g.num_nodes(USER), g.num_nodes(ITEM)
@@ -488,7 +480,7 @@ def train_process(job: dict) -> None:
             if rank == 0:
                 result["probe_all"][task] = in_dataset_ids(holder)
         if rank == 0:
-            torch.save(result, job["result"])
+            _save_result(job, result)
         _leave()
 
     if dense:
@@ -580,7 +572,7 @@ def train_process(job: dict) -> None:
             result["user"], result["item"] = tested[USER], tested[ITEM]
         result["raw_id"] = torch.empty(num_users, dtype=torch.int64)
         result["raw_id"][orig[USER]] = g.nodes[USER].data["raw_id"][torch.arange(num_users)].to(torch.int64)
-        torch.save(result, job["result"])
+        _save_result(job, result)
     _leave()
 
 

@@ -76,7 +76,8 @@ reports machine ``rank % num_parts`` to DGL (and passes its index among its mach
 trainer rank, numbered in another order); servers are started with ``disable_shared_mem`` (the
 graph structure stays in the server: every neighbour query is a remote call, and the trainers
 read their partition's edges from the files). On real machines (one server group per IP) neither
-is needed.
+is needed: :mod:`hetrec.distributed.worker` runs these processes under DGL's ``launch.py``
+without them.
 """
 from __future__ import annotations
 
@@ -330,12 +331,8 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
     test = result["test"]
     log(f"trained {result['epochs_run']} epoch(s) in {seconds:.1f} s; tested epoch {result['best_epoch']}: "
         + ", ".join(f"{k} {test[k]:.4f}" for k in test if "@" in k))
-    out_dict = {"model": model, "test": test, "val": result["val"], "best_epoch": result["best_epoch"],
-                "epochs_run": result["epochs_run"], "stopped_early": result["epochs_run"] < config.epochs,
-                "history": result["history"], "loss": result["loss"], "epoch_seconds": result["epoch_seconds"],
-                "seconds": seconds, "num_trainers": num_trainers, "num_servers": num_parts,
-                "interactions_per_trainer": result["interactions"], "users_per_trainer": result["ranked_users"],
-                "steps_per_epoch": result["steps"], "user_raw_id": result["raw_id"].numpy(), "config": asdict(config)}
+    out_dict = {**_result_record(result, model, asdict(config), num_trainers, num_parts, seconds),
+                "user_raw_id": result["raw_id"].numpy()}
     if return_embeddings:
         out_dict["user_embeddings"], out_dict["item_embeddings"] = result["user"], result["item"]
     return out_dict
@@ -485,8 +482,10 @@ def _normal_rows(std: float, shape, dtype):
     return torch.randn(shape, dtype=dtype) * std
 
 
-def _process_main() -> None:
-    job = json.loads(Path(os.environ[_JOB_ENV]).read_text())
+def _process_main(job: dict | None = None) -> None:
+    """A server or trainer process (``DGL_ROLE``) of ``job`` (default: the file ``$HETREC_DIST_JOB``)."""
+    if job is None:
+        job = json.loads(Path(os.environ[_JOB_ENV]).read_text())
     import torch
 
     torch.set_num_threads(job["threads"])
@@ -515,10 +514,12 @@ def _serve(job: dict) -> None:
 
     server_id = int(os.environ["DGL_SERVER_ID"])
     torch.manual_seed(job["config"]["seed"] * 1000 + server_id)  # the embeddings' initial rows
-    _as_machine(server_id // int(os.environ["DGL_NUM_SERVER"]), job["shm_tag"])
+    localhost = not job.get("launcher")  # several "machines" on 127.0.0.1 (see the module's docstring)
+    if localhost:
+        _as_machine(server_id // int(os.environ["DGL_NUM_SERVER"]), job["shm_tag"])
     server = DistGraphServer(server_id, os.environ["DGL_IP_CONFIG"], int(os.environ["DGL_NUM_SERVER"]),
-                             int(os.environ["DGL_NUM_CLIENT"]), os.environ["DGL_CONF_PATH"], disable_shared_mem=True,
-                             graph_format=os.environ["DGL_GRAPH_FORMAT"].split(","))
+                             int(os.environ["DGL_NUM_CLIENT"]), os.environ["DGL_CONF_PATH"],
+                             disable_shared_mem=localhost, graph_format=os.environ["DGL_GRAPH_FORMAT"].split(","))
     server.start()  # returns when the trainers are done and trainer 0 has asked the servers to stop
 
 
@@ -567,8 +568,6 @@ def _train(job: dict) -> None:
 
         train_process(job)
         return
-    from datetime import timedelta
-
     import dgl
     import torch
     import torch.distributed as dist
@@ -579,13 +578,7 @@ def _train(job: dict) -> None:
 
     cfg = DIST_MODELS[job["model"]](**job["config"])
     num_layers = getattr(cfg, "num_layers", 0)  # BPR-MF's embeddings are its layer-0 rows
-    rank, world, num_parts = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), job["num_parts"]
-    machine, index_on_machine = rank % num_parts, rank // num_parts
-    _as_machine(machine, job["shm_tag"])
-    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
-    book = dgl.distributed.load_partition_book(job["part_config"], machine)[0]
-    g = dgl.distributed.DistGraph(job["graph_name"], gpb=book)
+    rank, world, machine, index_on_machine, book, g = _connect(job)
     out = Path(job["partition_dir"])
     num_users, num_items = g.num_nodes(USER), g.num_nodes(ITEM)
 
@@ -659,7 +652,7 @@ def _train(job: dict) -> None:
         model.propagate_share(layer, final)
         if rank == 0:
             result["probe_all"] = in_dataset_ids(final)
-            torch.save(result, job["result"])
+            _save_result(job, result)
         _leave()
 
     def batch_rows(u, i, j) -> tuple:
@@ -737,8 +730,73 @@ def _train(job: dict) -> None:
         # node data read through the DistGraph from both servers (a check that they serve their own partitions)
         result["raw_id"] = torch.empty(num_users, dtype=torch.int64)
         result["raw_id"][orig[USER]] = g.nodes[USER].data["raw_id"][torch.arange(num_users)].to(torch.int64)
-        torch.save(result, job["result"])
+        _save_result(job, result)
     _leave()
+
+
+def _connect(job: dict) -> tuple:
+    """Join the run as a trainer: ``(rank, world, machine, index_on_machine, partition book,
+    DistGraph)``. Started by :func:`train_distributed` (``job["launcher"]`` false), trainer ``r``
+    is on "machine" ``r % num_parts`` of 127.0.0.1 (with the localhost adjustments of the module's
+    docstring); started by DGL's ``launch.py`` (through ``torch.distributed.launch``), the
+    machine is torch's node rank (``RANK // LOCAL_WORLD_SIZE``, which ``launch.py`` numbers in
+    the order of the ip_config's lines, as DGL numbers its machines) and the index on it
+    ``LOCAL_RANK``; DGL's own machine id (from this machine's IP address) must agree."""
+    from datetime import timedelta
+
+    import dgl
+    import torch.distributed as dist
+
+    rank, world, num_parts = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), job["num_parts"]
+    if job.get("launcher"):
+        machine, index_on_machine = rank // int(os.environ["LOCAL_WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    else:
+        machine, index_on_machine = rank % num_parts, rank // num_parts
+        _as_machine(machine, job["shm_tag"])
+    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
+    if job.get("launcher"):
+        dgl_machine = dgl.distributed.rpc.get_machine_id()
+        if dgl_machine != machine:
+            raise RuntimeError(f"trainer {rank} is on DGL's machine {dgl_machine} (by its IP address) but torch's node "
+                               f"rank says machine {machine}: the ip_config's lines must be in launch.py's order")
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
+    book = dgl.distributed.load_partition_book(job["part_config"], machine)[0]
+    g = dgl.distributed.DistGraph(job["graph_name"], gpb=book)
+    return rank, world, machine, index_on_machine, book, g
+
+
+def _result_record(result: dict, model: str, config: dict, num_trainers: int, num_servers: int,
+                   seconds: float) -> dict:
+    """What :func:`train_distributed` returns, from what trainer 0 saved."""
+    return {"model": model, "test": result["test"], "val": result["val"], "best_epoch": result["best_epoch"],
+            "epochs_run": result["epochs_run"], "stopped_early": result["epochs_run"] < config["epochs"],
+            "history": result["history"], "loss": result["loss"], "epoch_seconds": result["epoch_seconds"],
+            "seconds": seconds, "num_trainers": num_trainers, "num_servers": num_servers,
+            "interactions_per_trainer": result["interactions"], "users_per_trainer": result["ranked_users"],
+            "steps_per_epoch": result["steps"], "config": config}
+
+
+def _save_result(job: dict, result: dict) -> None:
+    """Trainer 0's result: for :func:`train_distributed`, ``job["result"]`` (read back by the
+    parent); for a run of DGL's launcher (:mod:`hetrec.distributed.worker`), ``results.json``
+    (and, with ``return_embeddings``, ``embeddings.pt``) in ``job["out_dir"]``, each written
+    through a temporary file and renamed."""
+    from .._io import atomic_torch_save, atomic_write_text
+
+    if not job.get("launcher"):
+        atomic_torch_save(result, job["result"])
+        return
+    out = Path(job["out_dir"])
+    seconds = time.time() - job["started"]
+    record = {"parts": job["partition_dir"], "graph_name": job["graph_name"], "split": job["split"],
+              "hetrec_version": job["hetrec_version"], "launcher": "dgl launch.py", "machines": job["num_parts"],
+              **_result_record(result, job["model"], job["config"], job["num_trainers"], job["num_parts"], seconds)}
+    if "probe_all" in result:  # pragma: no cover - probes are train_distributed's
+        raise RuntimeError("a launcher run has no probe")
+    if job["return_embeddings"]:
+        atomic_torch_save({"user": result["user"], "item": result["item"], "model": job["model"],
+                           "best_epoch": result["best_epoch"]}, out / "embeddings.pt")
+    atomic_write_text(out / "results.json", json.dumps(record, indent=2) + "\n")
 
 
 def _leave() -> None:
