@@ -72,8 +72,6 @@ Eq. 3), ``init_std=None``, in-batch negatives, ``relations="interactions"`` and 
 from __future__ import annotations
 
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -373,7 +371,7 @@ def train_process(job: dict) -> None:
     from ..sampling import DenseSubgraphSampler
     from .local import DIST_ID, LocalDenseSampler, local_graph
     from .partition import ORIG_IDS_FILE, _etype_key, load_heldout
-    from .train import _connect, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
+    from .train import _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
 
     cfg = DistMTHGTConfig(**job["config"])
     mcfg = cfg.model_config()
@@ -398,15 +396,9 @@ def train_process(job: dict) -> None:
     share = {nt: dgl.distributed.node_split(torch.ones(g.num_nodes(nt), dtype=torch.bool), book, ntype=nt,
                                             rank=index_on_machine, force_even=False) for nt in ntypes}
 
-    counts = torch.tensor([len(mine_local), len(share[USER])], dtype=torch.int64)
-    all_counts = [torch.zeros_like(counts) for _ in range(world)]
-    dist.all_gather(all_counts, counts)
-    ranked_users = [int(c[1]) for c in all_counts]
-    all_counts = [int(c[0]) for c in all_counts]
+    all_counts, ranked_users, steps = _counts(len(mine_local), len(share[USER]), world, mcfg.batch_size)
     if min(all_counts) == 0:
         raise RuntimeError(f"a trainer has no training interaction (per trainer: {all_counts}): use fewer trainers")
-    # every trainer takes the same number of steps (SparseAdam's step and the all-reduce are collective)
-    steps = max(1, min(-(-sum(all_counts) // mcfg.batch_size), min(all_counts)))
 
     init = partial(_normal_rows, mcfg.init_std)  # called by each server on its rows (seeded there)
     tables = {nt: dgl.distributed.DistEmbedding(g.num_nodes(nt), mcfg.hidden_size, f"hetrec_mthgt_emb_{nt}", init,
@@ -499,81 +491,40 @@ def train_process(job: dict) -> None:
     params = dense_parameters(model)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sparse_opt = dgl.distributed.optim.SparseAdam(list(tables.values()), lr=cfg.lr)
-    losses, times, history = [], [], []
-    best_metric, best_epoch, bad, epoch = -math.inf, 0, 0, 0
-    model.train()
-    while epoch < cfg.epochs:
-        epoch += 1
-        dist.barrier()
-        start = time.perf_counter()
-        seed_torch_and_dgl(draw_seed(gen, 2**31 - 1))  # DGL's negative sampler and the dense sampler
-        total = torch.zeros(1, dtype=torch.float64)
-        order = torch.randperm(len(mine_local), generator=gen)
-        for step, idx in enumerate(torch.tensor_split(order, steps)):
-            if dense:
-                with dgl_one_thread():
-                    input_nodes, pair, negative, sub = edge_sampler.sample(local, {INTERACTS: mine_local[idx]})
-                batch = EdgeSubgraphBatch(input_nodes, pair, negative, sub, draw_seed(gen))
-            else:
-                batch = uniform_batch(shadow, pair_users[idx], pair_items[idx], pair_facts[idx], num_items,
-                                      mcfg.num_negatives, gen, draw_seed(gen))
-            loss = model.loss(batch).loss
-            opt.zero_grad()
-            (loss / world).backward()  # each row's gradient as from the mean over the step's trainers
-            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-            dist.all_reduce(flat)
-            for p, part in zip(params, torch.split(flat, [p.numel() for p in params])):
-                p.grad = part.view_as(p)
-            opt.step()
-            sparse_opt.step()
-            total += float(loss.detach())
-            if rank == job["fail_trainer"] and epoch == 1 and step == 0:
-                if job["fail_signal"]:
-                    os.kill(os.getpid(), job["fail_signal"])
-                raise RuntimeError(f"trainer {rank} fails on purpose after its first step")
-        dist.all_reduce(total)
-        times.append(time.perf_counter() - start)
-        losses.append(float(total) / (steps * world))
-        if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-            start = time.perf_counter()
-            rec = embeddings()["rec"]
-            for nt in (USER, ITEM):
-                if len(share[nt]):
-                    final[nt][share[nt]] = rec[nt]
-            g.barrier()
-            val = ranking.metrics(rec[USER], final[ITEM][torch.arange(num_items)], "val")
-            history.append({"epoch": epoch, "val": val, "eval_seconds": time.perf_counter() - start})
-            if val[cfg.metric] > best_metric:  # the same sums on every trainer: the same decision
-                best_metric, best_epoch, bad = val[cfg.metric], epoch, 0
-                for nt in (USER, ITEM):
-                    if len(share[nt]):
-                        best[nt][share[nt]] = rec[nt]
-            else:
-                bad += 1
-            if bad >= cfg.patience:
-                break
 
-    if not cfg.eval_every:  # the last epoch is tested
+    def train_step(idx) -> float:
+        if dense:
+            with dgl_one_thread():
+                input_nodes, pair, negative, sub = edge_sampler.sample(local, {INTERACTS: mine_local[idx]})
+            batch = EdgeSubgraphBatch(input_nodes, pair, negative, sub, draw_seed(gen))
+        else:
+            batch = uniform_batch(shadow, pair_users[idx], pair_items[idx], pair_facts[idx], num_items,
+                                  mcfg.num_negatives, gen, draw_seed(gen))
+        loss = model.loss(batch).loss
+        opt.zero_grad()
+        (loss / world).backward()  # each row's gradient as from the mean over the step's trainers
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        for p, part in zip(params, torch.split(flat, [p.numel() for p in params])):
+            p.grad = part.view_as(p)
+        opt.step()
+        sparse_opt.step()
+        return float(loss.detach())
+
+    def share_embeddings(out: dict) -> dict:  # the recommendation task's rows of this trainer's users and items
         rec = embeddings()["rec"]
         for nt in (USER, ITEM):
             if len(share[nt]):
-                best[nt][share[nt]] = rec[nt]
-        best_epoch = epoch
-    g.barrier()  # every trainer's rows of the tested epoch are written
-    test = ranking.metrics(best[USER][share[USER]], best[ITEM][torch.arange(num_items)], "test")
-    val = next((h["val"] for h in history if h["epoch"] == best_epoch), {})
-    dist.barrier()
-    if rank == 0:
-        result = {"test": test, "val": val, "best_epoch": best_epoch, "epochs_run": epoch, "history": history,
-                  "loss": losses, "epoch_seconds": times, "interactions": all_counts, "ranked_users": ranked_users,
-                  "steps": steps}
-        if job["return_embeddings"]:
-            tested = in_dataset_ids(best)
-            result["user"], result["item"] = tested[USER], tested[ITEM]
-        result["raw_id"] = torch.empty(num_users, dtype=torch.int64)
-        result["raw_id"][orig[USER]] = g.nodes[USER].data["raw_id"][torch.arange(num_users)].to(torch.int64)
-        _save_result(job, result)
-    _leave()
+                out[nt][share[nt]] = rec[nt]
+        g.barrier()  # every trainer's rows are in ``out``
+        return rec
+
+    model.train()
+    _drive(job, cfg, g=g, rank=rank, world=world, share=share, steps=steps, num_examples=len(mine_local), gen=gen,
+           train_step=train_step, share_embeddings=share_embeddings, final=final, best=best, ranking=ranking,
+           num_items=num_items, num_users=num_users, user_orig=orig[USER], interactions=all_counts,
+           ranked_users=ranked_users, in_dataset_ids=in_dataset_ids,
+           before_epoch=lambda: seed_torch_and_dgl(draw_seed(gen, 2**31 - 1)))  # DGL's negative sampler, the dense sampler
 
 
 __all__ = ["DistMTHGTConfig", "DistRows", "DistShaDowSampler", "PRESETS", "build_model", "dense_parameters",

@@ -570,7 +570,6 @@ def _train(job: dict) -> None:
         return
     import dgl
     import torch
-    import torch.distributed as dist
 
     from ..nn.losses import ranking_loss
     from ..sampling import ComplementNegativeSampler
@@ -597,13 +596,7 @@ def _train(job: dict) -> None:
     share = {nt: dgl.distributed.node_split(torch.ones(g.num_nodes(nt), dtype=torch.bool), book, ntype=nt,
                                             rank=index_on_machine, force_even=False) for nt in NODE_TYPES}
 
-    counts = torch.tensor([len(users), len(share[USER])], dtype=torch.int64)
-    all_counts = [torch.zeros_like(counts) for _ in range(world)]
-    dist.all_gather(all_counts, counts)
-    ranked_users = [int(c[1]) for c in all_counts]
-    all_counts = [int(c[0]) for c in all_counts]
-    # every trainer takes the same number of steps (SparseAdam's step is collective)
-    steps = max(1, min(-(-sum(all_counts) // cfg.batch_size), min(all_counts)))
+    all_counts, ranked_users, steps = _counts(len(users), len(share[USER]), world, cfg.batch_size)
 
     init = partial(_normal_rows, cfg.init_std)  # called by each server on its rows (seeded there)
     tables = {nt: dgl.distributed.DistEmbedding(g.num_nodes(nt), cfg.embedding_size, name, init,
@@ -666,31 +659,71 @@ def _train(job: dict) -> None:
         pick = (lambda r: (r[USER][at_u], r[ITEM][at_i[:len(i)]], r[ITEM][at_i[len(i):]]))
         return pick(out_rows), pick(rows0)
 
-    def evaluate(which: str, tested) -> dict:
-        item_table = tested[ITEM][torch.arange(num_items)]
-        user_rows = tested[USER][share[USER]]
-        return ranking.metrics(user_rows, item_table, which)
-
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
     opt = dgl.distributed.optim.SparseAdam(list(tables.values()), lr=cfg.lr)
+
+    def train_step(idx) -> float:
+        u, i = users[idx], items[idx]
+        j = sampler.sample(u, gen)
+        (eu, ei, ej), (eu0, ei0, ej0) = batch_rows(u, i, j)
+        bpr = ranking_loss((eu * ei).sum(1), (eu * ej).sum(1).unsqueeze(1), "bpr")
+        reg = (eu0.pow(2).sum() + ei0.pow(2).sum() + ej0.pow(2).sum()) / (2 * len(u))
+        loss = bpr + cfg.reg_weight * reg
+        (loss / world).backward()  # each row's gradient as from the mean over the whole step's batch
+        opt.step()
+        return float(loss.detach())
+
+    _drive(job, cfg, g=g, rank=rank, world=world, share=share, steps=steps, num_examples=len(users), gen=gen,
+           train_step=train_step, share_embeddings=lambda out: model.propagate_share(layer, out), final=final,
+           best=best, ranking=ranking, num_items=num_items, num_users=num_users, user_orig=orig[USER],
+           interactions=all_counts, ranked_users=ranked_users, in_dataset_ids=in_dataset_ids)
+
+
+def _counts(num_examples: int, num_users: int, world: int, batch_size: int) -> tuple:
+    """``(training examples per trainer, users ranked per trainer, steps per epoch)``, gathered
+    from every trainer. Every trainer takes the same number of steps (SparseAdam's step and the
+    all-reduces are collective): a step takes ``batch_size`` examples over all trainers, and no
+    trainer runs out of examples."""
+    import torch
+    import torch.distributed as dist
+
+    counts = torch.tensor([num_examples, num_users], dtype=torch.int64)
+    gathered = [torch.zeros_like(counts) for _ in range(world)]
+    dist.all_gather(gathered, counts)
+    examples, users = [int(c[0]) for c in gathered], [int(c[1]) for c in gathered]
+    return examples, users, max(1, min(-(-sum(examples) // batch_size), min(examples)))
+
+
+def _drive(job: dict, cfg, *, g, rank: int, world: int, share: dict, steps: int, num_examples: int, gen,
+           train_step, share_embeddings, final: dict, best: dict, ranking: _Ranking, num_items: int, num_users: int,
+           user_orig, interactions: list, ranked_users: list, in_dataset_ids, before_epoch=None) -> None:
+    """The part of a trainer that every model shares: epochs of ``steps`` steps over a fresh
+    permutation of this trainer's ``num_examples`` training examples, validation every
+    ``cfg.eval_every`` epochs with early stopping, the test of the best epoch, and trainer 0's
+    result; then the trainer leaves (:func:`_leave`). The model's part is in two hooks:
+
+    - ``train_step(indices)``: one optimisation step on those of this trainer's examples; returns
+      the step's loss (a float);
+    - ``share_embeddings(out)``: the final user and item embeddings of this trainer's ``share``
+      of nodes, written to ``out`` (``{node type: DistTensor}``), every trainer's rows written
+      when it returns (a barrier), and returned (``{node type: rows}``). Collective.
+
+    ``before_epoch()``, if given, runs at the start of each epoch (before the permutation)."""
+    import torch
+    import torch.distributed as dist
+
     losses, times, history = [], [], []
     best_metric, best_epoch, bad, epoch = -math.inf, 0, 0, 0
     while epoch < cfg.epochs:
         epoch += 1
         dist.barrier()
         start = time.perf_counter()
+        if before_epoch is not None:
+            before_epoch()
         total = torch.zeros(1, dtype=torch.float64)
-        order = torch.randperm(len(users), generator=gen)
+        order = torch.randperm(num_examples, generator=gen)
         for step, idx in enumerate(torch.tensor_split(order, steps)):
-            u, i = users[idx], items[idx]
-            j = sampler.sample(u, gen)
-            (eu, ei, ej), (eu0, ei0, ej0) = batch_rows(u, i, j)
-            bpr = ranking_loss((eu * ei).sum(1), (eu * ej).sum(1).unsqueeze(1), "bpr")
-            reg = (eu0.pow(2).sum() + ei0.pow(2).sum() + ej0.pow(2).sum()) / (2 * len(u))
-            loss = bpr + cfg.reg_weight * reg
-            (loss / world).backward()  # each row's gradient as from the mean over the whole step's batch
-            opt.step()
-            total += float(loss.detach())
+            total += train_step(idx)
             if rank == job["fail_trainer"] and epoch == 1 and step == 0:
                 if job["fail_signal"]:
                     os.kill(os.getpid(), job["fail_signal"])
@@ -700,12 +733,12 @@ def _train(job: dict) -> None:
         losses.append(float(total) / (steps * world))
         if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             start = time.perf_counter()
-            rows = model.propagate_share(layer, final)
-            val = evaluate("val", final)
+            rows = share_embeddings(final)
+            val = ranking.metrics(rows[USER], final[ITEM][torch.arange(num_items)], "val")
             history.append({"epoch": epoch, "val": val, "eval_seconds": time.perf_counter() - start})
             if val[cfg.metric] > best_metric:  # the same sums on every trainer: the same decision
                 best_metric, best_epoch, bad = val[cfg.metric], epoch, 0
-                for nt in NODE_TYPES:
+                for nt in (USER, ITEM):
                     if len(share[nt]):
                         best[nt][share[nt]] = rows[nt]
             else:
@@ -714,22 +747,22 @@ def _train(job: dict) -> None:
                 break
 
     if not cfg.eval_every:  # the last epoch is tested
-        model.propagate_share(layer, best)
+        share_embeddings(best)
         best_epoch = epoch
     g.barrier()  # every trainer's rows of the tested epoch are written
-    test = evaluate("test", best)
+    test = ranking.metrics(best[USER][share[USER]], best[ITEM][torch.arange(num_items)], "test")
     val = next((h["val"] for h in history if h["epoch"] == best_epoch), {})
     dist.barrier()
     if rank == 0:
         result = {"test": test, "val": val, "best_epoch": best_epoch, "epochs_run": epoch, "history": history,
-                  "loss": losses, "epoch_seconds": times, "interactions": all_counts, "ranked_users": ranked_users,
+                  "loss": losses, "epoch_seconds": times, "interactions": interactions, "ranked_users": ranked_users,
                   "steps": steps}
         if job["return_embeddings"]:
-            tested = in_dataset_ids(best)
+            tested = in_dataset_ids({USER: best[USER], ITEM: best[ITEM]})
             result["user"], result["item"] = tested[USER], tested[ITEM]
-        # node data read through the DistGraph from both servers (a check that they serve their own partitions)
+        # node data read through the DistGraph from every server (a check that they serve their own partitions)
         result["raw_id"] = torch.empty(num_users, dtype=torch.int64)
-        result["raw_id"][orig[USER]] = g.nodes[USER].data["raw_id"][torch.arange(num_users)].to(torch.int64)
+        result["raw_id"][user_orig] = g.nodes[USER].data["raw_id"][torch.arange(num_users)].to(torch.int64)
         _save_result(job, result)
     _leave()
 
