@@ -350,9 +350,12 @@ def train_bprmf_distributed(partition_dir, *, num_trainers: int | None = None, c
 def _start(log_path: Path, env: dict) -> subprocess.Popen:
     f = open(log_path, "wb")
     try:
-        return subprocess.Popen([sys.executable, "-c", "from hetrec.distributed.train import _process_main; "
-                                 "_process_main()"], env={**os.environ, **env}, stdout=f, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        # the processes import the hetrec this process runs (not whatever their working folder
+        # or the environment would find first)
+        root = str(Path(__file__).resolve().parents[2])
+        code = f"import sys; sys.path.insert(0, {root!r}); from hetrec.distributed.train import _process_main; _process_main()"
+        return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env}, stdout=f,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         f.close()
 
@@ -372,24 +375,40 @@ def _last_error(log_path: Path) -> str:
 
 def _wait(procs: dict, logs: Path, deadline: float, timeout_s: float) -> None:
     """Until every trainer has finished. The first process that exits with an error fails the
-    run; so does a server that has exited (without an error) while trainers still run after
-    :data:`GRACE_S` (trainer 0 stops the servers as it exits, so a server may end just before the
-    trainers do)."""
+    run (:func:`_first_failure` names it); so does a server that has exited (without an error)
+    while trainers still run after :data:`GRACE_S` (trainer 0 stops the servers as it exits, so a
+    server may end just before the trainers do)."""
     trainers = {n: p for n, p in procs.items() if n.startswith("trainer")}
     server_gone = None
+    seen = {}  # process -> wall-clock time its failed exit was first seen
+
+    def look():
+        now = time.time()
+        for n, p in procs.items():
+            if n not in seen and p.poll() not in (None, 0):
+                seen[n] = now
+
     while True:
-        failed = [n for n, p in procs.items() if p.poll() not in (None, 0)]
-        if failed:
-            # a failing trainer makes the others and the servers fail or exit too: give its own
-            # exit a moment to show, and name the trainer
-            end = time.perf_counter() + 2
-            while time.perf_counter() < end and not any(p.poll() not in (None, 0) for p in trainers.values()):
+        look()
+        if seen:
+            # one failure brings others (the other trainers fail in their next collective, a
+            # server may abort when a client vanishes): wait until a trainer has failed or
+            # stamped its failure, up to FAILURE_WAIT_S, then name the first
+            end = time.perf_counter() + FAILURE_WAIT_S
+            while time.perf_counter() < end and not any(n in seen or _stamp(logs, n) < float("inf") for n in trainers):
                 time.sleep(0.05)
-            failed = [n for n, p in trainers.items() if p.poll() not in (None, 0)] or failed
-            name = _first_failure(failed, procs, logs)
+                look()
+            time.sleep(0.2)  # failures within the same moment: let them show before choosing
+            look()
+            name = _first_failure(seen, procs, logs)
             p = procs[name]
+            end = time.perf_counter() + 2  # a trainer that stamped exits right after: show how
+            while p.poll() is None and time.perf_counter() < end:
+                time.sleep(0.05)
             code = p.poll()
-            if code < 0:  # its output says nothing about it
+            if code is None:  # stamped its failure but has not exited yet
+                how = f"failed: {_last_error(logs / (name.replace(' ', '') + '.log'))}"
+            elif code < 0:  # its output says nothing about it
                 how = f"was killed by signal {-code} ({_signal_name(-code)})"
             else:
                 how = f"exited with code {code}: {_last_error(logs / (name.replace(' ', '') + '.log'))}"
@@ -413,21 +432,40 @@ def _wait(procs: dict, logs: Path, deadline: float, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def _first_failure(failed: list, procs: dict, logs: Path) -> str:
-    """The process whose failure came first: one killed by a signal (it could not say when),
-    else the earliest time a failing trainer stamped, else the first listed."""
-    killed = [n for n in failed if procs[n].poll() < 0]
+#: seconds to wait, after a first failed process, for a trainer's failure to show
+FAILURE_WAIT_S = 5.0
+#: signals that only come from outside a process (a user, a scheduler, the OOM killer), never
+#: as the consequence of another process's failure (unlike SIGABRT or SIGSEGV)
+_EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def _stamp(logs: Path, name: str) -> float:
+    """When trainer ``name`` stamped its failure (wall clock), or infinity."""
+    try:
+        return float((logs / (name.replace(" ", "") + ".failed")).read_text())
+    except (OSError, ValueError):
+        return float("inf")
+
+
+def _first_failure(seen: dict, procs: dict, logs: Path) -> str:
+    """The process whose failure came first, from ``seen`` (process -> when its failed exit was
+    seen) and the failure stamps trainers write when they raise.
+
+    Trainers before servers (a server fails when its clients vanish). Among the trainers, one
+    killed by an external signal (SIGKILL, SIGTERM, SIGINT, SIGHUP: it could not stamp, and no
+    failure elsewhere sends those) comes first, the earliest seen; otherwise the earliest of the
+    stamps and, for trainers that did not stamp (a crash), the times their exits were seen."""
+    trainers = [n for n in procs if n.startswith("trainer") and (n in seen or _stamp(logs, n) < float("inf"))]
+    pool = trainers or list(seen)
+
+    def external(n):
+        code = procs[n].poll()
+        return code is not None and code < 0 and -code in _EXTERNAL_SIGNALS
+
+    killed = [n for n in pool if external(n)]
     if killed:
-        return killed[0]
-
-    def stamped(name):
-        f = logs / (name.replace(" ", "") + ".failed")
-        try:
-            return float(f.read_text())
-        except (OSError, ValueError):
-            return float("inf")
-
-    return min(failed, key=lambda n: (stamped(n), failed.index(n)))
+        return min(killed, key=lambda n: seen[n])
+    return min(pool, key=lambda n: (min(_stamp(logs, n), seen.get(n, float("inf"))), list(procs).index(n)))
 
 
 def _stop(procs) -> None:

@@ -77,3 +77,46 @@ def test_bad_arguments_are_refused_before_anything_starts(two_parts, tmp_path):
     from hetrec.distributed import PartitionError
     with pytest.raises(PartitionError, match="no such folder"):
         train_bprmf_distributed(tmp_path / "nothing")
+
+
+def test_the_first_failure_is_named_not_its_consequences(tmp_path):
+    # the rule behind the failure message, without processes (their timing is not repeatable):
+    # trainers before servers; a trainer killed from outside first; else the earliest of the
+    # stamps failing trainers write and the times crashed ones were seen
+    import signal as sig
+
+    from hetrec.distributed.train import _first_failure
+
+    class Proc:
+        def __init__(self, code):
+            self.code = code
+
+        def poll(self):
+            return self.code
+
+    def stamp(name, t):
+        (tmp_path / f"{name}.failed").write_text(repr(t))
+
+    def run(codes, seen, stamps):
+        for f in tmp_path.glob("*.failed"):
+            f.unlink()
+        for n, t in stamps.items():
+            stamp(n.replace(" ", ""), t)
+        return _first_failure(seen, {n: Proc(c) for n, c in codes.items()}, tmp_path)
+
+    # trainer 1 raised (stamped 10.0, exit 1); server 0 aborted when its client vanished and was seen first
+    codes = {"server 0": -sig.SIGABRT, "server 1": None, "trainer 0": None, "trainer 1": 1}
+    assert run(codes, {"server 0": 10.1, "trainer 1": 10.3}, {"trainer 1": 10.0}) == "trainer 1"
+    # stamped but not yet exited still counts
+    assert run({**codes, "trainer 1": None}, {"server 0": 10.1}, {"trainer 1": 10.0}) == "trainer 1"
+    # trainer 1 killed with SIGKILL (cannot stamp); trainer 0 then failed in a collective and stamped earlier
+    # than trainer 1's exit was seen
+    codes = {"server 0": None, "trainer 0": 1, "trainer 1": -sig.SIGKILL}
+    assert run(codes, {"trainer 0": 20.2, "trainer 1": 20.3}, {"trainer 0": 20.1}) == "trainer 1"
+    # a crash (SIGSEGV, no stamp) seen before the other trainer's stamp comes first; a later one does not
+    codes = {"server 0": None, "trainer 0": 1, "trainer 1": -sig.SIGSEGV}
+    assert run(codes, {"trainer 0": 30.5, "trainer 1": 30.2}, {"trainer 0": 30.4}) == "trainer 1"
+    assert run(codes, {"trainer 0": 30.5, "trainer 1": 30.6}, {"trainer 0": 30.4}) == "trainer 0"
+    # only servers failed: the earliest seen
+    codes = {"server 0": -sig.SIGABRT, "server 1": 1, "trainer 0": None}
+    assert run(codes, {"server 0": 5.0, "server 1": 4.0}, {}) == "server 1"
