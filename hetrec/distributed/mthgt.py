@@ -1,8 +1,10 @@
-r"""MTHGT (its sampled recipe) and its Fig. 4 ablations trained on a :class:`dgl.distributed.DistGraph`.
+r"""MTHGT (its sampled recipes) and its Fig. 4 ablations trained on a :class:`dgl.distributed.DistGraph`.
 
 ``train_distributed(folder, "mthgt", config=DistMTHGTConfig(preset="mthgt-sampled"))`` trains the
 model of a preset of :data:`hetrec.models.MODELS` (``"mthgt-sampled"``, ``"hgt"``, ``"hgt-d"``,
-``"hgt-m"``; :data:`PRESETS`) with the preset's :class:`~hetrec.models.mthgt.MTHGTConfig` values
+``"hgt-m"``, and ``"mthgt"``, hetrec's own recipe, trained on samples as it is on one machine
+above ``full_graph_max_edges``: its ``training="auto"`` means ``"sampled"`` here; :data:`PRESETS`)
+with the preset's :class:`~hetrec.models.mthgt.MTHGTConfig` values
 (``overrides`` changes them) and, by default, its recommended learning rate, epochs and patience
 (:data:`hetrec.models.TRAINING`). The servers, trainer processes, validation, early stopping,
 full ranking and failure handling are those of :mod:`hetrec.distributed.train`; this module is
@@ -29,7 +31,7 @@ edges its machine owns, split among the machine's trainers by :func:`dgl.distrib
 as BPR-MF and LightGCN do) and samples one subgraph per step around them, the step's
 interactions and their reverses excluded:
 
-* **dense presets** (``mthgt-sampled``, ``hgt-d``): the dense type-balanced sampler
+* **dense presets** (``mthgt-sampled``, ``hgt-d``, ``mthgt``): the dense type-balanced sampler
   (:class:`~hetrec.sampling.DenseSubgraphSampler`, the preset's ``depth``, ``width``, caps) on the
   machine's own partition plus its HALO (:func:`~hetrec.distributed.local_graph`, the graph
   :class:`~hetrec.distributed.LocalDenseSampler` samples), through DGL's
@@ -72,7 +74,7 @@ Eq. 3), ``init_std=None``, in-batch negatives, ``relations="interactions"`` and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -87,7 +89,7 @@ from ..nn.light_hgt import IN_DEGREE, OUT_DEGREE
 
 #: the presets of :data:`hetrec.models.MODELS` that train on a DistGraph (paper Fig. 4, MTHGT and
 #: its ablations, sampled training)
-PRESETS = ("mthgt-sampled", "hgt", "hgt-d", "hgt-m")
+PRESETS = ("mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt")
 #: the interaction relations and their reverses (a batch's interactions are excluded in both)
 _REVERSE = {INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS}
 
@@ -151,6 +153,10 @@ class DistMTHGTConfig:
         from ..models import model_config
 
         cfg = model_config(self.preset, **self.overrides)
+        if cfg.training == "auto":
+            # a DistGraph is trained on samples: hetrec's own recipe ("mthgt") trains that way on
+            # one machine too once the graph has more than full_graph_max_edges edges
+            cfg = replace(cfg, training="sampled")
         unsupported = {"training": ("sampled",), "projection": (False,), "negatives": ("uniform",),
                        "relations": ("all",)}
         if cfg.conv == "light":
@@ -198,7 +204,7 @@ def build_model(cfg: DistMTHGTConfig, ntypes, canonical_etypes, seed: int):
     schema = dgl.heterograph({et: (torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64))
                               for et in canonical_etypes}, {t: 1 for t in ntypes})
     torch.manual_seed(seed)
-    model = create_model(cfg.preset, **cfg.overrides)
+    model = create_model(cfg.preset, **{**cfg.overrides, "training": cfg.model_config().training})
     model.setup(SimpleNamespace(train_graph=schema, train=None))
     return model
 

@@ -303,3 +303,19 @@ def test_the_same_seed_gives_the_same_run(two_parts):
     first, again, other = run(0), run(0), run(1)
     assert first == again
     assert first[0] != other[0]
+
+
+def test_hetrecs_own_recipe_trains_sampled_on_a_dist_graph(two_parts, most_pop_ndcg10):
+    # "mthgt" trains the whole graph per step on one machine up to full_graph_max_edges, on samples
+    # above; on a DistGraph it is sampled (dense sampler on each partition plus HALO), with its own
+    # loss (sampled softmax over 64 negatives) and layers (LightHGT, global degrees)
+    cfg = DistMTHGTConfig(preset="mthgt", overrides={"hidden_size": DIM, "batch_size": BATCH}, epochs=8, lr=LR,
+                          patience=8, seed=0)
+    mcfg = cfg.model_config()
+    assert (mcfg.training, mcfg.conv, mcfg.loss, mcfg.multitask, cfg.sampler) == ("sampled", "light", "softmax",
+                                                                                  False, "dense")
+    with pytest.raises(ValueError, match="training='sampled' only"):
+        DistMTHGTConfig(preset="mthgt", overrides={"training": "full"})
+    r = train_distributed(two_parts, "mthgt", num_trainers=2, timeout_s=150, config=cfg)
+    assert min(r["loss"]) < 0.9 * r["loss"][0], r["loss"]
+    assert r["test"]["NDCG@10"] > most_pop_ndcg10 + 0.05, (r["test"], most_pop_ndcg10)
