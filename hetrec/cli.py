@@ -357,6 +357,8 @@ def partition(dataset, tables, synthetic_n, fold, k, val_ratio, seed, num_parts,
 
 
 DIST_MODEL_CHOICES = ["bprmf", "lightgcn", "mthgt"]  # hetrec.distributed.DIST_MODELS (tests check they agree)
+# hetrec.distributed.mthgt.PRESETS (tests check they agree; not imported here, so that the CLI starts without DGL)
+DIST_PRESET_CHOICES = ["mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt"]
 DIST_RESULTS_FILE = "results.json"
 
 
@@ -364,7 +366,7 @@ DIST_RESULTS_FILE = "results.json"
 @click.option("--parts", type=click.Path(file_okay=False), required=True,
               help="A partition folder made by hetrec partition (one DGL graph server per partition).")
 @click.option("--model", "model_name", type=click.Choice(DIST_MODEL_CHOICES), required=True)
-@click.option("--preset", type=click.Choice(["mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt"]), default=None,
+@click.option("--preset", type=click.Choice(DIST_PRESET_CHOICES), default=None,
               help="MTHGT's preset (default mthgt-sampled; hgt and hgt-m sample with DGL's distributed neighbour "
                    "sampler, the others with the dense sampler on each partition plus HALO).")
 @click.option("--num-trainers", type=click.IntRange(min=1), default=None,

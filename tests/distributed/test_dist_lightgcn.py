@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 from click.testing import CliRunner
 
-from hetrec.cli import DIST_MODEL_CHOICES, main
+from hetrec.cli import DIST_MODEL_CHOICES, DIST_PRESET_CHOICES, main
 from hetrec.distributed import (
     DIST_MODELS,
     DistBPRConfig,
@@ -171,6 +171,9 @@ def dist_train(*args):
 
 def test_cli_models_are_the_libraries():
     assert DIST_MODEL_CHOICES == list(DIST_MODELS)
+    from hetrec.distributed.mthgt import PRESETS
+
+    assert DIST_PRESET_CHOICES == list(PRESETS)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -178,8 +181,8 @@ def test_cli_models_are_the_libraries():
     (["--parts", "{tmp}/none", "--model", "lightgcn", "--out", "{tmp}/o"], "no such folder"),
     (["--parts", "{parts}", "--model", "ngcf", "--out", "{tmp}/o"], "'ngcf' is not one of 'bprmf', 'lightgcn', 'mthgt'"),
     (["--parts", "{parts}", "--model", "lightgcn", "--preset", "hgt", "--out", "{tmp}/o"], "--preset is MTHGT's"),
-    (["--parts", "{parts}", "--model", "mthgt", "--preset", "mthgt", "--out", "{tmp}/o"],
-     "'mthgt' is not one of 'mthgt-sampled', 'hgt', 'hgt-d', 'hgt-m'"),
+    (["--parts", "{parts}", "--model", "mthgt", "--preset", "mthgt-paper", "--out", "{tmp}/o"],
+     "'mthgt-paper' is not one of 'mthgt-sampled', 'hgt', 'hgt-d', 'hgt-m', 'mthgt'"),
     (["--parts", "{parts}", "--model", "bprmf", "--num-layers", "2", "--out", "{tmp}/o"], "--num-layers is LightGCN's"),
     (["--parts", "{parts}", "--model", "lightgcn", "--num-trainers", "3", "--out", "{tmp}/o"],
      "multiple of the 2 partition"),
