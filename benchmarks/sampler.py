@@ -18,6 +18,7 @@ hide allocations, so read it as an order of magnitude. ShaDow's fanout is writte
 
     python benchmarks/sampler.py --quick          # Last.FM + synthetic 1e5, 1e6 (< 2 min)
     python benchmarks/sampler.py                  # + synthetic 1e7, more repeats
+    python benchmarks/sampler.py --quick --only-real --ml-1m   # Last.FM and MovieLens-1M
 
 Writes a Markdown table to stdout and CSV to benchmarks/results/sampler.csv.
 """
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 from _common import PeakRSS, machine  # noqa: E402
 
-from hetrec.data import INTERACTS, LastFM2K, reverse_etypes, synthetic
+from hetrec.data import INTERACTS, LastFM2K, MovieLens1M, reverse_etypes, synthetic
 from hetrec.sampling import DenseSubgraphSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,10 +162,12 @@ def calibrated_shadow(g, target_nodes, work):
 
 def graphs(args):
     if args.data:
-        try:
-            yield "Last.FM", LastFM2K(root=args.data)[0]
-        except Exception as err:  # noqa: BLE001 - the benchmark goes on without real data
-            print(f"(Last.FM skipped: {err})", file=sys.stderr)
+        real = [("Last.FM", LastFM2K)] + ([("MovieLens-1M", MovieLens1M)] if args.ml_1m else [])
+        for name, dataset in real:
+            try:
+                yield name, dataset(root=args.data)[0]
+            except Exception as err:  # noqa: BLE001 - the benchmark goes on without real data
+                print(f"({name} skipped: {err})", file=sys.stderr)
     sizes = [] if args.only_real else args.sizes or ([1e5, 1e6] if args.quick else [1e5, 1e6, 1e7])
     for n in map(int, sizes):
         yield f"synthetic 1e{len(str(n)) - 1}", synthetic(
@@ -179,7 +182,9 @@ def main(argv=None):
                         help="folder holding hetrec2011-lastfm-2k (default: $HETREC_DATA)")
     parser.add_argument("--sizes", type=float, nargs="*",
                         help="synthetic interaction counts (default 1e5 1e6, or up to 1e7)")
-    parser.add_argument("--only-real", action="store_true", help="Last.FM only, no synthetic graphs")
+    parser.add_argument("--only-real", action="store_true", help="real datasets only, no synthetic graphs")
+    parser.add_argument("--ml-1m", action="store_true",
+                        help="MovieLens-1M too (2·10⁶ edges: without the straightforward sampler)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sampler.csv"))
     args = parser.parse_args(argv)
     repeats, num_batches = (3, 4) if args.quick else (5, 8)
