@@ -232,8 +232,8 @@ def test_a_killed_mthgt_trainer_ends_the_run_with_an_error_naming_it(two_parts, 
 
 
 def test_bad_mthgt_settings_are_refused_before_anything_starts(two_parts):
-    with pytest.raises(ValueError, match="preset must be one of mthgt-sampled, hgt, hgt-d, hgt-m, got 'mthgt'"):
-        DistMTHGTConfig(preset="mthgt")
+    with pytest.raises(ValueError, match="preset must be one of mthgt-sampled, hgt, hgt-d, hgt-m, mthgt, got 'mthgt-paper'"):
+        DistMTHGTConfig(preset="mthgt-paper")
     with pytest.raises(ValueError, match="supports training='sampled' only, got 'full'"):
         DistMTHGTConfig(overrides={"training": "full"})
     with pytest.raises(ValueError, match="supports projection=False only"):
