@@ -19,6 +19,7 @@ hide allocations, so read it as an order of magnitude. ShaDow's fanout is writte
     python benchmarks/sampler.py --quick          # Last.FM + synthetic 1e5, 1e6 (< 2 min)
     python benchmarks/sampler.py                  # + synthetic 1e7, more repeats
     python benchmarks/sampler.py --quick --only-real --ml-1m   # Last.FM and MovieLens-1M
+    python benchmarks/sampler.py --profile --only-real         # where a subgraph's time goes
 
 Writes a Markdown table to stdout and CSV to benchmarks/results/sampler.csv.
 """
@@ -185,8 +186,17 @@ def main(argv=None):
     parser.add_argument("--only-real", action="store_true", help="real datasets only, no synthetic graphs")
     parser.add_argument("--ml-1m", action="store_true",
                         help="MovieLens-1M too (2·10⁶ edges: without the straightforward sampler)")
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile DenseSubgraphSampler(2, 128, max_neighbors=50) on each graph: "
+                             "cumulative ms per subgraph of its parts (cProfile)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sampler.csv"))
     args = parser.parse_args(argv)
+    if args.profile:
+        for name, g in graphs(args):
+            parts = profile(g, batches(g, 8, seed=1))
+            print(f"{name} ({machine()}), ms per subgraph under cProfile: "
+                  + ", ".join(f"{k} {parts[k]:.2f}" for k in PROFILED if k in parts))
+        return
     repeats, num_batches = (3, 4) if args.quick else (5, 8)
     settings = [(2, 128), (2, 512)]
     torch.manual_seed(0)
@@ -219,6 +229,34 @@ def main(argv=None):
             rows.append(row(f"straightforward, cap {CAP}", 2, 128, plain, vs_straightforward=1.0))
         del g
     report(rows, args.out)
+
+
+PROFILED = ("sample", "_sample_nodes", "_spread_budget", "capped_rows", "weighted_draw", "first_occurrences",
+            "_relation_edges", "_build_subgraph")
+
+
+def profile(g, work, repeats=5):
+    """Where a subgraph's time goes: cProfile over ``repeats`` passes of
+    ``DenseSubgraphSampler(2, 128, max_neighbors=CAP)``; cumulative ms per subgraph of the
+    sampler's parts (profiling adds overhead: read the shares, not the total)."""
+    import cProfile
+    import pstats
+
+    sampler = DenseSubgraphSampler(2, 128, max_neighbors=CAP)
+    sampler.sample(g, *work[0])
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(repeats):
+        for seeds, exclude in work:
+            sampler.sample(g, seeds, exclude)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    n = repeats * len(work)
+    out = {}
+    for (file, _, name), (_, _, _, cum, _) in stats.items():
+        if name in PROFILED and "hetrec" in file:
+            out[name] = out.get(name, 0.0) + cum * 1e3 / n
+    return out
 
 
 def fmt(x, spec):
