@@ -140,11 +140,9 @@ class DistMTHGTConfig:
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
                 or self.lr <= 0:
             raise ValueError(f"lr must be a finite number above 0, got {self.lr!r}")
-        if not self.ns or min(self.ns) < 1:
-            raise ValueError(f"ns must be positive integers, got {self.ns!r}")
-        kind, _, n = str(self.metric).partition("@")
-        if kind not in ("P", "R", "HR", "NDCG") or not n.isdigit() or int(n) not in self.ns:
-            raise ValueError(f"metric must be P, R, HR or NDCG @ one of ns {self.ns}, got {self.metric!r}")
+        from .train import _check_metrics
+
+        _check_metrics(self.ns, self.metric)
         self.model_config()  # unknown or unsupported settings fail here, in the calling process
 
     def model_config(self):

@@ -113,6 +113,15 @@ class DistributedTrainingError(RuntimeError):
     passed its time limit. The message names the process."""
 
 
+def _check_metrics(ns: tuple, metric: str) -> None:
+    """The cut-offs ``ns`` and the validation ``metric`` of a distributed config, or ValueError."""
+    if not ns or min(ns) < 1:
+        raise ValueError(f"ns must be positive integers, got {ns!r}")
+    kind, _, n = str(metric).partition("@")
+    if kind not in ("P", "R", "HR", "NDCG") or not n.isdigit() or int(n) not in ns:
+        raise ValueError(f"metric must be P, R, HR or NDCG @ one of ns {ns}, got {metric!r}")
+
+
 @dataclass
 class DistBPRConfig:
     """Settings of distributed BPR-MF (the names and defaults of :class:`hetrec.models.BPRMFConfig`
@@ -154,11 +163,7 @@ class DistBPRConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
                     or (strict and v == 0):
                 raise ValueError(f"{name} must be a finite number {'above' if strict else 'of at least'} 0, got {v!r}")
-        if not self.ns or min(self.ns) < 1:
-            raise ValueError(f"ns must be positive integers, got {self.ns!r}")
-        kind, _, n = str(self.metric).partition("@")
-        if kind not in ("P", "R", "HR", "NDCG") or not n.isdigit() or int(n) not in self.ns:
-            raise ValueError(f"metric must be P, R, HR or NDCG @ one of ns {self.ns}, got {self.metric!r}")
+        _check_metrics(self.ns, self.metric)
 
     def _integers(self) -> tuple:
         return ()
