@@ -11,11 +11,9 @@ from .induced import (
     ExcludedEdges,
     GraphArrays,
     excluded_by_etype,
-    first_occurrences,
     induced_subgraph,
     seeds_by_type,
 )
-from .segments import capped_rows, gather_segments, row_degrees, weighted_draw
 
 
 class DenseSubgraphSampler(Sampler):
@@ -152,11 +150,12 @@ class DenseSubgraphSampler(Sampler):
         seeds, was_dict = seeds_by_type(g, seed_nodes)
         self._check_cpu(g)
         arrays = self._arrays.bind(g)
-        rng = self._numpy_rng()
+        streams = self._streams()
         with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude_eids)) as excluded:
-            nodes = self._sample_nodes(g, seeds, arrays, excluded, rng)
+            nodes = self._sample_nodes(g, seeds, arrays, excluded, streams[:-1])
             subg = induced_subgraph(g, arrays, nodes, arrays.excluded if len(excluded.eids) else None,
-                                    self.max_in_edges, rng)
+                                    self.max_in_edges,
+                                    None if self.max_in_edges is None else np.random.default_rng(int(streams[-1])))
         if self.output_device is not None:
             subg = subg.to(self.output_device)
         set_node_lazy_features(subg, self.prefetch_node_feats)
@@ -178,7 +177,7 @@ class DenseSubgraphSampler(Sampler):
         seeds, _ = seeds_by_type(g, seed_nodes)
         arrays = self._arrays.bind(g)
         with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude_eids)) as excluded:
-            nodes = self._sample_nodes(g, seeds, arrays, excluded, self._numpy_rng(), budget_trace)
+            nodes = self._sample_nodes(g, seeds, arrays, excluded, self._streams()[:-1], budget_trace)
         return {t: torch.from_numpy(n) for t, n in nodes.items()}
 
     @staticmethod
@@ -187,121 +186,89 @@ class DenseSubgraphSampler(Sampler):
             raise ValueError(f"DenseSubgraphSampler samples on the CPU, and this graph is on {g.device}: give "
                              "it the CPU graph; DataLoader(g_cpu, ..., device='cuda') moves each subgraph to the GPU")
 
-    def _numpy_rng(self) -> np.random.Generator:
-        # one torch draw per batch seeds numpy's generator: torch.manual_seed / the given
-        # generator / DataLoader worker seeding all carry over
+    def _streams(self) -> np.ndarray:
+        """The batch's random seeds (uint64): one for each round's budget spread and draws,
+        and a last one for the ``max_in_edges`` cap. One torch draw, so that torch.manual_seed
+        / the given generator / DataLoader worker seeding all carry over."""
         device = self.generator.device if self.generator is not None else "cpu"  # the sampler works on the CPU
-        seed = torch.randint(0, 2**63 - 1, (1,), generator=self.generator, device=device).item()
-        return np.random.default_rng(seed)
+        seeds = torch.randint(0, 2**63 - 1, (2 * self.depth + 3,), generator=self.generator, device=device)
+        return seeds.cpu().numpy().astype(np.uint64)
 
-    def _sample_nodes(self, g, seeds, arrays, excluded, rng, budget_trace=None) -> dict:
+    def _sample_nodes(self, g, seeds, arrays, excluded, streams, budget_trace=None) -> dict:
         """Sampled ids by type (local ids, seeds first). Works in the merged id space of
         :class:`~hetrec.sampling.induced.GraphArrays`: one array pass per round serves every
         relation. A type's candidates are kept in the order they were first reached (no sort),
         which is deterministic, so the same seed gives the same sample."""
+        from . import kernels
+
         cap = None if self.max_neighbors == -1 else self.max_neighbors
-        offset = arrays.node_offset
-        budget, sampled_flag, is_cand = arrays.budget, arrays.sampled, arrays.candidate
+        offset, types = arrays.node_offset, g.ntypes
+        budget, state = arrays.budget, arrays.state
         sampled = {t: [offset[t] + s] for t, s in seeds.items()}
-        candidates = {t: [] for t in g.ntypes}  # global ids, in order of first reach
-        touched = []  # every id that may hold budget (for the reset)
-        bounds = np.array([offset[t] for t in g.ntypes] + [arrays.num_nodes])
+        # the candidates, global ids grouped by type (group i: cand[cut[i]:cut[i + 1]]), each
+        # group in the order its nodes were first reached
+        cand, cut = np.empty(0, dtype=np.int64), np.zeros(len(types) + 1, dtype=np.int64)
+        touched = []  # every id that became a candidate: the only ones that may hold budget
+        bounds = np.array([offset[t] for t in types] + [arrays.num_nodes], dtype=np.int64)
         try:
             for parts in sampled.values():
-                sampled_flag[parts[0]] = True
+                state[parts[0]] = kernels.SAMPLED
             new = {t: parts[0] for t, parts in sampled.items()}
             for round_ in range(self.depth + 1):
                 if round_ == self.depth and budget_trace is None:
                     break  # the last draws' budget would only be traced, never drawn from
-                reached = self._spread_budget(g, new, arrays, excluded, cap, rng, touched)
-                fresh = first_occurrences(reached[~is_cand[reached]], arrays.stamp)
-                is_cand[fresh] = True
+                fresh = self._spread_budget(new, arrays, cap, streams[2 * round_], touched)
                 if len(fresh):
-                    kind = np.searchsorted(bounds, fresh, side="right") - 1
-                    for i, t in enumerate(g.ntypes):
-                        candidates[t].append(fresh[kind == i])
-                for t in g.ntypes:
-                    if len(candidates[t]) > 1:
-                        candidates[t] = [np.concatenate(candidates[t])]
+                    cand, cut = kernels.add_candidates(cand, cut, fresh, bounds)
                 if budget_trace is not None:
-                    budget_trace.append(self._trace(g, candidates, arrays))
+                    budget_trace.append(self._trace(types, cand, cut, arrays))
                 if round_ == self.depth:
                     break
                 # every type draws from the budget as it stands at the start of the round
-                new = {}
-                for t in g.ntypes:
-                    cand = candidates[t][0] if candidates[t] else np.empty(0, dtype=np.int64)
-                    b = budget[cand]
-                    pick = weighted_draw(b * b, self.width, rng)
-                    new[t] = cand[pick]
+                picks, pick_cut = np.empty(self.width * len(types), dtype=np.int64), np.empty_like(cut)
+                rest, rest_cut = np.empty(len(cand) + 1, dtype=np.int64), np.empty_like(cut)
+                kernels.weighted_draws(cand, cut, budget, self.width, streams[2 * round_ + 1], picks, pick_cut,
+                                       rest, rest_cut)
+                new = {t: picks[pick_cut[i]:pick_cut[i + 1]] for i, t in enumerate(types)}
+                for t in types:
                     sampled[t].append(new[t])
-                    sampled_flag[new[t]] = True
-                    is_cand[new[t]] = False
-                    budget[new[t]] = 0.0
-                    left = np.ones(len(cand), dtype=bool)
-                    left[pick] = False
-                    candidates[t] = [cand[left]]
+                drawn = picks[:pick_cut[-1]]
+                state[drawn] = kernels.SAMPLED
+                budget[drawn] = 0.0
+                cand, cut = rest[:rest_cut[-1]], rest_cut
             return {t: np.concatenate(parts) - offset[t] for t, parts in sampled.items()}
         finally:  # leave the scratch space clean for the next batch
             for parts in sampled.values():
                 for part in parts:
-                    sampled_flag[part] = False
-            for parts in candidates.values():
-                for part in parts:
-                    is_cand[part] = False
+                    state[part] = kernels.UNSEEN
             for part in touched:
                 budget[part] = 0.0
+                state[part] = kernels.UNSEEN
 
     @staticmethod
-    def _trace(g, candidates, arrays) -> dict:
+    def _trace(types, cand, cut, arrays) -> dict:
         out = {}
-        for t in g.ntypes:
-            ids = np.sort(np.concatenate(candidates[t])) if candidates[t] else np.empty(0, dtype=np.int64)
+        for i, t in enumerate(types):
+            ids = np.sort(cand[cut[i]:cut[i + 1]])
             out[t] = (ids - arrays.node_offset[t], arrays.budget[ids].copy())
         return out
 
     @staticmethod
-    def _spread_budget(g, new, arrays, excluded, cap, rng, touched):
+    def _spread_budget(new, arrays, cap, seed, touched):
         """Every node in ``new`` (global ids by type) gives 1/deg_r to each not-yet-sampled
-        neighbour it reaches, over all relations at once; returns the global ids reached (with
-        repeats).
+        neighbour it reaches, over all relations at once (one compiled pass over the frontier's
+        rows, :func:`~hetrec.sampling.kernels.spread_budget`; a row over the cap reaches ``cap``
+        uniformly chosen usable neighbours). Returns the global ids that became candidates, in
+        the order they were first reached (already flagged in ``arrays.state``)."""
+        from . import kernels
 
-        Rows are read in three groups so that each edge is looked at once: whole rows without
-        an excluded edge (no exclusion look-up), whole rows with one, and rows over the cap
-        (:func:`~hetrec.sampling.segments.capped_rows`)."""
-        indptr, nbrs, eids, row_offset = arrays.merged("out")
+        indptr, nbrs, _, row_offset = arrays.merged("out")
         # ``new`` holds global ids; a merged row is the relation's offset plus the source's own id
         rows = [(row_offset[e] - arrays.node_offset[e[0]]) + new[e[0]] for e in arrays.etypes if len(new[e[0]])]
         if not rows:
             return np.empty(0, dtype=np.int64)
-        rows = np.concatenate(rows)
-        starts, lengths, deg = row_degrees(indptr, rows, excluded.rows)
-        share = 1.0 / np.maximum(deg if cap is None else np.minimum(deg, cap), 1)
-        flags = arrays.excluded if len(excluded.eids) else None
-        whole = deg <= cap if cap is not None else np.ones(len(rows), dtype=bool)
-        clean = deg == lengths
-        groups = [(np.flatnonzero(whole & clean), None), (np.flatnonzero(whole & ~clean), flags)]
-        reached, weights = [], []
-        for idx, check in groups:
-            if not len(idx):
-                continue
-            pos, seg = gather_segments(indptr, rows[idx])
-            nbr = nbrs[pos]
-            ok = ~arrays.sampled[nbr]
-            if check is not None:
-                ok &= ~check[pos]  # flags by merged position (GraphArrays.excluded)
-            reached.append(nbr[ok])
-            weights.append(share[idx][seg[ok]])
-        over = np.flatnonzero(~whole)
-        if len(over):
-            pos, seg = capped_rows(starts[over], lengths[over], deg[over], cap, rng, None, flags)
-            nbr = nbrs[pos]
-            ok = ~arrays.sampled[nbr]
-            reached.append(nbr[ok])
-            weights.append(share[over][seg[ok]])
-        if not reached:
-            return np.empty(0, dtype=np.int64)
-        nbr = np.concatenate(reached)
-        touched.append(nbr)
-        np.add.at(arrays.budget, nbr, np.concatenate(weights))
-        return nbr
+        fresh = kernels.spread_budget(indptr, nbrs, np.concatenate(rows), arrays.row_excluded,
+                                      -1 if cap is None else cap, seed, arrays.excluded, arrays.state,
+                                      arrays.budget)
+        touched.append(fresh)
+        return fresh

@@ -11,7 +11,7 @@ import dgl
 import numpy as np
 import torch
 
-from .segments import capped_rows, gather_segments
+from .segments import capped_rows
 
 
 def seeds_by_type(g, seed_nodes) -> tuple:
@@ -72,10 +72,10 @@ class GraphArrays:
     * ``position``: the position of each global edge id in the merged out-CSR;
     * scratch space, one slot per global node or edge, that a batch fills and then resets for
       the entries it touched, so that per-batch work never scans a whole node or edge set:
-      ``budget`` (float64), ``sampled``, ``candidate`` (bool), ``stamp`` and ``local`` (int64)
-      over nodes; ``excluded`` and ``excluded_reverse`` (bool) over merged out-CSR positions,
-      so that looking up the edges of gathered rows reads the flags in row order, not at
-      random edge ids (on ML-1M's 2·10⁶ edges the random look-ups cost more than the rest of
+      ``budget`` (float64), ``state`` (int8) and ``local`` (int64) over nodes,
+      ``row_excluded`` (int32) over merged out-CSR rows, ``excluded`` and
+      ``excluded_reverse`` (bool) over merged out-CSR positions, so that looking up the edges
+      of gathered rows reads the flags in row order, not at random edge ids (on ML-1M's 2·10⁶ edges the random look-ups cost more than the rest of
       the induction).
 
     The entry for a graph lives while that graph object does and keeps its node and edge
@@ -123,8 +123,12 @@ class GraphArrays:
                 indptrs.append(indptr[1:] + self.edge_offset[etype])
                 nbrs.append(nbr + self.node_offset[other])
                 eids.append(eid + self.edge_offset[etype])
-            self._merged[direction] = (np.concatenate(indptrs), np.concatenate(nbrs), np.concatenate(eids),
-                                       row_offset)
+            # neighbour and edge ids in 32 bits where they fit: the compiled loops read them at
+            # random rows, and half the bytes is half the cache misses
+            nbr_t = np.int32 if self.num_nodes < 2**31 else np.int64
+            eid_t = np.int32 if self.num_edges < 2**31 else np.int64
+            self._merged[direction] = (np.concatenate(indptrs), np.concatenate(nbrs).astype(nbr_t),
+                                       np.concatenate(eids).astype(eid_t), row_offset)
         return self._merged[direction]
 
     @property
@@ -158,17 +162,10 @@ class GraphArrays:
         return self._scratch_array("budget", self.num_nodes, np.float64, 0.0)
 
     @property
-    def sampled(self):
-        return self._scratch_array("sampled", self.num_nodes, bool, False)
-
-    @property
-    def candidate(self):
-        return self._scratch_array("candidate", self.num_nodes, bool, False)
-
-    @property
-    def stamp(self):
-        """Scratch for :func:`first_occurrences`; never needs resetting."""
-        return self._scratch_array("stamp", self.num_nodes, np.int64, -1)
+    def state(self):
+        """Scratch: each node's state in the current batch (:mod:`~hetrec.sampling.kernels`:
+        ``UNSEEN`` 0, ``CANDIDATE`` 1, ``SAMPLED`` 2), int8."""
+        return self._scratch_array("state", self.num_nodes, np.int8, 0)
 
     @property
     def local(self):
@@ -184,6 +181,11 @@ class GraphArrays:
             pos[eids] = np.arange(len(eids), dtype=pos.dtype)
             self._merged["position"] = pos
         return self._merged["position"]
+
+    @property
+    def row_excluded(self):
+        """Scratch: the number of excluded edges in each row of the merged out-CSR."""
+        return self._scratch_array("row_excluded", len(self.merged("out")[0]) - 1, np.int32, 0)
 
     @property
     def excluded(self):
@@ -203,50 +205,40 @@ class GraphArrays:
         self._clear()
 
 
-def first_occurrences(ids: np.ndarray, stamp: np.ndarray) -> np.ndarray:
-    """The distinct values of ``ids``, each once, without sorting (a deterministic order).
-
-    ``stamp`` is scratch space indexed by the values, of any content: every slot read is first
-    written. Each value keeps the one position whose index its slot ended up holding.
-    """
-    if len(ids) == 0:
-        return ids
-    order = np.arange(len(ids))
-    stamp[ids] = order
-    return ids[stamp[ids] == order]
-
-
 class ExcludedEdges:
     """The excluded edges marked in the ``excluded`` scratch flags (by merged out-CSR position)
     while used as a context manager, and in ``excluded_reverse`` at the position of the edge
-    with the same id in the relation's id-aligned reverse; unmarked on exit. ``rows`` holds the
-    sorted merged out-CSR rows of the excluded edges, so that a row's number of excluded edges
-    is known without reading the row."""
+    with the same id in the relation's id-aligned reverse, and counted by row of the merged
+    out-CSR in ``row_excluded``, so that a row's number of excluded edges is known without
+    reading the row; unmarked on exit."""
 
     def __init__(self, g, arrays: GraphArrays, excluded: dict):
-        self.flags, self.reverse_flags = arrays.excluded, arrays.excluded_reverse
+        self.arrays = arrays
         self.eids = (np.concatenate([arrays.edge_offset[e] + ids for e, ids in excluded.items()])
                      if excluded else np.empty(0, dtype=np.int64))
-        self.rows = None
         self.pos = self.reverse_pos = np.empty(0, dtype=np.int64)
         if excluded:
-            indptr = arrays.merged("out")[0]
             self.pos = arrays.position[self.eids].astype(np.int64)
-            self.rows = np.searchsorted(indptr, np.sort(self.pos), side="right") - 1
-            partner = {**arrays.reverse_pairs, **{b: a for a, b in arrays.reverse_pairs.items()}}
-            mirrored = [arrays.position[arrays.edge_offset[partner[e]] + ids]
-                        for e, ids in excluded.items() if e in partner]
+            pairs = arrays.reverse_pairs
+            partner = {**pairs, **{b: a for a, b in pairs.items()}}
+            mirrored = [arrays.edge_offset[partner[e]] + ids for e, ids in excluded.items() if e in partner]
             if mirrored:
-                self.reverse_pos = np.concatenate(mirrored).astype(np.int64)
+                self.reverse_pos = arrays.position[np.concatenate(mirrored)].astype(np.int64)
+        self.rows = np.empty(len(self.pos), dtype=np.int64)  # filled on entry
+
+    def _mark(self, on: bool):
+        from .kernels import mark_excluded
+
+        a = self.arrays
+        mark_excluded(a.merged("out")[0], self.pos, self.reverse_pos, self.rows, a.excluded, a.excluded_reverse,
+                      a.row_excluded, on)
 
     def __enter__(self):
-        self.flags[self.pos] = True
-        self.reverse_flags[self.reverse_pos] = True
+        self._mark(True)
         return self
 
     def __exit__(self, *exc):
-        self.flags[self.pos] = False
-        self.reverse_flags[self.reverse_pos] = False
+        self._mark(False)
 
 
 def _without_edges(sub, drop: dict):
@@ -336,32 +328,41 @@ def _relation_edges(g, arrays: GraphArrays, nodes: dict, excluded) -> dict:
     gids = [off[t] + n for t, n in nodes.items()]
     for gid in gids:
         local[gid] = np.arange(len(gid))
+    from . import kernels
+
+    def induce(read, flags, other):
+        rows = np.concatenate([r for _, r in read]).astype(np.int64, copy=False)
+        bounds = np.r_[0, np.cumsum([len(r) for _, r in read])].astype(np.int64)
+        room = int((indptr[rows + 1] - indptr[rows]).sum()) + 1
+        src, dst, eid = (np.empty(room, dtype=np.int64) for _ in range(3))
+        cut, differs = np.empty(len(read) + 1, dtype=np.int64), np.zeros(len(read), dtype=bool)
+        kernels.induced_edges(indptr, nbrs, eids, rows, bounds,
+                              np.array([arrays.edge_offset[e] for e, _ in read], dtype=np.int64), local,
+                              flags is not None, arrays.excluded if flags is None else flags,
+                              arrays.excluded if other is None else other, src, dst, eid, cut, differs)
+        return [(src[cut[j]:cut[j + 1]], dst[cut[j]:cut[j + 1]], eid[cut[j]:cut[j + 1]])
+                for j in range(len(read))], differs
+
     try:
-        pos, seg = gather_segments(indptr, np.concatenate([rows for _, rows in read]))
-        far = local[nbrs[pos]]  # position of the far end in the subgraph, -1 if not in it
+        if excluded is None:
+            found, differs = induce(read, None, None)
+        else:
+            found, differs = induce(read, excluded, arrays.excluded_reverse)
+        edges = {}
+        again = []  # mirrored relations whose reverse excludes other edges: read with its flags
+        for (etype, rows), part, diff in zip(read, found, differs):
+            edges[etype] = part
+            if etype in mirror:  # the reverse relation: the same edges reversed, its own exclusions
+                if diff:
+                    again.append((etype, rows))
+                else:
+                    edges[mirror[etype]] = (part[1], part[0], part[2])
+        if again:
+            for (etype, _), (src, dst, eid) in zip(again, induce(again, arrays.excluded_reverse, None)[0]):
+                edges[mirror[etype]] = (dst, src, eid)
     finally:
         for gid in gids:
             local[gid] = -1
-    keep = np.flatnonzero(far >= 0)
-    pos, seg, far = pos[keep], seg[keep], far[keep]
-    eid = eids[pos]
-    first_row = np.r_[0, np.cumsum([len(rows) for _, rows in read])]
-    cut = np.searchsorted(seg, first_row)  # rows come relation by relation
-    edges = {}
-
-    def without(flags, src, dst, ids, at):
-        if excluded is None:
-            return src, dst, ids
-        ok = ~flags[at]
-        return src[ok], dst[ok], ids[ok]
-
-    for j, (etype, _) in enumerate(read):
-        part = slice(cut[j], cut[j + 1])
-        # a relation's rows are its sampled sources in order: row k is source k
-        src, dst, ids = seg[part] - first_row[j], far[part], eid[part] - arrays.edge_offset[etype]
-        if etype in mirror:  # the reverse relation: the same edges reversed, its own exclusions
-            edges[mirror[etype]] = without(arrays.excluded_reverse, dst, src, ids, pos[part])
-        edges[etype] = without(excluded, src, dst, ids, pos[part])
     return edges
 
 

@@ -1,43 +1,15 @@
-"""Vectorized operations on CSR segments (the edge lists of a set of rows), in numpy.
+"""Vectorized operations on CSR segments (the edge lists of a set of rows), in numpy: uniform
+capped subsets of rows, used by the ``max_in_edges`` cap on a sampled subgraph's in-edges.
 
 Every function works on whole arrays: there is no Python loop over nodes or edges. They are
 kept free of graph objects so that they can be tested on their own. (numpy rather than torch:
 on CPU, numpy's sort, unique and fancy indexing are several times faster on the array sizes
-a sampler handles, ~10³–10⁶ elements.)
+a sampler handles, ~10³–10⁶ elements. The per-batch node sampling itself is compiled:
+:mod:`hetrec.sampling.kernels`.)
 """
 from __future__ import annotations
 
 import numpy as np
-
-
-def gather_segments(indptr: np.ndarray, rows: np.ndarray) -> tuple:
-    """Positions of the edges of ``rows`` in a CSR ``indices`` array.
-
-    Returns ``(pos, seg)``: ``pos[j]`` indexes ``indices``/``eids`` and ``seg[j]`` is the position
-    in ``rows`` of the row that edge ``j`` belongs to. Edges come row by row, in ``rows`` order.
-    """
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    seg = np.repeat(np.arange(len(rows)), lengths)
-    # position = the row's start in indices + the edge's offset inside its row
-    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return np.arange(len(seg)) + shift, seg
-
-
-def weighted_draw(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``min(k, n)`` elements drawn without replacement with ``P ∝ weights``.
-
-    Successive sampling through exponential races (Efraimidis & Spirakis): element ``i`` gets
-    the key ``E_i / w_i`` with ``E_i ~ Exp(1)``; the ``k`` smallest keys, in increasing order,
-    are the draw, in the order a one-at-a-time weighted draw would have picked them. Every
-    weight must be positive.
-    """
-    n = len(weights)
-    if n <= k:
-        return np.arange(n)
-    keys = rng.standard_exponential(n) / weights
-    top = np.argpartition(keys, k - 1)[:k]
-    return top[np.argsort(keys[top], kind="stable")]
 
 
 def _select_in_rows(pos: np.ndarray, valid: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,19 +34,6 @@ def _padded_rows(starts, lengths, eids, excluded):
     if excluded is None:
         return pos, real
     return pos, real & ~(excluded[pos] if eids is None else excluded[eids[pos]])
-
-
-def row_degrees(indptr, rows, excluded_rows=None) -> tuple:
-    """``(starts, lengths, usable)`` of ``rows``: where each row starts, its length, and its
-    number of edges that are not excluded (``excluded_rows``: the sorted rows of the excluded
-    edges, one entry per excluded edge; ``None`` when nothing is excluded)."""
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    if excluded_rows is None or not len(excluded_rows):
-        return starts, lengths, lengths
-    n_excl = (np.searchsorted(excluded_rows, rows, side="right")
-              - np.searchsorted(excluded_rows, rows, side="left"))
-    return starts, lengths, lengths - n_excl
 
 
 def capped_rows(starts, lengths, usable, cap, rng, eids=None, excluded=None) -> tuple:
@@ -131,30 +90,3 @@ def capped_rows(starts, lengths, usable, cap, rng, eids=None, excluded=None) -> 
         parts_pos.append(_select_in_rows(mid_pos, valid, cap, rng).ravel())
         parts_seg.append(np.repeat(mid, cap))
     return np.concatenate(parts_pos), np.concatenate(parts_seg)
-
-
-def sample_segments(indptr, rows, cap, rng, eids=None, excluded=None, excluded_rows=None):
-    """Up to ``cap`` uniformly drawn edges of each row of ``rows``, skipping excluded edges.
-
-    Returns ``(pos, seg, deg)``: positions in the CSR arrays, the position in ``rows`` of each
-    edge's row, and the per-row number of non-excluded edges. ``cap=None`` keeps every edge.
-    ``excluded`` is a boolean array over edge ids (indexed through ``eids``) and
-    ``excluded_rows`` the sorted rows of the excluded edges, so that a row's number of usable
-    edges is known without reading the row.
-
-    Rows with at most ``cap`` usable edges are read whole; the others go through
-    :func:`capped_rows` (no sort of the edges, ``O(min(degree, cap))`` per row). The edges come
-    whole rows first, row by row.
-    """
-    starts, lengths, deg = row_degrees(indptr, rows, excluded_rows)
-    whole = np.arange(len(rows)) if cap is None else np.flatnonzero(deg <= cap)
-    pos, seg = gather_segments(indptr, rows[whole])
-    seg = whole[seg]
-    if excluded is not None and len(pos):
-        keep = ~excluded[eids[pos]]
-        pos, seg = pos[keep], seg[keep]
-    if cap is None or len(whole) == len(rows):
-        return pos, seg, deg
-    over = np.flatnonzero(deg > cap)
-    cpos, cseg = capped_rows(starts[over], lengths[over], deg[over], cap, rng, eids, excluded)
-    return np.concatenate([pos, cpos]), np.concatenate([seg, over[cseg]]), deg

@@ -258,7 +258,7 @@ def test_scratch_space_is_left_clean():
     sampler.sample(g, {"user": torch.tensor([0, 1])}, {INTERACTS: e})
     arrays = sampler._arrays
     assert arrays.budget.shape == (sum(g.num_nodes(t) for t in g.ntypes),)
-    assert not arrays.budget.any() and not arrays.sampled.any() and not arrays.candidate.any()
+    assert not arrays.budget.any() and not arrays.state.any()
     assert (arrays.local == -1).all()
     assert not arrays.excluded.any() and not arrays.excluded_reverse.any()
 
