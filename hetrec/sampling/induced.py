@@ -75,8 +75,8 @@ class GraphArrays:
       ``budget`` (float64), ``state`` (int8) and ``local`` (int64) over nodes,
       ``row_excluded`` (int32) over merged out-CSR rows, ``excluded`` and
       ``excluded_reverse`` (bool) over merged out-CSR positions, so that looking up the edges
-      of gathered rows reads the flags in row order, not at random edge ids (on ML-1M's 2·10⁶ edges the random look-ups cost more than the rest of
-      the induction).
+      of gathered rows reads the flags in row order, not at random edge ids (on ML-1M's
+      2·10⁶ edges the random look-ups cost more than the rest of the induction).
 
     The entry for a graph lives while that graph object does and keeps its node and edge
     counts (DGL graphs are mutable). Scratch space makes a sampler unsafe to share between
