@@ -12,6 +12,7 @@ from .induced import (
     GraphArrays,
     excluded_by_etype,
     induced_subgraph,
+    repeated_seeds,
     seeds_by_type,
 )
 
@@ -147,7 +148,7 @@ class DenseSubgraphSampler(Sampler):
             The ids in ``g`` of the subgraph's nodes by type (seeds first), ``seed_nodes`` as
             given, and the induced subgraph.
         """
-        seeds, was_dict = seeds_by_type(g, seed_nodes)
+        seeds, was_dict = seeds_by_type(g, seed_nodes, check_distinct=False)  # checked when marked
         self._check_cpu(g)
         arrays = self._arrays.bind(g)
         streams = self._streams()
@@ -174,7 +175,7 @@ class DenseSubgraphSampler(Sampler):
         and tests.
         """
         self._check_cpu(g)
-        seeds, _ = seeds_by_type(g, seed_nodes)
+        seeds, _ = seeds_by_type(g, seed_nodes, check_distinct=False)
         arrays = self._arrays.bind(g)
         with ExcludedEdges(g, arrays, excluded_by_etype(g, exclude_eids)) as excluded:
             nodes = self._sample_nodes(g, seeds, arrays, excluded, self._streams()[:-1], budget_trace)
@@ -211,8 +212,9 @@ class DenseSubgraphSampler(Sampler):
         touched = []  # every id that became a candidate: the only ones that may hold budget
         bounds = np.array([offset[t] for t in types] + [arrays.num_nodes], dtype=np.int64)
         try:
-            for parts in sampled.values():
-                state[parts[0]] = kernels.SAMPLED
+            for t, parts in sampled.items():  # seeds: distinct by type (one pass, no sort)
+                if kernels.mark_sampled(state, parts[0]):
+                    raise ValueError(repeated_seeds(t))
             new = {t: parts[0] for t, parts in sampled.items()}
             for round_ in range(self.depth + 1):
                 if round_ == self.depth and budget_trace is None:
@@ -267,8 +269,10 @@ class DenseSubgraphSampler(Sampler):
         rows = [(row_offset[e] - arrays.node_offset[e[0]]) + new[e[0]] for e in arrays.etypes if len(new[e[0]])]
         if not rows:
             return np.empty(0, dtype=np.int64)
-        fresh = kernels.spread_budget(indptr, nbrs, np.concatenate(rows), arrays.row_excluded,
-                                      -1 if cap is None else cap, seed, arrays.excluded, arrays.state,
-                                      arrays.budget)
+        buf, n = kernels.spread_budget(indptr, nbrs, np.concatenate(rows), arrays.row_excluded,
+                                       -1 if cap is None else cap, seed, arrays.excluded, arrays.state,
+                                       arrays.budget, arrays.buffer("fresh", 0))
+        arrays.keep_buffer("fresh", buf)
+        fresh = buf[:n].copy()
         touched.append(fresh)
         return fresh

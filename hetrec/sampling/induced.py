@@ -4,6 +4,7 @@ per-node in-edge cap.
 """
 from __future__ import annotations
 
+import copy
 import weakref
 from collections.abc import Mapping
 
@@ -14,11 +15,12 @@ import torch
 from .segments import capped_rows
 
 
-def seeds_by_type(g, seed_nodes) -> tuple:
+def seeds_by_type(g, seed_nodes, check_distinct: bool = True) -> tuple:
     """``seed_nodes`` as ``{ntype: int64 numpy array}`` over every node type of ``g``.
 
     A plain tensor is accepted for a graph with one node type. Returns ``(seeds, was_dict)``.
-    Raises ``ValueError`` on an unknown node type, an out-of-range id or a repeated seed.
+    Raises ``ValueError`` on an unknown node type, an out-of-range id or (unless
+    ``check_distinct`` is false: the caller checks) a repeated seed.
     """
     was_dict = isinstance(seed_nodes, Mapping)
     if not was_dict:
@@ -34,10 +36,14 @@ def seeds_by_type(g, seed_nodes) -> tuple:
         if len(s):
             if s.min() < 0 or s.max() >= g.num_nodes(ntype):
                 raise ValueError(f"seed ids of node type {ntype!r} out of range")
-            if len(np.unique(s)) != len(s):
-                raise ValueError(f"seed ids of node type {ntype!r} repeat; seeds must be distinct")
+            if check_distinct and len(np.unique(s)) != len(s):
+                raise ValueError(repeated_seeds(ntype))
         seeds[ntype] = s
     return seeds, was_dict
+
+
+def repeated_seeds(ntype) -> str:
+    return f"seed ids of node type {ntype!r} repeat; seeds must be distinct"
 
 
 def excluded_by_etype(g, exclude_eids) -> dict:
@@ -151,6 +157,22 @@ class GraphArrays:
                         taken |= {a, b}
             self._merged["reverse_pairs"] = pairs
         return self._merged["reverse_pairs"]
+
+    def buffer(self, key, shape) -> np.ndarray:
+        """An int64 work array of at least ``shape`` (its last axis may be longer), kept and
+        reused by later batches (grown by doubling): the per-batch outputs of the compiled
+        loops are written there and only their used part copied out, so that a batch does not
+        fault in megabytes of fresh pages."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        buf = self._scratch.get(("buffer", key))
+        if buf is None or buf.shape[:-1] != shape[:-1] or buf.shape[-1] < shape[-1]:
+            grown = 2 * buf.shape[-1] if buf is not None and buf.shape[:-1] == shape[:-1] else 0
+            buf = self._scratch[("buffer", key)] = np.empty(shape[:-1] + (max(shape[-1], grown),), dtype=np.int64)
+        return buf
+
+    def keep_buffer(self, key, buf: np.ndarray):
+        """Keep ``buf`` (a work array a compiled loop replaced by a larger one) for later batches."""
+        self._scratch[("buffer", key)] = buf
 
     def _scratch_array(self, key, size, dtype, fill):
         if key not in self._scratch:
@@ -334,12 +356,13 @@ def _relation_edges(g, arrays: GraphArrays, nodes: dict, excluded) -> dict:
         rows = np.concatenate([r for _, r in read]).astype(np.int64, copy=False)
         bounds = np.r_[0, np.cumsum([len(r) for _, r in read])].astype(np.int64)
         room = int((indptr[rows + 1] - indptr[rows]).sum()) + 1
-        src, dst, eid = (np.empty(room, dtype=np.int64) for _ in range(3))
+        work = arrays.buffer("induced", (3, room))  # every entry read is written, then kept or not
         cut, differs = np.empty(len(read) + 1, dtype=np.int64), np.zeros(len(read), dtype=bool)
         kernels.induced_edges(indptr, nbrs, eids, rows, bounds,
                               np.array([arrays.edge_offset[e] for e, _ in read], dtype=np.int64), local,
                               flags is not None, arrays.excluded if flags is None else flags,
-                              arrays.excluded if other is None else other, src, dst, eid, cut, differs)
+                              arrays.excluded if other is None else other, work, cut, differs)
+        src, dst, eid = work[:, :cut[-1]].copy()  # the kept edges, owned by the subgraph
         return [(src[cut[j]:cut[j + 1]], dst[cut[j]:cut[j + 1]], eid[cut[j]:cut[j + 1]])
                 for j in range(len(read))], differs
 
@@ -366,6 +389,12 @@ def _relation_edges(g, arrays: GraphArrays, nodes: dict, excluded) -> dict:
     return edges
 
 
+#: what DGLGraph._init sets (DGL 2.1): the state a shallow copy of the parent may carry over
+_DGLGRAPH_STATE = {"_graph", "_canonical_etypes", "_batch_num_nodes", "_batch_num_edges", "_ntypes",
+                   "_srctypes_invmap", "_dsttypes_invmap", "_is_unibipartite", "_etypes", "_etype2canonical",
+                   "_etypes_invmap", "_node_frames", "_edge_frames"}
+
+
 def _build_subgraph(g, nodes: dict, edges: dict):
     """The DGLGraph of ``edges`` over ``nodes`` with ``g``'s node and edge data (``dgl.NID``,
     ``dgl.EID`` added), as :func:`dgl.node_subgraph` would return it.
@@ -377,7 +406,8 @@ def _build_subgraph(g, nodes: dict, edges: dict):
     """
     nid = [torch.from_numpy(nodes[t]) for t in g.ntypes]
     eid = [torch.from_numpy(edges[e][2]) for e in g.canonical_etypes]
-    idx = lambda a: torch.from_numpy(a).to(g.idtype)  # noqa: E731
+    idtype = g.idtype
+    idx = lambda a: torch.from_numpy(a).to(idtype)  # noqa: E731
     try:
         from dgl import heterograph_index as hgi
         from dgl.heterograph import DGLGraph
@@ -393,10 +423,18 @@ def _build_subgraph(g, nodes: dict, edges: dict):
         node_frames = [g._node_frames[i].subframe(n) for i, n in enumerate(nid)]
         edge_frames = [g._edge_frames[i].subframe(e) for i, e in enumerate(eid)]
         for frame, ids in zip(node_frames, nid):
-            frame[dgl.NID] = ids.to(g.idtype)  # dgl.node_subgraph's dtype
+            frame[dgl.NID] = ids.to(idtype)  # dgl.node_subgraph's dtype
         for frame, ids in zip(edge_frames, eid):
-            frame[dgl.EID] = ids.to(g.idtype)
-        return DGLGraph(gidx, g.ntypes, g.etypes, node_frames, edge_frames)
+            frame[dgl.EID] = ids.to(idtype)
+        # DGLGraph(gidx, g.ntypes, g.etypes, node_frames, edge_frames), without recomputing the
+        # type maps from the metagraph (the same as g's): DGL's own shallow copy of g with the
+        # graph index and frames replaced (its __dict__ holds nothing else)
+        sub = copy.copy(g)
+        if not isinstance(sub, DGLGraph) or set(sub.__dict__) != _DGLGRAPH_STATE:
+            return DGLGraph(gidx, g.ntypes, g.etypes, node_frames, edge_frames)
+        sub._graph, sub._node_frames, sub._edge_frames = gidx, node_frames, edge_frames
+        sub._batch_num_nodes = sub._batch_num_edges = None
+        return sub
     except (AttributeError, ImportError, TypeError):  # pragma: no cover - other DGL versions
         sub = dgl.heterograph({e: (idx(edges[e][0]), idx(edges[e][1])) for e in g.canonical_etypes},
                               {t: len(nodes[t]) for t in g.ntypes}, idtype=g.idtype)

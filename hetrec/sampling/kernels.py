@@ -37,21 +37,25 @@ def _uniform(x):  # pragma: no cover - compiled
     z = (x ^ (x >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     z = z ^ (z >> np.uint64(31))
-    return x, float(z >> np.uint64(11)) * _INV53
+    return x, float(np.int64(z >> np.uint64(11))) * _INV53  # via int64: one conversion instruction
 
 
 @njit(cache=True, nogil=True)
-def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state,
-                  budget):  # pragma: no cover - compiled; tested through the sampler and directly
+def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state, budget,
+                  fresh):  # pragma: no cover - compiled; tested through the sampler and directly
     """Add ``1/min(d, cap)`` to the budget of each not-sampled neighbour every row in ``rows``
     reaches (``d``: the row's number of usable, i.e. not excluded, edges; ``cap < 0``: no
-    cap), ``cap`` uniformly chosen usable neighbours of rows with ``d > cap``; return the
+    cap), ``cap`` uniformly chosen usable neighbours of rows with ``d > cap``; record the
     neighbours that were not candidates yet, in the order first reached.
 
     ``row_excluded[r]``: the number of excluded edges in row ``r`` (``excluded`` flags by CSR
     position are read only in rows where it is not 0). ``state``: per node :data:`UNSEEN`,
     :data:`CANDIDATE` or :data:`SAMPLED`; a sampled node gets nothing, an unseen one that gets
-    budget becomes a candidate. ``seed``: a uint64 for the splitmix64 stream of the capped rows' draws.
+    budget becomes a candidate. ``seed``: a uint64 for the splitmix64 stream of the capped
+    rows' draws. ``fresh``: an int64 array to write the new candidates to, replaced by a larger
+    one if it has too little room (scratch that the caller keeps, so that each batch does not
+    fault in fresh pages). Returns ``(fresh, n)``: the array written to and how many entries
+    it holds.
 
     Capped rows: Floyd's algorithm picks a uniform ``cap``-subset of the row's ``d`` usable
     edges from ``cap`` draws (for ``j = d - cap .. d - 1``: ``t`` uniform in ``[0, j]``, taken
@@ -66,7 +70,8 @@ def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state,
         room += d if cap < 0 else min(d, cap)
         if cap >= 0 and d > cap and row_excluded[r] > 0:
             longest = max(longest, indptr[r + 1] - indptr[r])
-    fresh = np.empty(room, dtype=np.int64)
+    if len(fresh) < room:
+        fresh = np.empty(max(room, 2 * len(fresh)), dtype=np.int64)
     buffer = np.empty(longest, dtype=np.int64)  # a capped row's usable positions
     picked = np.empty(max(cap, 0), dtype=np.int64)
     slots = np.empty(max(cap, 0), dtype=np.int64)
@@ -140,7 +145,7 @@ def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state,
             fresh[n_fresh] = v
             n_fresh += new
             state[v] = st | new
-    return fresh[:n_fresh]
+    return fresh, n_fresh
 
 
 @njit(cache=True, nogil=True)
@@ -177,7 +182,7 @@ def add_candidates(cand, cut, fresh, bounds):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def induced_edges(indptr, nbrs, eids, rows, bounds, edge_offset, local, use_flags, excluded, other,
-                  src, dst, eid, cut, differs):  # pragma: no cover - compiled; tested through the sampler
+                  out, cut, differs):  # pragma: no cover - compiled; tested through the sampler
     """The edges among the subgraph's nodes of the relations whose rows are read.
 
     ``rows[bounds[j]:bounds[j + 1]]`` are relation ``j``'s rows of the subgraph's sources, in
@@ -185,8 +190,8 @@ def induced_edges(indptr, nbrs, eids, rows, bounds, edge_offset, local, use_flag
     ``v`` in the subgraph, or -1. Every entry ``p`` whose neighbour ``v`` is in the subgraph
     and that is not ``excluded[p]`` (read only when ``use_flags``) is the edge
     ``(k, local[v])`` with id ``eids[p] - edge_offset[j]``: relation ``j``'s edges are
-    ``[cut[j], cut[j + 1])`` of ``src``/``dst``/``eid``, row by row in CSR order. The outputs
-    need room for every entry of the rows plus one (each entry is written, then kept or
+    ``out[:, cut[j]:cut[j + 1]]`` (source, destination, id), row by row in CSR order. ``out``
+    needs room for every entry of the rows plus one (each entry is written, then kept or
     overwritten: no branch on data). ``differs[j]`` is set when an entry in the subgraph has
     ``excluded[p] != other[p]`` (the flags of the id-aligned reverse relation: if none
     differs, the reverse relation's edges are these reversed)."""
@@ -199,9 +204,9 @@ def induced_edges(indptr, nbrs, eids, rows, bounds, edge_offset, local, use_flag
             s = i - bounds[j]
             for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
                 f = local[nbrs[p]]
-                src[k] = s
-                dst[k] = f
-                eid[k] = eids[p] - off
+                out[0, k] = s
+                out[1, k] = f
+                out[2, k] = eids[p] - off
                 if use_flags:
                     x = excluded[p]
                     diff |= (f >= 0) & (x != other[p])
@@ -323,3 +328,14 @@ def mark_excluded(indptr, pos, reverse_pos, rows, flags, reverse_flags, row_coun
             row_counts[lo - 1] += 1
         else:
             row_counts[rows[i]] = 0
+
+
+@njit(cache=True, nogil=True)
+def mark_sampled(state, ids):  # pragma: no cover - compiled
+    """Set ``state[ids]`` to :data:`SAMPLED`; return how many of them already were (a repeated
+    id counts once per repeat)."""
+    repeats = 0
+    for i in range(len(ids)):
+        repeats += state[ids[i]] == SAMPLED
+        state[ids[i]] = SAMPLED
+    return repeats
