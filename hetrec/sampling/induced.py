@@ -75,7 +75,8 @@ class GraphArrays:
       ``row_offset[etype] + u`` listing the global ids of ``u``'s out-neighbours under the
       relation and the global edge ids; ``merged("in")`` the same over in-neighbours (rows are
       ``(relation, destination node)``);
-    * ``position``: the position of each global edge id in the merged out-CSR;
+    * ``position``: the position of each global edge id in the merged out-CSR, and
+      ``row_of_position`` the row of each position;
     * scratch space, one slot per global node or edge, that a batch fills and then resets for
       the entries it touched, so that per-batch work never scans a whole node or edge set:
       ``budget`` (float64), ``state`` (int8) and ``local`` (int64) over nodes,
@@ -210,6 +211,26 @@ class GraphArrays:
         return self._scratch_array("row_excluded", len(self.merged("out")[0]) - 1, np.int32, 0)
 
     @property
+    def row_of_position(self) -> np.ndarray:
+        """The merged out-CSR row of each position (int32 when it fits): where an excluded
+        edge's row is, without a binary search per edge (built on the first exclusion)."""
+        if "row_of_position" not in self._merged:
+            indptr = self.merged("out")[0]
+            rows = len(indptr) - 1
+            self._merged["row_of_position"] = np.repeat(
+                np.arange(rows, dtype=np.int32 if rows < 2**31 else np.int64), np.diff(indptr))
+        return self._merged["row_of_position"]
+
+    @property
+    def relation_types(self) -> list:
+        """``(same, src type, dst type)`` per relation, in ``g.canonical_etypes`` order:
+        whether both ends have one node type (DGL's unit graphs count node types so)."""
+        if "relation_types" not in self._merged:
+            g = self.graph
+            self._merged["relation_types"] = [(e[0] == e[2], e[0], e[2]) for e in g.canonical_etypes]
+        return self._merged["relation_types"]
+
+    @property
     def excluded(self):
         """Scratch flags over merged out-CSR positions: the edge there is excluded."""
         return self._scratch_array("excluded", self.num_edges, bool, False)
@@ -246,14 +267,13 @@ class ExcludedEdges:
             mirrored = [arrays.edge_offset[partner[e]] + ids for e, ids in excluded.items() if e in partner]
             if mirrored:
                 self.reverse_pos = arrays.position[np.concatenate(mirrored)].astype(np.int64)
-        self.rows = np.empty(len(self.pos), dtype=np.int64)  # filled on entry
+        self.rows = arrays.row_of_position[self.pos] if excluded else self.pos
 
     def _mark(self, on: bool):
         from .kernels import mark_excluded
 
         a = self.arrays
-        mark_excluded(a.merged("out")[0], self.pos, self.reverse_pos, self.rows, a.excluded, a.excluded_reverse,
-                      a.row_excluded, on)
+        mark_excluded(self.pos, self.reverse_pos, self.rows, a.excluded, a.excluded_reverse, a.row_excluded, on)
 
     def __enter__(self):
         self._mark(True)
@@ -395,7 +415,7 @@ _DGLGRAPH_STATE = {"_graph", "_canonical_etypes", "_batch_num_nodes", "_batch_nu
                    "_etypes_invmap", "_node_frames", "_edge_frames"}
 
 
-def _build_subgraph(g, nodes: dict, edges: dict):
+def _build_subgraph(g, nodes: dict, edges: dict, relation_types=None):
     """The DGLGraph of ``edges`` over ``nodes`` with ``g``'s node and edge data (``dgl.NID``,
     ``dgl.EID`` added), as :func:`dgl.node_subgraph` would return it.
 
@@ -413,10 +433,11 @@ def _build_subgraph(g, nodes: dict, edges: dict):
         from dgl.heterograph import DGLGraph
 
         rels = []
-        for etype in g.canonical_etypes:
+        if relation_types is None:
+            relation_types = [(e[0] == e[2], e[0], e[2]) for e in g.canonical_etypes]
+        for etype, (same, s_type, d_type) in zip(g.canonical_etypes, relation_types):
             src, dst, _ = edges[etype]
-            same = g.get_ntype_id(etype[0]) == g.get_ntype_id(etype[2])
-            rels.append(hgi.create_unitgraph_from_coo(1 if same else 2, len(nodes[etype[0]]), len(nodes[etype[2]]),
+            rels.append(hgi.create_unitgraph_from_coo(1 if same else 2, len(nodes[s_type]), len(nodes[d_type]),
                                                       idx(src), idx(dst), ["coo", "csr", "csc"]))
         counts = dgl.utils.toindex([len(n) for n in nid], "int64")
         gidx = hgi.create_heterograph_from_relations(g._graph.metagraph, rels, counts)
@@ -464,7 +485,7 @@ def induced_subgraph(g, arrays: GraphArrays, nodes: dict, excluded=None, max_in_
     With ``max_in_edges = k``, each node keeps at most ``k`` of its incoming edges of each
     relation, drawn uniformly without replacement (``rng``, a numpy Generator).
     """
-    sub = _build_subgraph(g, nodes, _relation_edges(g, arrays, nodes, excluded))
+    sub = _build_subgraph(g, nodes, _relation_edges(g, arrays, nodes, excluded), arrays.relation_types)
     if max_in_edges is None:
         return sub
     drop = {}

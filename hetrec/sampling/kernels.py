@@ -306,26 +306,17 @@ def weighted_draws(cand, seg, budget, width, seed, picks, pick_cut, rest, rest_c
 
 
 @njit(cache=True, nogil=True)
-def mark_excluded(indptr, pos, reverse_pos, rows, flags, reverse_flags, row_counts, on):  # pragma: no cover - compiled
+def mark_excluded(pos, reverse_pos, rows, flags, reverse_flags, row_counts, on):  # pragma: no cover - compiled
     """Flag (``on``) or unflag the excluded edges: ``flags`` at their CSR positions ``pos``,
-    ``reverse_flags`` at ``reverse_pos``, and count them by CSR row in ``row_counts`` (reset to
-    0 when unflagging). Flagging finds each position's row by binary search in ``indptr`` and
-    writes it to ``rows``; unflagging reads it there."""
+    ``reverse_flags`` at ``reverse_pos``, and count them by CSR row (``rows``, one per
+    position) in ``row_counts``, reset to 0 when unflagging."""
     for i in range(len(pos)):
         flags[pos[i]] = on
     for i in range(len(reverse_pos)):
         reverse_flags[reverse_pos[i]] = on
-    for i in range(len(pos)):
+    for i in range(len(rows)):
         if on:
-            lo, hi, v = 0, len(indptr), pos[i]
-            while lo < hi:  # the first indptr entry above v (np.searchsorted is slower in numba)
-                mid = (lo + hi) >> 1
-                if indptr[mid] <= v:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            rows[i] = lo - 1
-            row_counts[lo - 1] += 1
+            row_counts[rows[i]] += 1
         else:
             row_counts[rows[i]] = 0
 

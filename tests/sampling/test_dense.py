@@ -462,3 +462,26 @@ def test_induction_mirrors_only_id_aligned_reverses_and_keeps_each_relations_exc
             assert torch.equal(sub.nodes[etype[0]].data[dgl.NID][s.long()], gs)
             assert torch.equal(sub.nodes[etype[2]].data[dgl.NID][d.long()], gd)
         assert (arrays.local == -1).all() and not arrays.excluded.any() and not arrays.excluded_reverse.any()
+
+
+def test_subgraph_owns_its_structure_and_data():
+    # the subgraph is built as a shallow copy of the parent's DGLGraph state: nothing it owns
+    # may be shared with the parent, and nothing of one batch with the next
+    g = fixed_graph()
+    g.nodes["user"].data["x"] = torch.arange(g.num_nodes("user"), dtype=torch.float32)
+    sampler = DenseSubgraphSampler(2, 3, generator=torch.Generator().manual_seed(1))
+    _, _, a = sampler.sample(g, {"user": torch.tensor([0, 1])})
+    _, _, b = sampler.sample(g, {"user": torch.tensor([2, 3, 4])})
+    assert a.ntypes == g.ntypes and a.canonical_etypes == g.canonical_etypes
+    assert a.num_nodes("user") != g.num_nodes("user") and b.num_nodes("user") != a.num_nodes("user")
+    a.nodes["user"].data["y"] = torch.zeros(a.num_nodes("user"))
+    a.nodes["user"].data["x"][:] = -1.0
+    assert "y" not in g.nodes["user"].data and "y" not in b.nodes["user"].data
+    assert (g.nodes["user"].data["x"] >= 0).all() and (b.nodes["user"].data["x"] >= 0).all()
+    assert torch.equal(b.nodes["user"].data["x"], g.nodes["user"].data["x"][b.nodes["user"].data[dgl.NID]])
+    for etype in g.canonical_etypes:  # each subgraph's edges are its own
+        eid = b.edges[etype].data[dgl.EID]
+        src, dst = b.edges(etype=etype)
+        gs, gd = g.find_edges(eid, etype=etype)
+        assert torch.equal(b.nodes[etype[0]].data[dgl.NID][src], gs)
+        assert torch.equal(b.nodes[etype[2]].data[dgl.NID][dst], gd)
