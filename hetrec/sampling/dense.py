@@ -57,6 +57,11 @@ class DenseSubgraphSampler(Sampler):
     every edge of ``g`` among the sampled nodes is present with its id in ``dgl.EID``, except the
     excluded ones, and node/edge features are copied.
 
+    The per-batch work (budget spread, draws, induced edges) runs in compiled loops
+    (:mod:`hetrec.sampling.kernels`, numba): Floyd's algorithm draws a hub's ``max_neighbors``
+    neighbours and weighted reservoir sampling with exponential jumps the ``width`` nodes, both
+    exact for the distributions above.
+
     Parameters
     ----------
     depth : int
