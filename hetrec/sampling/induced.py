@@ -409,7 +409,7 @@ def _relation_edges(g, arrays: GraphArrays, nodes: dict, excluded) -> dict:
     return edges
 
 
-#: what DGLGraph._init sets (DGL 2.1): the state a shallow copy of the parent may carry over
+#: the attributes DGLGraph._init sets in DGL 2.1, all that a shallow copy of the parent carries over
 _DGLGRAPH_STATE = {"_graph", "_canonical_etypes", "_batch_num_nodes", "_batch_num_edges", "_ntypes",
                    "_srctypes_invmap", "_dsttypes_invmap", "_is_unibipartite", "_etypes", "_etype2canonical",
                    "_etypes_invmap", "_node_frames", "_edge_frames"}

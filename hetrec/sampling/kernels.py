@@ -309,16 +309,17 @@ def weighted_draws(cand, seg, budget, width, seed, picks, pick_cut, rest, rest_c
 def mark_excluded(pos, reverse_pos, rows, flags, reverse_flags, row_counts, on):  # pragma: no cover - compiled
     """Flag (``on``) or unflag the excluded edges: ``flags`` at their CSR positions ``pos``,
     ``reverse_flags`` at ``reverse_pos``, and count them by CSR row (``rows``, one per
-    position) in ``row_counts``, reset to 0 when unflagging."""
+    position) in ``row_counts``, reset to 0 when unflagging. An edge listed twice is counted
+    once."""
     for i in range(len(pos)):
-        flags[pos[i]] = on
+        if on:
+            row_counts[rows[i]] += not flags[pos[i]]
+            flags[pos[i]] = True
+        else:
+            flags[pos[i]] = False
+            row_counts[rows[i]] = 0
     for i in range(len(reverse_pos)):
         reverse_flags[reverse_pos[i]] = on
-    for i in range(len(rows)):
-        if on:
-            row_counts[rows[i]] += 1
-        else:
-            row_counts[rows[i]] = 0
 
 
 @njit(cache=True, nogil=True)

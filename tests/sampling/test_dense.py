@@ -485,3 +485,21 @@ def test_subgraph_owns_its_structure_and_data():
         gs, gd = g.find_edges(eid, etype=etype)
         assert torch.equal(b.nodes[etype[0]].data[dgl.NID][src], gs)
         assert torch.equal(b.nodes[etype[2]].data[dgl.NID][dst], gd)
+
+
+def test_an_edge_excluded_twice_counts_once():
+    g = fixed_graph()
+    seeds = {"user": torch.tensor([3, 0, 7]), "item": torch.tensor([5, 1])}
+    e = torch.arange(0, g.num_edges(INTERACTS), 3)
+    twice = torch.cat([e, e[:4]])
+    out = []
+    for excl in (e, twice):
+        sampler = DenseSubgraphSampler(depth=2, width=2, max_neighbors=2, generator=torch.Generator().manual_seed(5))
+        trace = []
+        nodes = sampler.sample_nodes(g, seeds, {INTERACTS: excl, ("item", "interacted_by", "user"): excl}, trace)
+        out.append((nodes, trace))
+    (a, ta), (b, tb) = out
+    assert all(torch.equal(a[t], b[t]) for t in g.ntypes)
+    for x, y in zip(ta, tb):
+        for t in g.ntypes:
+            assert np.array_equal(x[t][0], y[t][0]) and np.allclose(x[t][1], y[t][1], rtol=1e-12)
