@@ -40,6 +40,20 @@ def _uniform(x):  # pragma: no cover - compiled
     return x, float(np.int64(z >> np.uint64(11))) * _INV53  # via int64: one conversion instruction
 
 
+@njit(inline="always")
+def _give(v, share, ok, state, budget, fresh, n):  # pragma: no cover - compiled
+    """Node ``v`` gets ``share`` if ``ok`` and it is not sampled, and is recorded as
+    ``fresh[n]`` if it was unseen (branch-free: always written, then kept or overwritten).
+    Returns the new count."""
+    st = state[v]
+    ok = ok & (st != SAMPLED)
+    budget[v] += share * ok
+    new = ok & (st == UNSEEN)
+    fresh[n] = v
+    state[v] = st | new
+    return n + new
+
+
 @njit(cache=True, nogil=True)
 def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state, budget,
                   fresh):  # pragma: no cover - compiled; tested through the sampler and directly
@@ -93,23 +107,10 @@ def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state, 
             share = 1.0 / d
             if check:
                 for p in range(start, stop):
-                    v = nbrs[p]
-                    st = state[v]
-                    ok = (st != SAMPLED) & (not excluded[p])
-                    budget[v] += share * ok
-                    new = ok & (st == UNSEEN)
-                    fresh[n_fresh] = v
-                    n_fresh += new
-                    state[v] = st | new
+                    n_fresh = _give(nbrs[p], share, not excluded[p], state, budget, fresh, n_fresh)
             else:
                 for p in range(start, stop):
-                    v = nbrs[p]
-                    st = state[v]
-                    budget[v] += share * (st != SAMPLED)
-                    new = st == UNSEEN
-                    fresh[n_fresh] = v
-                    n_fresh += new
-                    state[v] = st | new
+                    n_fresh = _give(nbrs[p], share, True, state, budget, fresh, n_fresh)
             continue
         if check:
             m = 0
@@ -137,14 +138,7 @@ def spread_budget(indptr, nbrs, rows, row_excluded, cap, seed, excluded, state, 
             table[slots[k]] = 0
         share = 1.0 / cap
         for k in range(cap):
-            p = picked[k]
-            v = nbrs[p]
-            st = state[v]
-            budget[v] += share * (st != SAMPLED)
-            new = st == UNSEEN
-            fresh[n_fresh] = v
-            n_fresh += new
-            state[v] = st | new
+            n_fresh = _give(nbrs[picked[k]], share, True, state, budget, fresh, n_fresh)
     return fresh, n_fresh
 
 
