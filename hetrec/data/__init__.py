@@ -1,7 +1,7 @@
 """Datasets as ``dgl.heterograph`` in one schema, user tables, synthetic graphs and k-fold splits.
 
 This package imports nothing else of hetrec but the neutral file helpers of ``hetrec._io``
-(data flows one way, DESIGN §2).
+(data flows one way: data, then sampling, then models).
 """
 from .builder import Relation, build_graph, graph_digest
 from .datasets import DATASETS, HeteroRecDataset, LastFM2K, MovieLens1M, load_dataset

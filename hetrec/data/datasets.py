@@ -38,7 +38,7 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
     Attributes
     ----------
     graph : dgl.DGLGraph
-        The heterograph in the hetrec schema (DESIGN §3).
+        The heterograph in the hetrec schema (docs/index.md, "Datasets").
     names : dict[str, list[str]]
         Display names per node type where the source has them (item titles, tag values).
     dropped : dict[str, int]

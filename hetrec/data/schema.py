@@ -1,4 +1,4 @@
-"""The common heterograph schema shared by every hetrec dataset (DESIGN §3).
+"""The common heterograph schema shared by every hetrec dataset (docs/index.md, "Datasets").
 
 * Node types ``user`` and ``item`` always exist; attributes are node types of their own.
 * The interaction relation is :data:`INTERACTS` with reverse :data:`INTERACTED_BY`.

@@ -1,4 +1,4 @@
-"""Per-user k-fold splits of the interaction relation (DESIGN §4).
+"""Per-user k-fold splits of the interaction relation (docs/index.md, "Splits").
 
 Each user's interactions are shuffled with a seeded generator and dealt into ``k`` folds
 (position ``r`` in the shuffled list goes to fold ``(r + offset_u) mod k``, with a random

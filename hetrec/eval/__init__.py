@@ -1,4 +1,4 @@
-"""Evaluation: full-ranking top-N metrics (P@N, R@N, HR@N, NDCG@N) and result tables (DESIGN §4),
+"""Evaluation: full-ranking top-N metrics (P@N, R@N, HR@N, NDCG@N) and result tables (docs/evaluation.md),
 and serving a trained model (:func:`recommend`: a user's top-N items by raw id).
 
 This package imports nothing else of hetrec but :mod:`hetrec.data`; the trainer passes

@@ -1,4 +1,4 @@
-r"""Full-ranking top-N metrics (DESIGN §4), vectorised and chunked over users.
+r"""Full-ranking top-N metrics (docs/evaluation.md), vectorised and chunked over users.
 
 For a test user :math:`u` with test items :math:`R_u` and top-N list :math:`\hat R_{u,N}`
 (every item scored, the user's train and validation items excluded):

@@ -1,6 +1,6 @@
 """MTHGT: Multi-Task Heterogeneous Graph Transformer (Luo, Liu & Yang 2023) and its ablations.
 
-One class serves two recipes (DESIGN §5; every difference is measured in docs/mthgt.md):
+One class serves two recipes (every difference is measured in docs/mthgt.md):
 
 * **hetrec's recipe** (the defaults of :class:`MTHGTConfig`): layer 0 is the ID embedding itself
   (N(0, 0.1²)); a stack of :class:`~hetrec.nn.LightHGTLayer` propagates it over the whole
@@ -109,7 +109,7 @@ class MTHGTConfig:
     depth: int = 2
     width: int = 128
     max_neighbors: int | None = None
-    #: cap on in-edges per node and relation inside the sampled subgraph (DESIGN cost note):
+    #: cap on in-edges per node and relation inside the sampled subgraph (docs/scale.md):
     #: an integer, None (exact node-induced subgraphs, Eq. 2), or "auto": None on training
     #: graphs of at most full_graph_max_edges edges, AUTO_MAX_IN_EDGES above, where it keeps
     #: the step's cost flat as the graph grows (docs/scale.md measures both)

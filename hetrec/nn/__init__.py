@@ -1,4 +1,4 @@
-"""Reusable layers for heterogeneous-graph recommenders (DESIGN §5).
+"""Reusable layers for heterogeneous-graph recommenders (docs/layers.md).
 
 Each layer lives in its own module and depends only on PyTorch and DGL (``sparse`` also on
 numpy and scipy), never on the rest of hetrec, so any DGL project can import them.

@@ -74,7 +74,7 @@ class DenseSubgraphSampler(Sampler):
     max_in_edges : int, optional
         If set, each node of the returned subgraph keeps at most this many incoming edges per
         relation, drawn uniformly without replacement. Off by default: the subgraph is then
-        exactly node-induced. A deliberate deviation (DESIGN §5 cost note) for edge-dense graphs
+        exactly node-induced. A deliberate deviation (docs/scale.md measures its cost) for edge-dense graphs
         such as Last.FM, where node-induced subgraphs carry ~50 edges per node.
     generator : torch.Generator, optional
         Source of randomness. ``None`` uses torch's global generator, so ``torch.manual_seed``

@@ -8,7 +8,7 @@ first-reached candidates are recorded as they are met. On Last.FM's subgraphs th
 takes the sampler from ≈ 12 ms to a few ms (docs/sampler.md).
 
 Randomness never comes from numba's own (global) generator: the caller passes a seed drawn
-from the batch's numpy ``Generator`` and the kernel runs its own splitmix64 stream from it, so
+from torch's generator (one of the batch's ``DenseSubgraphSampler._streams``) and the kernel runs its own splitmix64 stream from it, so
 runs stay reproducible from torch's seed and share no state. The functions write into scratch arrays the caller owns and resets.
 numba does not check bounds: the callers size every output as documented.
 

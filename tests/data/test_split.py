@@ -1,4 +1,4 @@
-"""k-fold splits per DESIGN §4."""
+"""k-fold splits (docs/index.md, "Splits")."""
 import numpy as np
 import pytest
 import torch
