@@ -202,6 +202,9 @@ def ablation_plot(rows, path: Path) -> bool:
     return True
 
 
+COLLECT_MACHINE = "machine of this collect run (not necessarily where or with how many threads the cells trained)"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="lastfm", choices=["lastfm", "ml-1m"])
@@ -244,7 +247,8 @@ def main(argv=None):
     folds_done = {m: sorted(r["fold"] for r in rows if r["model"] == m) for m in dict.fromkeys(r["model"] for r in rows)}
     header = (f"{args.dataset}, {args.k}-fold split (seed {args.seed}); every finished (model, fold) cell under "
               f"{out} (folds per model: {'; '.join(f'{m} {fs}' for m, fs in folds_done.items())})"
-              f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\nmachine: {machine()}\n"
+              f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\n"
+              f"{COLLECT_MACHINE if args.collect else 'machine'}: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
     text = header + (ablation_table(rows) if args.ablation else table3(rows, listed)) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())
