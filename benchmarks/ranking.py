@@ -2,7 +2,7 @@
 
 Two shapes: MovieLens-1M (6,040 users x 3,883 items, 1,000,209 interactions) and Last.FM 2K
 (1,892 users x 17,632 items, 92,834 interactions). Interactions are random with those counts,
-split like one fold of docs/evaluation.md (20 % test, 8 % validation, 72 % train; train and validation
+split like one fold of docs/index.md "Splits" (20 % test, 8 % validation, 72 % train; train and validation
 excluded). Two kinds of scores:
 
 * ``embeddings``: random user and item embeddings of size 64 (inner products, the usual case);

@@ -109,7 +109,7 @@ class MTHGTConfig:
     depth: int = 2
     width: int = 128
     max_neighbors: int | None = None
-    #: cap on in-edges per node and relation inside the sampled subgraph (docs/scale.md):
+    #: cap on in-edges per node and relation inside the sampled subgraph:
     #: an integer, None (exact node-induced subgraphs, Eq. 2), or "auto": None on training
     #: graphs of at most full_graph_max_edges edges, AUTO_MAX_IN_EDGES above, where it keeps
     #: the step's cost flat as the graph grows (docs/scale.md measures both)
