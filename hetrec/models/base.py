@@ -154,3 +154,20 @@ class Recommender(torch.nn.Module):
         if mode:
             self._cache = None  # parameters are about to change
         return super().train(mode)
+
+
+class ClosedFormRecommender(Recommender):
+    """A model without trained parameters (MostPop, item-kNN, RP3beta, EASE, GF-CF): everything
+    happens in :meth:`setup`, from the training matrix alone; the trainer skips the epoch loop,
+    and a saved run rebuilds the model by calling :meth:`setup` on the fold again."""
+
+    trainable = False
+
+    def train_batches(self, generator: torch.Generator):
+        return iter(())
+
+    def loss(self, batch):
+        raise RuntimeError(f"{self.name} is closed-form: it has no loss to train")
+
+    def prepare_scoring(self) -> None:  # scores are computed from what setup stored
+        pass

@@ -4,6 +4,7 @@ or, for DGL's loader, seeded from it)."""
 import dgl
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from hetrec.batching import (
@@ -14,19 +15,22 @@ from hetrec.batching import (
     FullGraphBatch,
     FullGraphBatches,
     ItemPairBatches,
+    UserRowBatch,
+    UserRowBatches,
     WalkTripleBatches,
 )
 from hetrec.data import kfold_split, synthetic
-from hetrec.models import MODELS, create_model
+from hetrec.models import MODELS, create_model, model_class
 
 MTHGT_SMALL = dict(batch_size=128, width=8, hidden_size=8, num_heads=2, num_layers=1, lp_edges_per_relation=16)
 SETTINGS = {"mthgt": dict(MTHGT_SMALL, multitask=True), "pinsage": dict(batch_size=32),
-            "hin2vec": dict(batch_size=512, walk_length=4)}
+            "hin2vec": dict(batch_size=512, walk_length=4), "multvae": dict(batch_size=16)}
 BUILDER = {"mthgt": FullGraphBatches, "hgt": EdgeSubgraphBatches, "hgt-d": EdgeSubgraphBatches,
            "hgt-m": EdgeSubgraphBatches, "mthgt-sampled": EdgeSubgraphBatches, "mthgt-paper": EdgeSubgraphBatches,
            "bprmf": BPRTripleBatches, "lightgcn": BPRTripleBatches, "lightgcn-softmax": BPRTripleBatches,
-           "ngcf": BPRTripleBatches, "pinsage": ItemPairBatches, "hin2vec": WalkTripleBatches}
-TRAINABLE = [name for name in MODELS if name not in ("mostpop", "itemknn")]
+           "ngcf": BPRTripleBatches, "pinsage": ItemPairBatches, "hin2vec": WalkTripleBatches,
+           "multvae": UserRowBatches, "xsimgcl": BPRTripleBatches}
+TRAINABLE = [name for name in MODELS if model_class(name).trainable]
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +167,20 @@ def test_full_graph_batches_without_link_prediction(split):
 def test_bpr_triples_refuse_zero_negatives(split):
     with pytest.raises(ValueError, match="num_negatives"):
         BPRTripleBatches(split.train, batch_size=8, num_negatives=0)
+
+
+def test_user_rows_are_a_permutation_of_the_users_with_training_items(split):
+    builder = UserRowBatches(split.train, batch_size=7)
+    batches = list(builder.batches(torch.Generator().manual_seed(0)))
+    assert all(isinstance(b, UserRowBatch) and isinstance(b.seed, int) for b in batches)
+    assert [len(b.users) for b in batches[:-1]] == [7] * (len(batches) - 1)
+    users = torch.cat([b.users for b in batches])
+    expected = np.flatnonzero(np.diff(split.train.tocsr().indptr) > 0)
+    assert sorted(users.tolist()) == expected.tolist()  # every user with a training item, once
+    assert len({b.seed for b in batches}) == len(batches)
+    parts = [builder.shard(batches[0], r, 3) for r in range(3)]
+    assert sorted(torch.cat([p.users for p in parts]).tolist()) == sorted(batches[0].users.tolist())
+    assert len({p.seed for p in parts}) == 3  # the ranks draw different noise
+    assert parts[1].seed == builder.shard(batches[0], 1, 3).seed  # and the same seed every time
+    empty_row = UserRowBatches(sp.csr_matrix(np.array([[1, 0], [0, 0], [0, 1]], dtype=np.float32)), batch_size=5)
+    assert sorted(next(iter(empty_row.batches(torch.Generator()))).users.tolist()) == [0, 2]
