@@ -16,6 +16,8 @@ USER = "user"
 ITEM = "item"
 INTERACTS = ("user", "interacts", "item")
 INTERACTED_BY = ("item", "interacted_by", "user")
+#: item-item neighbours computed from a fold's training interactions (MTHGT's ``item_neighbors``)
+SIMILAR_TO = ("item", "similar_to", "item")
 
 #: Relation names whose reverse is not derived by the ``has_X`` / ``X_of`` rule.
 _EXPLICIT_REVERSE = {
@@ -23,6 +25,7 @@ _EXPLICIT_REVERSE = {
     "friend": "friend",  # symmetric: stored in both directions within one relation
     "tagged_with": "tag_of",
     "uses_tag": "tag_used_by",
+    "similar_to": "similar_to",  # symmetric: item-item neighbours derived from training data
 }
 _EXPLICIT_REVERSE.update({v: k for k, v in list(_EXPLICIT_REVERSE.items())})
 

@@ -56,11 +56,16 @@ import torch
 from .base import ClosedFormRecommender
 
 
-def _binary_train(split) -> sp.csr_matrix:
-    r = sp.csr_matrix(split.train, dtype=np.float32)
+def binary_matrix(m) -> sp.csr_matrix:
+    """``m`` (users x items) as a float32 CSR matrix with one 1 per stored pair."""
+    r = sp.csr_matrix(m, dtype=np.float32)
     r.sum_duplicates()
     r.data[:] = 1.0
     return r
+
+
+def _binary_train(split) -> sp.csr_matrix:
+    return binary_matrix(split.train)
 
 
 @dataclass

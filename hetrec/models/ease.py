@@ -18,9 +18,9 @@ has the closed form (paper Eq. 8)
 Fitted once in :meth:`EASE.setup` (no training loop); :math:`\lambda` (``reg_weight``) is chosen on
 validation by ``hetrec tune``.
 
-Cost: :math:`P` is dense, :math:`|I|^2` float64 (ML-1M: 3,706 items with a training interaction,
-0.1 GB; Last.FM: about 12,000, 1.2 GB), and inverting it takes :math:`O(|I|^3)` (seconds on
-ML-1M, about a minute on Last.FM on 2 cores). Items without a training interaction are left out
+Cost: :math:`P` is dense, :math:`|I|^2` float64 (fold 0 of ML-1M: 3,669 items with a training
+interaction, 0.1 GB; of Last.FM: 14,442, 1.7 GB), and inverting it takes :math:`O(|I|^3)` (about a
+second on ML-1M, 84 s on Last.FM on one thread; docs/baselines.md). Items without a training interaction are left out
 of the inverse: their rows and columns of :math:`X^\top X + \lambda I` are :math:`\lambda I`, so
 their weights are exactly 0 and they score 0. The model refuses, before allocating, a matrix
 that does not fit in memory (:func:`hetrec.models._memory.check_dense_fits`).

@@ -47,7 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches
-from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER, reverse_etypes
+from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
 from .base import LossOutput, Recommender
@@ -102,6 +102,9 @@ class MTHGTConfig:
     #: batch, the paper) or "auto" (full when the training graph has <= full_graph_max_edges)
     training: str = "auto"
     full_graph_max_edges: int = 20_000_000
+    #: item-item structure as a relation: each item linked (both ways) to its ``item_neighbors``
+    #: most cosine-similar items in the fold's training interactions (0 = off)
+    item_neighbors: int = 0
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
     sampler: str = "dense"
     #: interactions per step (both modes)
@@ -175,6 +178,31 @@ def _canonical_order(data, key=dgl.EID):
     return torch.arange(n)
 
 
+def with_item_neighbors(g, train, k: int):
+    """``g`` with the relation :data:`~hetrec.data.schema.SIMILAR_TO`: item ``i`` and item ``j``
+    linked (in both directions, one symmetric relation like Last.FM's ``friend``) when either is
+    among the other's ``k`` most cosine-similar items in the training matrix ``train`` (users x
+    items; :func:`hetrec.models.classic.cosine_topk`). Only training interactions are read, so no
+    validation or test edge leaks into the graph. Node and edge data are kept."""
+    import numpy as np
+
+    from .classic import binary_matrix, cosine_topk
+
+    w = cosine_topk(binary_matrix(train), k)
+    pattern = ((w + w.T) > 0).tocoo()
+    keep = pattern.row != pattern.col
+    data = {et: g.edges(etype=et, order="eid") for et in g.canonical_etypes if et != SIMILAR_TO}
+    data[SIMILAR_TO] = (torch.from_numpy(pattern.row[keep].astype(np.int64)),
+                        torch.from_numpy(pattern.col[keep].astype(np.int64)))
+    out = dgl.heterograph(data, num_nodes_dict={t: g.num_nodes(t) for t in g.ntypes}, idtype=g.idtype)
+    for t in g.ntypes:
+        out.nodes[t].data.update(dict(g.nodes[t].data))
+    for et in data:
+        if et != SIMILAR_TO:
+            out.edges[et].data.update(dict(g.edges[et].data))
+    return out
+
+
 class MTHGT(Recommender):
     """MTHGT and its ablations. See the module docstring for the equations and pipeline."""
 
@@ -202,6 +230,8 @@ class MTHGT(Recommender):
         g = split.train_graph
         if cfg.relations == "interactions":
             g = dgl.edge_type_subgraph(g, [INTERACTS, INTERACTED_BY])
+        if cfg.item_neighbors:
+            g = with_item_neighbors(g, split.train, cfg.item_neighbors)
         self.graph = g  # CPU: batches and subgraphs are built from it
         self.reverse = reverse_etypes(g)
         self.lp_relations = _pair_relations(g)

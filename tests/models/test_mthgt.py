@@ -1,9 +1,13 @@
 """MTHGT and its ablations: they train, and nothing they predict is visible to the encoder."""
+import dataclasses
+
 import dgl
+import numpy as np
 import pytest
 import torch
 
 from hetrec.data import INTERACTED_BY, INTERACTS, kfold_split, synthetic
+from hetrec.data.schema import SIMILAR_TO
 from hetrec.models import create_model
 from hetrec.train import seed_everything
 
@@ -294,3 +298,37 @@ def test_max_in_edges_auto_caps_only_big_training_graphs(split):
     for bad in ("always", 0, 2.5, True):
         with pytest.raises(ValueError, match="max_in_edges"):
             create_model("mthgt-sampled", max_in_edges=bad)
+
+
+def test_item_neighbors_relation_is_the_symmetric_cosine_topk_of_training_data(split):
+    """``item_neighbors=k`` adds item-item edges: exactly the pairs where one item is among the
+    other's k most cosine-similar items in split.train (a dense numpy reference), both ways, no
+    self-loops; nothing from validation or test is read, and every other relation is unchanged."""
+    k = 3
+    model = create_model("mthgt", **SMALL, item_neighbors=k)
+    model.setup(split)
+    g = model.graph
+    r = (split.train.toarray() > 0).astype(np.float64)
+    norms = np.sqrt(r.sum(0))
+    sim = np.divide(r.T @ r, np.outer(norms, norms), out=np.zeros((r.shape[1],) * 2), where=np.outer(norms, norms) > 0)
+    np.fill_diagonal(sim, 0.0)
+    expected = np.zeros_like(sim, dtype=bool)
+    for j in range(sim.shape[1]):  # the k best i for each j, ties to the lower i, positive only
+        order = np.lexsort((np.arange(sim.shape[0]), -sim[:, j]))[:k]
+        expected[order[sim[order, j] > 0], j] = True
+    expected |= expected.T
+    src, dst = g.edges(etype=SIMILAR_TO)
+    got = np.zeros_like(expected)
+    got[src.numpy(), dst.numpy()] = True
+    assert len(src) == expected.sum() and (got == expected).all()
+    for et in split.train_graph.canonical_etypes:
+        a, b = split.train_graph.edges(etype=et, order="eid")
+        c, d = g.edges(etype=et, order="eid")
+        assert torch.equal(a, c) and torch.equal(b, d)
+    # the relation changes with the training data only: dropping a test pair changes nothing
+    leaky = model.graph.num_edges(SIMILAR_TO)
+    again = create_model("mthgt", **SMALL, item_neighbors=k)
+    again.setup(dataclasses.replace(split, val=None, test=None))
+    assert again.graph.num_edges(SIMILAR_TO) == leaky
+    u, i = model.embeddings()
+    assert i.shape == (split.num_items, 16)
