@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from ..batching import BPRBatch, BPRTripleBatches
-from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, ranking_loss, squared_norm_sum
 from ..nn.sparse import csr_parts
 from ..nn.sparse import csr_tensor as _csr
 from ..sampling import ComplementNegativeSampler as NegativeSampler  # noqa: F401 - its earlier home
@@ -63,8 +63,11 @@ class BPRRecommender(Recommender):
         u = user_emb[batch.users]
         pos = (u * item_emb[batch.pos_items]).sum(1)
         neg_items = batch.neg_items.view(len(batch.users), -1)  # (B, k) negatives per positive
-        neg = dot_scores(u, item_emb, neg_items)
-        bpr = ranking_loss(pos, neg, getattr(self.config, "loss", "bpr"), getattr(self.config, "temperature", 1.0))
+        kind, temperature = getattr(self.config, "loss", "bpr"), getattr(self.config, "temperature", 1.0)
+        if kind == "full-softmax":  # against every item: the sampled negatives only enter the L2 term
+            bpr = full_softmax_loss(u, item_emb, batch.pos_items, temperature)
+        else:
+            bpr = ranking_loss(pos, dot_scores(u, item_emb, neg_items), kind, temperature)
         user0, item0 = self.layer0()
         # with k negatives, their mean squared norm stands for the one negative of the paper
         reg = (squared_norm_sum(user0, batch.users) + squared_norm_sum(item0, batch.pos_items)

@@ -33,7 +33,8 @@ class LightGCNConfig:
     batch_size: int = 2048
     #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
     num_negatives: int = 1
-    #: "bpr" (the paper) or "softmax" (sampled softmax over the positive and its negatives)
+    #: "bpr" (the paper), "softmax" (sampled softmax over the positive and its negatives) or
+    #: "full-softmax" (softmax over every item; the sampled negatives then only enter the L2 term)
     loss: str = "bpr"
     #: temperature of the sampled softmax
     temperature: float = 1.0

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
-from ..nn.losses import dot_scores, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, ranking_loss, squared_norm_sum
 from .base import LossOutput, Recommender
 
 #: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
@@ -122,7 +122,8 @@ class MTHGTConfig:
     num_negatives: int = 64
     #: "uniform" (DGL's Uniform) or "in-batch" (InBatchNegativeSampler); sampled mode
     negatives: str = "uniform"
-    #: "bpr" (pairwise logistic) or "softmax" (sampled softmax over the positive and its negatives)
+    #: "bpr" (pairwise logistic), "softmax" (sampled softmax over the positive and its negatives) or
+    #: "full-softmax" (softmax over every item; full-graph training only)
     loss: str = "softmax"
     temperature: float = 0.5
     #: weight of the L2 term on the batch's layer-0 (ID) embeddings, as in LightGCN
@@ -213,7 +214,7 @@ class MTHGT(Recommender):
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
-                "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax"), "lp_loss": ("bpr", "softmax"),
+                "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax", "full-softmax"), "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
                 "max_in_edges": ("auto",)}
 
@@ -237,6 +238,9 @@ class MTHGT(Recommender):
         self.lp_relations = _pair_relations(g)
         self.full_graph = cfg.training == "full" or (
             cfg.training == "auto" and g.num_edges() <= cfg.full_graph_max_edges)
+        if cfg.loss == "full-softmax" and not self.full_graph:
+            raise ValueError("loss 'full-softmax' needs full-graph training (a sampled subgraph holds only some "
+                             "items); use 'softmax' with num_negatives, or training='full'")
         num_nodes = {t: g.num_nodes(t) for t in g.ntypes}
         if cfg.projection:
             self.proj = NodeTypeProjection(g.ntypes, num_nodes, None, cfg.hidden_size, sparse=cfg.sparse_embeddings)
@@ -437,6 +441,8 @@ class MTHGT(Recommender):
         the negatives are the pairs ``(neg_users, neg_items)`` (a sampled subgraph's negative
         graph: k consecutive pairs per positive)."""
         u = h[USER][users]
+        if self.config.loss == "full-softmax":  # every item of h: the whole catalogue in full-graph mode
+            return full_softmax_loss(u, h[ITEM], pos_items, self.config.temperature)
         pos = (u * h[ITEM][pos_items]).sum(-1)
         if neg_users is None:
             neg = dot_scores(u, h[ITEM], neg_items)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from hetrec.nn import bpr_loss, ranking_loss, sampled_softmax_loss
+from hetrec.nn.losses import dot_scores, full_softmax_loss
 
 
 def test_bpr_is_the_mean_over_pairs():
@@ -56,3 +57,35 @@ def test_dot_scores_and_squared_norms_equal_loops():
     for idx in (one[:3], many):  # fewer entries than rows, and more
         expected = sum(float(table[i].pow(2).sum()) for i in idx.flatten().tolist())
         assert abs(float(squared_norm_sum(table, idx)) - expected) < 1e-5
+
+
+def test_full_softmax_is_the_cross_entropy_over_every_item():
+    g = torch.Generator().manual_seed(0)
+    q, table = torch.randn(5, 4, generator=g), torch.randn(9, 4, generator=g)
+    pos = torch.tensor([0, 3, 3, 8, 1])
+    expected = []
+    for b in range(5):  # one query at a time, straight from the definition
+        s = [float(q[b] @ table[j]) / 0.5 for j in range(9)]
+        expected.append(-s[pos[b]] + math.log(sum(math.exp(x) for x in s)))
+    got = full_softmax_loss(q, table, pos, temperature=0.5)
+    assert abs(got.item() - sum(expected) / 5) < 1e-5
+    # with every item as a negative, the sampled softmax gives the same value
+    others = torch.stack([torch.tensor([j for j in range(9) if j != p]) for p in pos.tolist()])
+    sampled = sampled_softmax_loss((q * table[pos]).sum(-1), dot_scores(q, table, others), 0.5)
+    assert abs(got.item() - sampled.item()) < 1e-5
+
+
+def test_models_train_with_the_full_softmax_and_mthgt_refuses_it_when_sampled():
+    from hetrec.data import kfold_split, synthetic
+    from hetrec.models import create_model
+
+    split = kfold_split(synthetic(num_users=30, num_items=40, num_interactions=500, seed=1), k=5, seed=0)[0]
+    for name, extra in (("lightgcn", {}), ("bprmf", {}), ("mthgt", dict(hidden_size=8, num_heads=2))):
+        model = create_model(name, loss="full-softmax", batch_size=64, **extra)
+        model.setup(split)
+        batch = next(iter(model.train_batches(torch.Generator().manual_seed(0))))
+        out = model.loss(batch)
+        out.loss.backward()
+        assert torch.isfinite(out.loss) and out.loss.item() > 0
+    with pytest.raises(ValueError, match="full-softmax' needs full-graph training"):
+        create_model("mthgt", loss="full-softmax", training="sampled").setup(split)
