@@ -9,10 +9,11 @@ sets ``model.batch_builder``, and :meth:`hetrec.models.Recommender.train_batches
   sampled mode: ``hgt``, ``hgt-d``, ``hgt-m``, ``mthgt-sampled``, ``mthgt-paper``);
 * :class:`FullGraphBatches` — interactions, negatives and link-prediction samples for a step
   over the whole graph (MTHGT's full-graph mode, ``mthgt``);
-* :class:`BPRTripleBatches` — BPR triples (``bprmf``, ``lightgcn``, ``lightgcn-softmax``, ``ngcf``);
+* :class:`BPRTripleBatches` — BPR triples (``bprmf``, ``lightgcn``, ``lightgcn-softmax``, ``ngcf``, ``xsimgcl``);
 * :class:`ItemPairBatches` — query, positive and negative items with their neighbourhood
   blocks (``pinsage``);
-* :class:`WalkTripleBatches` — ``(x, y, r)`` triples from meta-path walks (``hin2vec``).
+* :class:`WalkTripleBatches` — ``(x, y, r)`` triples from meta-path walks (``hin2vec``);
+* :class:`UserRowBatches` — users, whose whole training rows are the input (``multvae``).
 
 Randomness: a builder draws every random number from the generator it is given (the
 trainer's, :func:`hetrec.train.seed_everything`), or from seeds drawn from it
@@ -26,7 +27,9 @@ from .full_graph import FullGraphBatch, FullGraphBatches
 from .item_pairs import ItemPairBatches, PinSageBatch
 from .subgraph import EdgeSubgraphBatch, EdgeSubgraphBatches
 from .triples import BPRBatch, BPRTripleBatches
+from .users import UserRowBatch, UserRowBatches
 from .walks import WalkTripleBatches
 
 __all__ = ["BatchBuilder", "EdgeSubgraphBatch", "EdgeSubgraphBatches", "FullGraphBatch", "FullGraphBatches",
-           "BPRBatch", "BPRTripleBatches", "PinSageBatch", "ItemPairBatches", "WalkTripleBatches"]
+           "BPRBatch", "BPRTripleBatches", "PinSageBatch", "ItemPairBatches", "WalkTripleBatches",
+           "UserRowBatch", "UserRowBatches"]

@@ -46,6 +46,8 @@ MODELS = {
     "ngcf": ("hetrec.models.ngcf", "NGCF", {}),
     "pinsage": ("hetrec.models.pinsage", "PinSage", {}),
     "hin2vec": ("hetrec.models.hin2vec", "HIN2Vec", {}),
+    "multvae": ("hetrec.models.vae", "MultVAE", {}),
+    "xsimgcl": ("hetrec.models.simgcl", "XSimGCL", {}),
 }
 
 
@@ -65,6 +67,8 @@ TRAINING = {
     "hgt-m": dict(lr=5e-3, epochs=40, patience=5),
     "mthgt-sampled": dict(lr=5e-3, epochs=40, patience=5),
     "mthgt-paper": dict(lr=5e-3, epochs=20, patience=3),
+    "multvae": dict(lr=1e-3, epochs=200, patience=10),
+    "xsimgcl": dict(lr=1e-3, epochs=200, patience=10),
 }
 
 

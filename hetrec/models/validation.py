@@ -21,6 +21,7 @@ POSITIVE_INTS = {
     "width", "fanout", "num_negatives", "lp_edges_per_relation", "lp_negatives", "walk_length",
     "walks_per_node", "window", "num_neighbors", "num_random_walks", "num_traversals",
     "inference_random_walks", "k", "block_entries", "full_graph_max_edges", "max_neighbors", "max_in_edges",
+    "latent_size", "total_anneal_steps", "cl_layer",
 }
 #: integer settings that must be at least 0
 NON_NEGATIVE_INTS = {"attention_layers", "seed", "num_layers"}  # 0 layers: LightGCN / NGCF = MF
@@ -37,6 +38,10 @@ FLOAT_RANGES = {
     "shrink": (0.0, math.inf, True, False),
     "margin": (0.0, math.inf, True, False),
     "negative_slope": (0.0, math.inf, True, False),
+    "anneal_cap": (0.0, math.inf, True, False),
+    "eps": (0.0, math.inf, True, False),
+    "cl_weight": (0.0, math.inf, True, False),
+    "cl_temperature": (0.0, math.inf, False, False),
 }
 #: allowed values of string settings (a model class may add its own in ``_CHOICES``)
 CHOICES = {"loss": LOSSES, "lp_loss": LOSSES, "regularization": ("step", "sigmoid")}
