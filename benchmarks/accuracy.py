@@ -11,6 +11,13 @@ with ``--ablation``, ``ablation.md`` (HGT, HGT-d, HGT-m, MTHGT at N = 5, 10, 20)
     python benchmarks/accuracy.py --quick                                                  # 1 fold, few epochs
     python benchmarks/accuracy.py --ablation --folds 0                                     # Fig. 4 cells of fold 0
     python benchmarks/accuracy.py --collect --ablation                                     # tables only, train nothing
+    python benchmarks/accuracy.py --tuned benchmarks/results/tuning                        # settings from hetrec tune
+
+With ``--tuned DIR``, a model with ``DIR/<dataset>/<model>/best.json`` (written by ``hetrec tune``,
+e.g. through ``benchmarks/tune_all.sh``) trains with its tuned model settings, learning rate,
+epochs and patience instead of the registry's; these cells go to ``OUT-tuned`` (never mixed with
+cells of the registry's settings), and the table's header names the models whose cells used
+tuned settings.
 
 The tables (and the CSV) always hold every finished cell found on disk, whichever models and
 folds this run trained: runs over different subsets, one after another or in parallel, add up.
@@ -33,7 +40,7 @@ from _common import machine, write_csv_atomically  # noqa: E402
 from hetrec.data import load_dataset  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
 from hetrec.eval import mean_std  # noqa: E402
-from hetrec.models import TRAINING  # noqa: E402
+from hetrec.models import TRAINING, model_class  # noqa: E402
 from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
 
@@ -50,19 +57,58 @@ QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
 
 
+def tuned_best(tuned_dir, dataset: str, model: str) -> dict | None:
+    """``<tuned_dir>/<dataset>/<model>/best.json`` (``hetrec tune``'s result), or ``None``."""
+    path = Path(tuned_dir) / dataset / model / "best.json" if tuned_dir else None
+    if path is None or not path.is_file():
+        return None
+    best = json.loads(path.read_text())
+    if (best.get("dataset"), best.get("model")) != (dataset, model):
+        raise SystemExit(f"{path} is the study of {best.get('dataset')} / {best.get('model')}, not {dataset} / {model}")
+    return best
+
+
+def cell_settings(args, model) -> tuple:
+    """``(training settings, model overrides)`` of a model's cells: the registry's, replaced by
+    the tuned ones of ``--tuned``, then by ``--quick`` / ``--epochs`` / ``--patience``."""
+    settings, overrides = dict(TRAIN_SETTINGS.get(model, {})), {}
+    best = tuned_best(args.tuned, args.dataset, model)
+    if best is not None:
+        settings.update(best["train"])
+        overrides = dict(best["model_overrides"])
+    if args.quick:
+        settings.update(QUICK)
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    if args.patience:
+        settings["patience"] = args.patience
+    return settings, overrides
+
+
+def tuned_models(root: Path, tuned_dir, dataset: str, models) -> list:
+    """The models whose run folder under ``root`` was trained with their best.json's settings
+    (the training settings of a closed-form model, which has none to use, are not compared)."""
+    out = []
+    for model in models:
+        best, config = tuned_best(tuned_dir, dataset, model), root / model / "config.json"
+        if best is None or not config.is_file():
+            continue
+        cfg = json.loads(config.read_text())
+        train = best["train"] if model_class(model).trainable else {}
+        if cfg.get("model_overrides") == best["model_overrides"] and all(
+                cfg.get("train", {}).get(k) == v for k, v in train.items()):
+            out.append(model)
+    return out
+
+
 def train_cells(args, models, dataset) -> None:
     """Run the requested (model, fold) cells that are not finished yet."""
     for model in models:
-        settings = dict(TRAIN_SETTINGS.get(model, {}))
-        if args.quick:
-            settings.update(QUICK)
-        if args.epochs:
-            settings["epochs"] = args.epochs
-        if args.patience:
-            settings["patience"] = args.patience
+        settings, overrides = cell_settings(args, model)
         tcfg = TrainConfig(seed=args.seed, max_batches=args.max_batches, progress=False, **settings)
         cfg = ExperimentConfig(dataset=args.dataset, model=model, folds=args.folds, k=args.k, seed=args.seed,
-                               data_dir=args.data_dir, verify=not args.no_verify, train=tcfg)
+                               data_dir=args.data_dir, verify=not args.no_verify, model_overrides=overrides,
+                               train=tcfg)
         out = Path(args.out) / args.dataset / model
         print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
         run_experiment(cfg, out, resume=True, dataset=dataset,
@@ -223,6 +269,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="1 fold, 2 epochs (a smoke run, not a result)")
     p.add_argument("--collect", action="store_true", help="only tabulate finished (model, fold) cells; train nothing")
+    p.add_argument("--tuned", default=None, metavar="DIR",
+                   help="use the settings of DIR/<dataset>/<model>/best.json (hetrec tune) where present; "
+                        "cells go to OUT-tuned")
     p.add_argument("--out", default="benchmarks/results/accuracy")
     args = p.parse_args(argv)
     if args.threads:
@@ -232,6 +281,8 @@ def main(argv=None):
         models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.folds = ([int(f) for f in args.folds.split(",")] if args.folds
                   else [0] if args.quick else list(range(args.k)))
+    if args.tuned:  # never mix cells of tuned settings with the registry's
+        args.out = str(Path(args.out).with_name(Path(args.out).name + "-tuned"))
     if args.quick:  # never mix smoke-run cells with real ones
         args.out = str(Path(args.out).with_name(Path(args.out).name + "-quick"))
     t0 = time.perf_counter()
@@ -248,7 +299,11 @@ def main(argv=None):
     header = (f"{args.dataset}, {args.k}-fold split (seed {args.seed}); every finished (model, fold) cell under "
               f"{out} (folds per model: {'; '.join(f'{m} {fs}' for m, fs in folds_done.items())})"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\n"
-              f"{COLLECT_MACHINE if args.collect else 'machine'}: {machine()}\n"
+              + (f"settings: tuned on validation (hetrec tune, {args.tuned}/{args.dataset}/<model>/best.json) for "
+                 f"{', '.join(tuned_models(out, args.tuned, args.dataset, folds_done)) or 'no model'}; "
+                 "the registry's (hetrec.models.TRAINING, each model's defaults) for the others\n\n"
+                 if args.tuned else "")
+              + f"{COLLECT_MACHINE if args.collect else 'machine'}: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
     text = header + (ablation_table(rows) if args.ablation else table3(rows, listed)) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())

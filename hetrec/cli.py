@@ -503,5 +503,10 @@ def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, 
     click.echo(f"wrote {out / DIST_RESULTS_FILE}" + (f" and {out / 'embeddings.pt'}" if save_embeddings else ""))
 
 
+# `hetrec tune` lives in hetrec/cli_tune.py, which adds itself to `main` (imported last: it uses the helpers above)
+from . import cli_tune  # noqa: E402,F401
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    from hetrec.cli import main as registered  # (python -m: this file is __main__; `tune` joined hetrec.cli's group)
+
+    sys.exit(registered())

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -133,14 +134,21 @@ class Trainer:
     >>> result.test["NDCG@10"]
     """
 
-    def __init__(self, config: TrainConfig | None = None, out_dir=None, log=None, device=None):
+    def __init__(self, config: TrainConfig | None = None, out_dir=None, log=None, device=None,
+                 on_epoch: Callable[[int, dict], None] | None = None):
         """``device``: where the model trains and scores (``"auto"``, ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or a ``torch.device``; default CPU). Batches are built on the CPU and moved
-        there (:func:`hetrec.train.device.to_device`); checkpoints are device-independent."""
+        there (:func:`hetrec.train.device.to_device`); checkpoints are device-independent.
+
+        ``on_epoch(epoch, val)``: called (by rank 0) after each epoch's validation, and after its
+        checkpoint is written, with the epoch number and its validation metrics. An exception it
+        raises ends :meth:`fit` and propagates to the caller; :func:`hetrec.tune.tune` raises
+        ``optuna.TrialPruned`` from it to prune a trial. Closed-form models have no epochs."""
         self.device = resolve_device(device or "cpu")
         self.config = config or TrainConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.on_epoch = on_epoch
 
     # ------------------------------------------------------------------------------------------
     #: the files a run writes into ``out_dir`` (a fresh fit removes a previous run's)
@@ -250,6 +258,8 @@ class Trainer:
                                    "model_config": _plain(asdict(model.config))}, ckpt_path)
                 atomic_write_text(self.out_dir / "log.jsonl",
                                   "".join(json.dumps(r) + "\n" for r in state["history"]))
+            if main and self.on_epoch is not None:
+                self.on_epoch(epoch, val)
 
         model.load_state_dict(state["best_state"])
         if not main:  # rank 0 evaluates and writes

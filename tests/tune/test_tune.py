@@ -1,0 +1,299 @@
+"""hetrec tune: every model has a valid space, studies are seeded and resumable, the best value is
+reproducible, the test set is never scored, folders hold one study, the trainer's epoch hook."""
+import csv
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from hetrec.cli import main
+from hetrec.data import kfold_split, synthetic
+from hetrec.models import MODELS, create_model, model_class
+from hetrec.train import TrainConfig, Trainer
+from hetrec.tune import SPACES, check_space, spaces_markdown, tune
+
+pytest.importorskip("optuna")
+
+ROOT = Path(__file__).resolve().parents[2]
+#: a BPR-MF space that trains in well under a second per trial on the tiny graph
+TINY_BPR = {"train.lr": ("log", 1e-3, 1e-1), "train.epochs": ("int", 1, 2), "train.patience": ("choice", [1, 2]),
+            "embedding_size": ("choice", [8, 16]), "reg_weight": ("log", 1e-6, 1e-2)}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return SimpleNamespace(graph=synthetic(num_users=60, num_items=80, num_interactions=1500, seed=0))
+
+
+def rows(folder) -> list:
+    with open(Path(folder) / "trials.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def complete(folder) -> list:
+    """(params and value) of the complete trials, in order: what a study found, without timings."""
+    return [{k: v for k, v in r.items() if k not in ("number", "seconds")} for r in rows(folder)
+            if r["state"] == "COMPLETE"]
+
+
+def quiet(_msg):
+    pass
+
+
+# -- the spaces ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_registered_model_has_a_valid_space(name):
+    """A space for every registered model; its settings are fields of the model's Config or of
+    TrainConfig, and both ends of every range are settings the model and the trainer accept."""
+    assert name in SPACES, f"no search space for {name!r} in hetrec/tune/spaces.py"
+    try:
+        cls = model_class(name)
+    except ImportError as err:  # a model a colleague has registered but not yet written
+        pytest.skip(f"{name}: {err}")
+    space = SPACES[name]
+    check_space(name, space)
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    for key in space:
+        assert (key[len("train."):] in {f.name for f in dataclasses.fields(TrainConfig)} if key.startswith("train.")
+                else key in fields), key
+    if cls.trainable:
+        assert {"train.lr", "train.epochs", "train.patience"} <= set(space), name
+    for end in (1, 2):
+        values = {k: (spec[1][-1 if end == 2 else 0] if spec[0] == "choice" else
+                      int(spec[end]) if spec[0] in ("int", "log-int") else float(spec[end]))
+                  for k, spec in space.items()}
+        create_model(name, **{k: v for k, v in values.items() if not k.startswith("train.")})
+        TrainConfig(**{k[len("train."):]: v for k, v in values.items() if k.startswith("train.")})
+
+
+def test_check_space_refuses_unknown_settings_and_bad_specs():
+    with pytest.raises(ValueError, match="no such setting"):
+        check_space("bprmf", {"hidden_size": ("choice", [8])})
+    with pytest.raises(ValueError, match="no such setting"):
+        check_space("bprmf", {"train.momentum": ("uniform", 0.0, 1.0)})
+    with pytest.raises(ValueError, match="low > 0"):
+        check_space("bprmf", {"train.lr": ("log", 0.0, 1.0)})
+    with pytest.raises(ValueError, match="kind one of"):
+        check_space("bprmf", {"train.lr": ("normal", 0.0, 1.0)})
+
+
+def test_docs_table_is_the_spaces():
+    """docs/tuning.md shows exactly the table printed from SPACES (python -m hetrec.tune.spaces)."""
+    doc = (ROOT / "docs" / "tuning.md").read_text()
+    assert spaces_markdown() in doc, "docs/tuning.md: regenerate the table with python -m hetrec.tune.spaces"
+    for model, space in SPACES.items():
+        assert f"| `{model}` |" in doc
+        for key in space:
+            assert f"`{key}`" in doc
+
+
+# -- studies ------------------------------------------------------------------------------------
+
+def test_same_seed_same_trials(data, tmp_path):
+    for name in ("a", "b"):
+        tune("bprmf", 2, tmp_path / name, dataset="syn", data=data, space=TINY_BPR, log=quiet)
+    tune("bprmf", 2, tmp_path / "c", dataset="syn", data=data, space=TINY_BPR, seed=1, log=quiet)
+    first, second = complete(tmp_path / "a")
+    assert first != second  # each trial samples anew
+    assert complete(tmp_path / "a") == complete(tmp_path / "b")
+    assert complete(tmp_path / "a") != complete(tmp_path / "c")
+
+
+def test_killed_study_resumes_as_if_never_stopped(data, tmp_path):
+    """2 of 4 trials, then a trial left RUNNING by a killed process, then a run to 4: exactly 4
+    complete trials, the first two unchanged, the same trials as an uninterrupted study."""
+    import optuna
+
+    stopped, straight = tmp_path / "stopped", tmp_path / "straight"
+    tune("bprmf", 2, stopped, dataset="syn", data=data, space=TINY_BPR, log=quiet)
+    first = complete(stopped)
+    study = optuna.load_study(study_name="hetrec", storage=f"sqlite:///{stopped / 'study.db'}")
+    study.ask()  # a trial started and never told: what kill -9 leaves behind
+    lines = []
+    tune("bprmf", 4, stopped, dataset="syn", data=data, space=TINY_BPR, log=lines.append)
+    assert any("left running" in line for line in lines)
+    assert [r["state"] for r in rows(stopped)] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert complete(stopped)[:2] == first
+    tune("bprmf", 4, straight, dataset="syn", data=data, space=TINY_BPR, log=quiet)
+    assert complete(stopped) == complete(straight)
+    # at its budget, a study runs nothing (and needs no data)
+    lines = []
+    best = tune("bprmf", 4, stopped, dataset="syn", data=lambda: pytest.fail("data read"), space=TINY_BPR,
+                log=lines.append)
+    assert "nothing to run" in lines[0] and best["trials"] == 4
+
+
+def test_best_json_is_the_best_trial_and_reproducible(data, tmp_path):
+    best = tune("bprmf", 4, tmp_path, dataset="syn", data=data, space=TINY_BPR, seed=3, log=quiet)
+    assert json.loads((tmp_path / "best.json").read_text()) == best
+    values = [float(r["value"]) for r in rows(tmp_path) if r["state"] == "COMPLETE"]
+    assert best["value"] == max(values) and best["trials"] == 4
+    assert set(best["train"]) == {"lr", "epochs", "patience"} and best["seed"] == 3 and best["fold"] == 0
+    # training the best settings directly gives the same validation value
+    split = kfold_split(data.graph, k=5, seed=3, val_ratio=0.1)[0]
+    model = create_model("bprmf", **best["model_overrides"])
+    result = Trainer(TrainConfig(seed=3, **best["train"]), log=quiet).fit(model, split, evaluate_test=False)
+    assert result.val[best["metric"]] == best["value"]
+
+
+def test_test_split_is_never_scored(data, tmp_path, monkeypatch):
+    """Tuning runs on a split without a test matrix: nothing reads it."""
+    import hetrec.tune.study as study_module
+
+    class NoTest:
+        def __init__(self, splits):
+            self.splits = splits
+
+        def __getitem__(self, f):
+            return dataclasses.replace(self.splits[f], test=None, test_eids=None)
+
+        def __getattr__(self, name):
+            return getattr(self.splits, name)
+
+    monkeypatch.setattr(study_module, "kfold_split", lambda *a, **kw: NoTest(kfold_split(*a, **kw)))
+    assert tune("bprmf", 2, tmp_path / "bpr", dataset="syn", data=data, space=TINY_BPR, log=quiet)["value"] > 0
+    assert tune("itemknn", 2, tmp_path / "knn", dataset="syn", data=data, log=quiet)["value"] > 0
+
+
+def test_empty_space_evaluates_once(data, tmp_path):
+    lines = []
+    best = tune("mostpop", 5, tmp_path, dataset="syn", data=data, log=lines.append)
+    assert "nothing to tune" in lines[0]
+    assert best["model_overrides"] == {} and best["trials"] == 1 and best["value"] > 0
+    assert [r["state"] for r in rows(tmp_path)] == ["COMPLETE"]
+
+
+def test_pruned_and_invalid_trials_count_with_a_reason(data, tmp_path, monkeypatch):
+    import optuna
+
+    # settings the model refuses: pruned (worst for the sampler), counted, the reason recorded
+    best = tune("bprmf", 2, tmp_path / "bad", dataset="syn", data=data, log=quiet,
+                space={**TINY_BPR, "embedding_size": ("choice", [0])})
+    assert best is None and not (tmp_path / "bad" / "best.json").exists()
+    assert [(r["state"], r["note"][:16]) for r in rows(tmp_path / "bad")] == [("PRUNED", "invalid settings")] * 2
+    # the pruner's verdict at an epoch stops the trial there
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)
+    tune("bprmf", 1, tmp_path / "pruned", dataset="syn", data=data, log=quiet,
+         space={**TINY_BPR, "train.epochs": ("choice", [3])})
+    (row,) = rows(tmp_path / "pruned")
+    assert row["state"] == "PRUNED" and row["note"].startswith("pruned at epoch 1:")
+
+
+def test_other_data_under_the_same_name_is_refused(data, tmp_path):
+    from hetrec.tune import TuneError
+
+    tune("itemknn", 1, tmp_path, dataset="syn", data=data, log=quiet)
+    other = SimpleNamespace(graph=synthetic(num_users=60, num_items=80, num_interactions=1500, seed=1))
+    with pytest.raises(TuneError, match="the data differ"):
+        tune("itemknn", 2, tmp_path, dataset="syn", data=other, log=quiet)
+    assert len(rows(tmp_path)) == 1
+
+
+def test_timeout_starts_no_trial_after_it(data, tmp_path):
+    assert tune("bprmf", 3, tmp_path, dataset="syn", data=data, space=TINY_BPR, timeout=1e-9, log=quiet) is None
+    assert rows(tmp_path) == []
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory, data):
+    d = tmp_path_factory.mktemp("tables")
+    u, i = data.graph.edges(etype="interacts")
+    pd.DataFrame({"user": u.numpy(), "item": i.numpy()}).to_csv(d / "interactions.csv", index=False)
+    return d
+
+
+def snapshot(folder) -> dict:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(Path(folder).iterdir())}
+
+
+def test_cli_tunes_and_refuses_a_foreign_study(tables, tmp_path):
+    out = tmp_path / "study"
+    r = CliRunner().invoke(main, ["tune", "--tables", str(tables), "--model", "itemknn", "--trials", "2",
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "trial 2/2" in r.output and "best validation NDCG@10" in r.output
+    assert {"study.db", "trials.csv", "best.json"} <= set(snapshot(out))
+    before = snapshot(out)
+    for other in (["--model", "mostpop"], ["--model", "itemknn", "--seed", "1"], ["--model", "itemknn", "--fold", "1"]):
+        r = CliRunner().invoke(main, ["tune", "--tables", str(tables), "--trials", "2", "--out", str(out), *other])
+        assert r.exit_code == 1, r.output
+        assert len(r.output.strip().splitlines()) == 1 and "holds another study" in r.output, r.output
+        assert snapshot(out) == before  # nothing written
+    # a folder that holds something else
+    r = CliRunner().invoke(main, ["tune", "--tables", str(tables), "--model", "mostpop", "--trials", "1",
+                                  "--out", str(tables)])
+    assert r.exit_code == 1 and "holds no hetrec study" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_cli_without_optuna_says_how_to_install(tables, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    r = CliRunner().invoke(main, ["tune", "--tables", str(tables), "--model", "mostpop", "--trials", "1",
+                                  "--out", str(tmp_path / "s")])
+    assert r.exit_code == 1 and "pip install 'hetrec[tune]'" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
+# -- the trainer's epoch hook -------------------------------------------------------------------
+
+def test_on_epoch_sees_each_validation_and_can_stop_training(data):
+    split = kfold_split(data.graph, k=5, seed=0, val_ratio=0.1)[0]
+    seen = []
+    config = TrainConfig(epochs=3, patience=3, seed=0)
+    result = Trainer(config, log=quiet, on_epoch=lambda e, val: seen.append((e, val["NDCG@10"]))).fit(
+        create_model("bprmf", embedding_size=8), split, evaluate_test=False)
+    assert seen == [(h["epoch"], h["val"]["NDCG@10"]) for h in result.history] and len(seen) == 3
+
+    class Stop(Exception):
+        pass
+
+    epochs = []
+
+    def stop_at_2(epoch, val):
+        epochs.append(epoch)
+        if epoch == 2:
+            raise Stop
+
+    trainer = Trainer(config, log=quiet, on_epoch=stop_at_2)
+    with pytest.raises(Stop):
+        trainer.fit(create_model("bprmf", embedding_size=8), split, evaluate_test=False)
+    assert epochs == [1, 2]  # no third epoch
+
+
+# -- benchmarks/accuracy.py --tuned -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def accuracy():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_accuracy_tuned", ROOT / "benchmarks" / "accuracy.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_accuracy_uses_tuned_settings(accuracy, tmp_path):
+    best = {"dataset": "lastfm", "model": "bprmf", "model_overrides": {"embedding_size": 128, "reg_weight": 1e-5},
+            "train": {"lr": 0.002, "epochs": 300, "patience": 10}}
+    (tmp_path / "lastfm" / "bprmf").mkdir(parents=True)
+    (tmp_path / "lastfm" / "bprmf" / "best.json").write_text(json.dumps(best))
+    args = SimpleNamespace(tuned=str(tmp_path), dataset="lastfm", quick=False, epochs=None, patience=None)
+    assert accuracy.cell_settings(args, "bprmf") == (best["train"], best["model_overrides"])
+    assert accuracy.cell_settings(args, "lightgcn") == (accuracy.TRAINING["lightgcn"], {})
+    # the header names a model as tuned only when its run folder was trained with those settings
+    runs = tmp_path / "runs"
+    for model, overrides, train in (("bprmf", best["model_overrides"], best["train"]),
+                                    ("lightgcn", {}, accuracy.TRAINING["lightgcn"])):
+        (runs / model).mkdir(parents=True)
+        (runs / model / "config.json").write_text(json.dumps({"model_overrides": overrides, "train": train}))
+    assert accuracy.tuned_models(runs, str(tmp_path), "lastfm", ["bprmf", "lightgcn"]) == ["bprmf"]
