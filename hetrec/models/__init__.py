@@ -37,6 +37,9 @@ MODELS = {
     "mthgt-paper": ("hetrec.models.mthgt", "MTHGT", MTHGT_PAPER),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
+    "rp3beta": ("hetrec.models.classic", "RP3beta", {}),
+    "ease": ("hetrec.models.ease", "EASE", {}),
+    "gfcf": ("hetrec.models.gfcf", "GFCF", {}),
     "bprmf": ("hetrec.models.bprmf", "BPRMF", {}),
     "lightgcn": ("hetrec.models.lightgcn", "LightGCN", {}),
     # LightGCN trained with MTHGT's loss (fairness: a training change that is not model-specific);

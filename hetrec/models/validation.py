@@ -20,7 +20,7 @@ POSITIVE_INTS = {
     "hidden_size", "embedding_size", "num_heads", "num_experts", "batch_size", "depth",
     "width", "fanout", "num_negatives", "lp_edges_per_relation", "lp_negatives", "walk_length",
     "walks_per_node", "window", "num_neighbors", "num_random_walks", "num_traversals",
-    "inference_random_walks", "k", "block_entries", "full_graph_max_edges", "max_neighbors", "max_in_edges",
+    "inference_random_walks", "k", "block_entries", "num_factors", "full_graph_max_edges", "max_neighbors", "max_in_edges",
     "latent_size", "total_anneal_steps", "cl_layer",
 }
 #: integer settings that must be at least 0
@@ -44,7 +44,7 @@ FLOAT_RANGES = {
     "cl_temperature": (0.0, math.inf, False, False),
 }
 #: allowed values of string settings (a model class may add its own in ``_CHOICES``)
-CHOICES = {"loss": LOSSES, "lp_loss": LOSSES, "regularization": ("step", "sigmoid")}
+CHOICES = {"loss": LOSSES, "lp_loss": ("bpr", "softmax"), "regularization": ("step", "sigmoid")}
 
 
 def _kinds(annotation) -> tuple:
