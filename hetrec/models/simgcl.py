@@ -4,7 +4,7 @@ contrastive loss between two layers of the same noisy propagation.
 
 With :math:`\tilde A = D^{-1/2} A D^{-1/2}` the symmetric-normalized adjacency of the bipartite
 training graph (as in :mod:`hetrec.models.lightgcn`) and :math:`E^{(0)}` the free embeddings,
-training propagates with uniform noise added to every layer's output (paper Eq. 6 and 10),
+training propagates with uniform noise added to every layer's output,
 
 .. math::
 
@@ -22,7 +22,7 @@ mean of layers 1..K,
 
 **without** layer 0 (LightGCN averages k = 0..K; XSimGCL's code leaves :math:`E^{(0)}` out).
 The contrastive view is layer :math:`l^* =` ``cl_layer`` of the same noisy propagation, and the
-InfoNCE loss (Eq. 3) over the batch's unique users :math:`\mathcal B_U` (and likewise its unique
+InfoNCE loss over the batch's unique users :math:`\mathcal B_U` (and likewise its unique
 positive items :math:`\mathcal B_I`) is, with :math:`\bar e` an L2-normalised row and
 :math:`\tau =` ``cl_temperature``,
 
@@ -33,7 +33,7 @@ positive items :math:`\mathcal B_I`) is, with :math:`\bar e` an L2-normalised ro
                    {\sum_{v \in \mathcal B_U} \exp(\bar e_u^\top \bar e_v^{(l^*)} / \tau)} .
 
 The loss of a batch is :math:`L = L_{BPR} + \lambda_{reg} L_{2} + \lambda\,(L_{cl}^U + L_{cl}^I)`
-(Eq. 4) with :math:`\lambda =` ``cl_weight`` and BPR and the L2 term on the batch's layer-0
+with :math:`\lambda =` ``cl_weight`` and BPR and the L2 term on the batch's layer-0
 embeddings as every hetrec BPR model (:mod:`hetrec.models._bpr`).
 """
 from __future__ import annotations
@@ -54,17 +54,17 @@ class XSimGCLConfig(LightGCNConfig):
     """LightGCN's settings (:class:`~hetrec.models.lightgcn.LightGCNConfig`) with XSimGCL's
     defaults, and the noise and contrastive settings."""
 
-    #: number K of propagation layers (paper: 2)
+    #: number K of propagation layers (2 in the paper)
     num_layers: int = 2
-    #: standard deviation of a normal initialisation; None: Xavier-uniform per table, as the authors' code
+    #: standard deviation of a normal initialisation, or None for Xavier-uniform tables as in the authors' code
     init_std: float | None = None
-    #: magnitude ε of the noise added to every layer in training (paper: 0.2)
+    #: magnitude ε of the noise added to every layer in training (0.2 in the paper)
     eps: float = 0.2
-    #: weight λ of the contrastive loss (paper: 0.2)
+    #: weight λ of the contrastive loss (0.2 in the paper)
     cl_weight: float = 0.2
-    #: temperature τ of InfoNCE (paper: 0.2)
+    #: temperature τ of InfoNCE (0.2 in the paper)
     cl_temperature: float = 0.2
-    #: layer l* whose (noisy) output is contrasted with the final representation (paper: 1)
+    #: layer l* whose (noisy) output is contrasted with the final representation (1 in the paper)
     cl_layer: int = 1
 
 
@@ -91,7 +91,7 @@ class XSimGCL(LightGCN):
 
     name = "xsimgcl"
     Config = XSimGCLConfig
-    #: XSimGCL needs a layer to contrast: at least one
+    #: at least one layer, the one XSimGCL contrasts with the final representation
     _MINIMUMS = {"num_layers": 1}
 
     def __init__(self, config=None, **overrides):

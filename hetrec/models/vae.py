@@ -1,7 +1,7 @@
 r"""Mult-VAE (Liang et al., "Variational Autoencoders for Collaborative Filtering", WWW 2018).
 
 A user is their binary row :math:`x_u \in \{0, 1\}^I` of the training matrix. The encoder
-(paper Eq. 6, inference network) reads the L2-normalised row with dropout (training only),
+(the inference network) reads the L2-normalised row with dropout (training only),
 
 .. math::
 
@@ -15,15 +15,15 @@ the latent code is drawn by reparameterisation in training and is the mean at in
     z_u = \mu_u + \epsilon \odot \sigma_u, \quad \epsilon \sim \mathcal N(0, I)
     \quad (\text{training}), \qquad z_u = \mu_u \quad (\text{inference}),
 
-and the decoder gives the logits of a multinomial over the items (Eq. 1-2),
+and the decoder (the generative network) gives the logits of a multinomial over the items,
 
 .. math::
 
     f_\theta(z_u) = W_4 \tanh(W_3 z_u + b_3) + b_4, \qquad
     \pi(z_u) = \mathrm{softmax}\big(f_\theta(z_u)\big).
 
-The loss of a batch :math:`B` of users is the negative annealed ELBO (Eq. 7, with
-:math:`\beta` in place of 1),
+The loss of a batch :math:`B` of users is the negative ELBO with the KL term weighted by
+:math:`\beta` (the paper's annealed objective),
 
 .. math::
 
@@ -31,9 +31,11 @@ The loss of a batch :math:`B` of users is the negative annealed ELBO (Eq. 7, wit
         + \beta \cdot \tfrac12 \sum_{d} \big(\sigma_{ud}^2 + \mu_{ud}^2 - 1 - \log \sigma_{ud}^2\big) \Big),
     \qquad \beta = \min\Big(\beta_{\max}, \frac{t}{T}\Big),
 
-where :math:`t` counts the training steps taken before this one (``anneal_step``, a buffer saved
-with the parameters, so a resumed run anneals on), :math:`\beta_{\max}` is ``anneal_cap`` and
-:math:`T` ``total_anneal_steps`` (paper Sec. 2.2.2, the authors' notebook). Items are ranked by
+plus :math:`\lambda \sum_l \|W_l\|_F^2` over the four weight matrices when ``reg_weight``
+:math:`\lambda > 0` (the authors' notebook). :math:`t` counts the training steps taken before
+this one (``anneal_step``, a buffer saved with the parameters, so a resumed run anneals on),
+:math:`\beta_{\max}` is ``anneal_cap`` and :math:`T` ``total_anneal_steps`` (the schedule of
+the authors' notebook). Items are ranked by
 :math:`f_\theta(\mu_u)` computed from the user's whole (undropped) training row.
 """
 from __future__ import annotations
@@ -52,18 +54,21 @@ from .base import LossOutput, Recommender
 
 @dataclass
 class MultVAEConfig:
-    #: width of the hidden tanh layer of the encoder and of the decoder (paper: 600)
+    #: width of the hidden tanh layer of the encoder and of the decoder (600 in the paper)
     hidden_size: int = 600
-    #: size of the latent code z (paper: 200; the encoder's last layer gives 2 x latent_size)
+    #: size of the latent code z (200 in the paper); the encoder's last layer gives 2 x latent_size
     latent_size: int = 200
-    #: dropout probability on the normalised input row, training only (paper: keep 0.5)
+    #: dropout probability on the normalised input row, training only (0.5 in the paper)
     dropout: float = 0.5
-    #: largest KL weight β reached by annealing (paper: 0.2)
+    #: largest KL weight β reached by annealing (0.2 in the paper)
     anneal_cap: float = 0.2
-    #: training steps over which β grows linearly from 0 to 1 before the cap (paper's code: 200000)
+    #: training steps over which β would grow linearly from 0 to 1 (200000 in the authors' code)
     total_anneal_steps: int = 200000
-    #: users per batch (paper: 500)
+    #: users per batch (500 in the paper)
     batch_size: int = 500
+    #: weight λ of the penalty λ‖W‖² on the four weight matrices, biases excepted (0.01 in the
+    #: authors' notebook; 0 leaves it out, as RecBole does)
+    reg_weight: float = 0.0
 
 
 class MultVAE(Recommender):
@@ -72,11 +77,10 @@ class MultVAE(Recommender):
     per training step, 500 users per batch; Xavier-uniform weights and N(0, 0.001²) biases, as
     the authors' code. The paper's learning rate is 1e-3 (Adam), set in the trainer.
 
-    Deviations from the paper: no L2 penalty on the weights (the authors' notebook adds
-    ``0.01 * ‖W‖²``; RecBole leaves it out too; ``TrainConfig.weight_decay`` is at hand); the
-    dropout masks and the reparameterisation noise are drawn from the batch's seed, on the
-    CPU (the same numbers on every device), so the trainer's generator is the only source of
-    randomness.
+    Deviations from the paper: the authors' notebook adds ``0.01 * ‖W‖²`` on the weight
+    matrices; here that penalty is ``reg_weight``, 0 by default (as RecBole); the dropout
+    masks and the reparameterisation noise are drawn from the batch's seed, on the CPU (the
+    same numbers on every device), so the trainer's generator is the only source of randomness.
     """
 
     name = "multvae"
@@ -107,8 +111,12 @@ class MultVAE(Recommender):
         self.reset_parameters()
         self.invalidate_scoring()
 
+    def layers(self) -> tuple:
+        """The four linear layers: encoder hidden and output, decoder hidden and output."""
+        return self.encoder_hidden, self.encoder_out, self.decoder_hidden, self.decoder_out
+
     def reset_parameters(self) -> None:
-        for layer in (self.encoder_hidden, self.encoder_out, self.decoder_hidden, self.decoder_out):
+        for layer in self.layers():
             torch.nn.init.xavier_uniform_(layer.weight)
             torch.nn.init.trunc_normal_(layer.bias, std=0.001, a=-0.002, b=0.002)
         self.anneal_step.zero_()
@@ -164,7 +172,13 @@ class MultVAE(Recommender):
         if self.training:
             with torch.no_grad():
                 self.anneal_step += 1
-        return LossOutput(nll + beta * kl, {"nll": float(nll.detach()), "kl": float(kl.detach()), "beta": beta})
+        loss = nll + beta * kl
+        logs = {"nll": float(nll.detach()), "kl": float(kl.detach()), "beta": beta}
+        if self.config.reg_weight > 0:
+            reg = sum(layer.weight.pow(2).sum() for layer in self.layers())
+            loss = loss + self.config.reg_weight * reg
+            logs["reg"] = float(reg.detach())
+        return LossOutput(loss, logs)
 
     # -- inference --------------------------------------------------------------------------------
     def prepare_scoring(self) -> None:

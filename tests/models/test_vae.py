@@ -41,22 +41,29 @@ def reference_forward(model, x, generator=None):
 
 
 def reference_loss(model, x, seed, beta):
-    """-mean_u sum_i x_ui log softmax(logits)_i + beta * mean_u KL(N(mu, sigma^2) || N(0, I))."""
+    """-mean_u sum_i x_ui log softmax(logits)_i + beta * mean_u KL(N(mu, sigma^2) || N(0, I))
+    + reg_weight * (sum of the squared entries of the four weight matrices, not the biases)."""
     mu, logvar, logits = reference_forward(model, x, torch.Generator().manual_seed(seed))
     nll = -(torch.log_softmax(logits, 1) * x).sum(1).mean()
     kl = (0.5 * (-logvar + logvar.exp() + mu ** 2 - 1)).sum(1).mean()
-    return float(nll + beta * kl)
+    weights = [v.double() for k, v in model.state_dict().items() if k.endswith(".weight")]
+    assert len(weights) == 4
+    return float(nll + beta * kl + model.config.reg_weight * sum(w.pow(2).sum() for w in weights))
 
 
 def dense_rows(split, users):
     return torch.from_numpy((split.train.toarray()[users.numpy()] > 0).astype(np.float64))
 
 
-def test_loss_equals_the_paper_written_out(split):
-    model = make(split, anneal_cap=0.2, total_anneal_steps=1000)
+@pytest.mark.parametrize("reg_weight", [0.0, 0.01])
+def test_loss_equals_the_paper_written_out(split, reg_weight):
+    model = make(split, anneal_cap=0.2, total_anneal_steps=1000, reg_weight=reg_weight)
     model.train()
     with torch.no_grad():
         model.anneal_step.fill_(150)  # beta = 0.15, below the cap
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):  # large enough that a penalty on biases would show
+                p.uniform_(-0.5, 0.5)
     batch = next(iter(model.train_batches(torch.Generator().manual_seed(3))))
     expected = reference_loss(model, dense_rows(split, batch.users), batch.seed, beta=0.15)
     out = model.loss(batch)
