@@ -103,7 +103,7 @@ class ItemKNNConfig:
     similarity: str = "cosine"
     #: α of the asymmetric cosine (0.5 = cosine)
     asymmetric_alpha: float = 0.5
-    #: weighting of the interaction matrix before the similarity: "none", "tfidf" or "bm25"
+    #: the weighting of the interaction matrix before the similarity ("none", "tfidf" or "bm25")
     weighting: str = "none"
     #: memory knob of setup — co-occurrence products computed per chunk of items (about)
     block_entries: int = 2**24

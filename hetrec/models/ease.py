@@ -40,9 +40,9 @@ from .classic import _binary_train
 
 @dataclass
 class EASEConfig:
-    #: the L2 weight λ (Steck's best values on MovieLens-20M / Netflix / MSD: 500–1000)
+    #: the L2 weight λ (Steck found 500 to 1000 best on MovieLens-20M, Netflix and MSD)
     reg_weight: float = 500.0
-    #: refuse to build matrices above this many GB (None: 90 % of the memory available now)
+    #: refuse to build matrices above this many GB (None means 90 % of the memory available now)
     max_memory_gb: float | None = None
 
 

@@ -102,7 +102,7 @@ class MTHGTConfig:
     #: batch, the paper) or "auto" (full when the training graph has <= full_graph_max_edges)
     training: str = "auto"
     full_graph_max_edges: int = 20_000_000
-    #: item-item structure as a relation: each item linked (both ways) to its ``item_neighbors``
+    #: item-item structure as a relation, each item linked (both ways) to its ``item_neighbors``
     #: most cosine-similar items in the fold's training interactions (0 = off)
     item_neighbors: int = 0
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode

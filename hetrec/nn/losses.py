@@ -48,7 +48,7 @@ def full_softmax_loss(queries: torch.Tensor, table: torch.Tensor, pos_index: tor
     return F.cross_entropy(queries @ table.T / temperature, pos_index)
 
 
-#: ranking losses a model's ``loss`` setting may name ("full-softmax": against every item)
+#: the ranking losses a model's ``loss`` setting may name ("full-softmax" scores every item)
 LOSSES = ("bpr", "softmax", "full-softmax")
 
 
