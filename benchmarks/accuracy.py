@@ -15,9 +15,9 @@ with ``--ablation``, ``ablation.md`` (HGT, HGT-d, HGT-m, MTHGT at N = 5, 10, 20)
 
 With ``--tuned DIR``, a model with ``DIR/<dataset>/<model>/best.json`` (written by ``hetrec tune``,
 e.g. through ``benchmarks/tune_all.sh``) trains with its tuned model settings, learning rate,
-epochs and patience instead of the registry's; these cells go to ``OUT-tuned`` (never mixed with
-cells of the registry's settings), and the table's header names the models whose cells used
-tuned settings.
+epochs and patience instead of the registry's, and the table's header names the models whose cells
+used tuned settings. Cells of other settings are never mixed with them: a model's run folder
+records its settings, and resuming it with others is refused (remove the old cells to retrain).
 
 The tables (and the CSV) always hold every finished cell found on disk, whichever models and
 folds this run trained: runs over different subsets, one after another or in parallel, add up.
@@ -44,13 +44,15 @@ from hetrec.models import TRAINING, model_class  # noqa: E402
 from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
 
-TABLE3_MODELS = ["mostpop", "itemknn", "bprmf", "hin2vec", "ngcf", "lightgcn", "lightgcn-softmax", "pinsage",
-                 "mthgt"]
+TABLE3_MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "bprmf", "multvae", "hin2vec", "ngcf", "lightgcn",
+                 "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt"]
 ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
 LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2vec": "HIN2Vec",
           "ngcf": "NGCF", "lightgcn": "LightGCN", "pinsage": "PinSage", "mthgt": "MTHGT",
           "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m", "mthgt-sampled": "MTHGT (sampled)",
-          "mthgt-paper": "MTHGT (paper recipe)", "lightgcn-softmax": "LightGCN (sampled softmax)"}
+          "mthgt-paper": "MTHGT (paper recipe)", "lightgcn-softmax": "LightGCN (sampled softmax)",
+          "rp3beta": "RP3beta", "ease": "EASE", "gfcf": "GF-CF", "multvae": "MultVAE", "xsimgcl": "XSimGCL",
+          "pinsage-ui": "PinSage (user-item)"}
 #: training settings per model: the registry's recommended ones (hetrec.models.TRAINING)
 TRAIN_SETTINGS = TRAINING
 QUICK = dict(epochs=2, patience=2)
@@ -270,8 +272,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="1 fold, 2 epochs (a smoke run, not a result)")
     p.add_argument("--collect", action="store_true", help="only tabulate finished (model, fold) cells; train nothing")
     p.add_argument("--tuned", default=None, metavar="DIR",
-                   help="use the settings of DIR/<dataset>/<model>/best.json (hetrec tune) where present; "
-                        "cells go to OUT-tuned")
+                   help="use the settings of DIR/<dataset>/<model>/best.json (hetrec tune) where present")
     p.add_argument("--out", default="benchmarks/results/accuracy")
     args = p.parse_args(argv)
     if args.threads:
@@ -281,8 +282,6 @@ def main(argv=None):
         models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.folds = ([int(f) for f in args.folds.split(",")] if args.folds
                   else [0] if args.quick else list(range(args.k)))
-    if args.tuned:  # never mix cells of tuned settings with the registry's
-        args.out = str(Path(args.out).with_name(Path(args.out).name + "-tuned"))
     if args.quick:  # never mix smoke-run cells with real ones
         args.out = str(Path(args.out).with_name(Path(args.out).name + "-quick"))
     t0 = time.perf_counter()
