@@ -4,42 +4,22 @@ from __future__ import annotations
 import os
 import re
 import sys
-import warnings
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import click  # noqa: E402
 
 from . import __version__  # noqa: E402
-
-
-def _fail(err: Exception):
-    raise click.ClickException(str(err))
-
-
-def _load(dataset: str | None, data_dir, verify: bool, tables=None):
-    """A dataset by name, or from a tables folder; errors become clean CLI errors."""
-    from .data import DataError, load_dataset, load_tables_dir
-
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ds = load_tables_dir(tables) if tables else load_dataset(dataset, root=data_dir, verify=verify)
-        for w in caught:
-            if issubclass(w.category, UserWarning) and "NumPy array is not writable" not in str(w.message):
-                click.echo(f"warning: {w.message}", err=True)
-        return ds
-    except DataError as err:
-        _fail(err)
-
-
-DATASET_CHOICES = ["lastfm", "ml-1m"]
-data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                               help="Folder with the dataset files (default: $HETREC_DATA, else ~/.hetrec/data).")
-device_option = click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
-                             help="Where to train / score: auto (CUDA when available), cpu, cuda or cuda:N.")
-verify_option = click.option("--verify/--no-verify", default=True, show_default=True,
-                             help="Check every file against its published checksum.")
+from .cli_common import (  # noqa: E402 - the helpers every command group shares
+    DATASET_CHOICES,
+    _device,
+    _fail,
+    _load,
+    _model_names,
+    data_dir_option,
+    device_option,
+    verify_option,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,22 +84,6 @@ def _parse_sets(pairs) -> dict:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
-
-
-def _device(spec: str):
-    """``--device`` checked before anything is read or written."""
-    from .train import resolve_device
-
-    try:
-        return resolve_device(spec)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--device") from None
-
-
-def _model_names():
-    from .models import MODELS
-
-    return list(MODELS)
 
 
 def _train_errors():
@@ -503,10 +467,10 @@ def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, 
     click.echo(f"wrote {out / DIST_RESULTS_FILE}" + (f" and {out / 'embeddings.pt'}" if save_embeddings else ""))
 
 
-# `hetrec tune` lives in hetrec/cli_tune.py, which adds itself to `main` (imported last: it uses the helpers above)
-from . import cli_tune  # noqa: E402,F401
+# `hetrec tune` lives in hetrec/cli_tune.py (it shares hetrec/cli_common.py with this module)
+from .cli_tune import tune  # noqa: E402
+
+main.add_command(tune)
 
 if __name__ == "__main__":  # pragma: no cover
-    from hetrec.cli import main as registered  # (python -m: this file is __main__; `tune` joined hetrec.cli's group)
-
-    sys.exit(registered())
+    sys.exit(main())

@@ -1,16 +1,16 @@
 """``hetrec tune``: a seeded, resumable hyper-parameter search of one model (hetrec.tune).
 
-Kept apart from hetrec/cli.py, whose helpers it uses; cli.py imports this module last, and
-this module adds the command to ``main``.
+Kept apart from hetrec/cli.py, which adds this command to its ``main`` group; both take their
+shared helpers from hetrec/cli_common.py.
 """
 from __future__ import annotations
 
 import click
 
-from .cli import DATASET_CHOICES, _device, _fail, _load, _model_names, data_dir_option, device_option, main, verify_option
+from .cli_common import DATASET_CHOICES, _device, _fail, _load, _model_names, data_dir_option, device_option, verify_option
 
 
-@main.command("tune")
+@click.command("tune")
 @click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None, help="Tune on a named dataset.")
 @click.option("--tables", type=click.Path(file_okay=False), default=None, help="Tune on your own tables folder.")
 @click.option("--model", "model_name", type=click.Choice(_model_names()), required=True)
