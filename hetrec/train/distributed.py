@@ -74,7 +74,7 @@ def launch(fn, nproc: int, *args, backend: str | None = None, threads: int | Non
     (a module-level function): processes are started with ``spawn``."""
     import tempfile
 
-    from .trainer import TrainingError
+    from .errors import TrainingError
 
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
@@ -124,9 +124,9 @@ def one_step_check(rank: int, world: int, name: str, overrides: dict, path: str,
     batch and compare. ``fail_rank`` makes that rank raise before its first step."""
     from torch.nn.parallel import DistributedDataParallel
 
+    from .._random import seed_everything
     from ..data import kfold_split, synthetic
     from ..models import create_model
-    from .trainer import seed_everything
 
     g = synthetic(num_users=60, num_items=80, num_interactions=1200, num_tags=6, seed=5)
     split = kfold_split(g, k=5, seed=0)[0]

@@ -32,11 +32,8 @@ from .._random import seed_everything  # noqa: F401 - re-exported (hetrec.train.
 from ..eval import topn_metrics
 from .device import resolve_device, to_device
 from .distributed import rank_and_world
+from .errors import TrainingError
 from .optim import clip_grad_norm, make_optimizer, sparse_parameters
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
 
 
 @dataclass
