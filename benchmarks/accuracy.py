@@ -147,17 +147,37 @@ def fmt(stats, key, n, digits=4):
     return f"{m:.{digits}f}" if n == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def table3(rows, models) -> str:
+def tuning_seconds(tuned_dir, dataset: str, model: str):
+    """``(trials, seconds)`` of the model's study under ``tuned_dir`` (its trials.csv), or None."""
+    path = Path(tuned_dir) / dataset / model / "trials.csv" if tuned_dir else None
+    if path is None or not path.is_file():
+        return None
+    import csv
+
+    with open(path, newline="") as f:
+        trials = list(csv.DictReader(f))
+    return len(trials), sum(float(t["seconds"] or 0) for t in trials)
+
+
+def table3(rows, models, tuning: dict | None = None) -> str:
+    """Table-3 layout; ``tuning`` (model -> (trials, seconds)) adds the tuning cost per model."""
     cols = [f"{m}@10" for m in METRICS]
-    lines = ["| model | " + " | ".join(cols) + " | folds | train s / fold |", "|---|" + "---:|" * (len(cols) + 2)]
+    extra = " tuning (trials, s) |" if tuning is not None else ""
+    lines = ["| model | " + " | ".join(cols) + " | folds | train s / fold |" + extra,
+             "|---|" + "---:|" * (len(cols) + 2 + (tuning is not None))]
     for model in models:
         rs = [r for r in rows if r["model"] == model]
         if not rs:
             continue
         stats = mean_std(rs)
-        secs = sum(r["train_seconds"] or 0 for r in rs) / len(rs)
+        # closed-form models fit in setup: their cost is the cell's wall time (fit + evaluation)
+        secs = sum(r["train_seconds"] or r["wall_seconds"] or 0 for r in rs) / len(rs)
+        cost = ""
+        if tuning is not None:
+            t = tuning.get(model)
+            cost = f" {t[0]}, {t[1]:.0f} |" if t else " – |"
         lines.append(f"| {LABELS.get(model, model)} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
-                     + f" | {len(rs)} | {secs:.0f} |")
+                     + f" | {len(rs)} | {secs:.0f} |" + cost)
     return "\n".join(lines)
 
 
@@ -304,7 +324,9 @@ def main(argv=None):
                  if args.tuned else "")
               + f"{COLLECT_MACHINE if args.collect else 'machine'}: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
-    text = header + (ablation_table(rows) if args.ablation else table3(rows, listed)) + "\n"
+    tuning = ({m: tuning_seconds(args.tuned, args.dataset, m) for m in tuned_models(out, args.tuned, args.dataset, listed)}
+              if args.tuned else None)
+    text = header + (ablation_table(rows) if args.ablation else table3(rows, listed, tuning)) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())
     if args.ablation:
         ablation_plot(rows, out / "ablation.png")
