@@ -30,7 +30,7 @@ class BPRMFConfig:
     loss: str = "bpr"
     #: temperature of the sampled softmax
     temperature: float = 1.0
-    #: weight λ of the L2 term on the batch's embeddings (0, as RecBole's BPR: the small
+    #: weight λ of the L2 term on the batch's embeddings (0, as in RecBole's BPR, since the small
     #: initialisation regularises; chosen on Last.FM fold-0 validation, docs/results.md)
     reg_weight: float = 0.0
     #: standard deviation of the normal initialisation (0.01, about Xavier's for these tables)
