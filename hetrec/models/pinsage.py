@@ -88,15 +88,17 @@ class PinSageConfig:
 
 class WeightedSAGEConv(nn.Module):
     """PinSage's CONVOLVE: importance-weighted mean of ``ReLU(Q h_v + q)``, concatenated with
-    ``h_u``, a dense layer with ReLU, then L2 normalisation (module docstring, Algorithm 1).
+    ``h_u``, a dense layer with ReLU, then L2 normalisation (module docstring, Algorithm 1;
+    ``normalize=False`` leaves it out).
 
     ``forward(graph, feat, weights)``: ``graph`` a block (or homogeneous graph) whose edges
     run neighbour → target, ``feat`` the source features (the first ``num_dst_nodes`` rows are
     the targets' own, as for DGL blocks), ``weights`` the importance :math:`\\alpha` per edge.
     """
 
-    def __init__(self, in_size: int, hidden_size: int, out_size: int, dropout: float = 0.0):
+    def __init__(self, in_size: int, hidden_size: int, out_size: int, dropout: float = 0.0, normalize: bool = True):
         super().__init__()
+        self.normalize = normalize
         self.Q = nn.Linear(in_size, hidden_size)
         self.W = nn.Linear(in_size + hidden_size, out_size)
         self.dropout = nn.Dropout(dropout)
@@ -119,6 +121,8 @@ class WeightedSAGEConv(nn.Module):
             # isolated targets (items without training interactions) get n_u = 0
             n = graph.dstdata["n"] / graph.dstdata["ws"].clamp(min=1.0).unsqueeze(-1)
             z = F.relu(self.W(self.dropout(torch.cat([h_dst, n], dim=1))))
+            if not self.normalize:
+                return z
             norm = z.norm(dim=1, keepdim=True)
             return z / torch.where(norm == 0, torch.ones_like(norm), norm)
 

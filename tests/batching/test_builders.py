@@ -29,7 +29,7 @@ BUILDER = {"mthgt": FullGraphBatches, "hgt": EdgeSubgraphBatches, "hgt-d": EdgeS
            "hgt-m": EdgeSubgraphBatches, "mthgt-sampled": EdgeSubgraphBatches, "mthgt-paper": EdgeSubgraphBatches,
            "bprmf": BPRTripleBatches, "lightgcn": BPRTripleBatches, "lightgcn-softmax": BPRTripleBatches,
            "ngcf": BPRTripleBatches, "pinsage": ItemPairBatches, "hin2vec": WalkTripleBatches,
-           "multvae": UserRowBatches, "xsimgcl": BPRTripleBatches}
+           "multvae": UserRowBatches, "xsimgcl": BPRTripleBatches, "pinsage-ui": BPRTripleBatches}
 TRAINABLE = [name for name in MODELS if model_class(name).trainable]
 
 
