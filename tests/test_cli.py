@@ -164,7 +164,7 @@ def test_resume_refuses_other_settings(tables_dir, tmp_path):
     assert run(*base, "--fold", "0").exit_code == 0
     # folds trained under different settings must not be averaged into one summary
     r = run(*base, "--fold", "1", "--resume", "--lr", "0.05")
-    assert r.exit_code != 0 and "other settings" in r.output and "train.lr: 0.005 -> 0.05" in r.output
+    assert r.exit_code != 0 and "other settings" in r.output and "train.lr: 0.001 -> 0.05" in r.output
     assert "Traceback" not in r.output and not (out / "fold-1").exists()
     r = run(*base, "--fold", "1", "--resume", "--set", "embedding_size=8")
     assert r.exit_code != 0 and "model_overrides" in r.output

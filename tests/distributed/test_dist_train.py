@@ -45,7 +45,10 @@ def test_bprmf_trains_on_a_dist_graph_like_on_one_machine(distributed, synthetic
     # each server served its own partition (DGL's shared memory is kept apart per server)
     np.testing.assert_array_equal(r["user_raw_id"], synthetic_graph.nodes["user"].data["raw_id"].numpy())
 
-    model = create_model("bprmf", embedding_size=DIM, batch_size=BATCH)
+    # the same model settings as the distributed run (DistBPRConfig keeps N(0, 0.1²) and λ 1e-4)
+    dist_cfg = DistBPRConfig()
+    model = create_model("bprmf", embedding_size=DIM, batch_size=BATCH, init_std=dist_cfg.init_std,
+                         reg_weight=dist_cfg.reg_weight)
     model.setup(split)
     one = Trainer(TrainConfig(epochs=EPOCHS, lr=LR, patience=EPOCHS, seed=0, num_threads=1)).fit(model, split).test
     most_pop = most_pop_ndcg10
