@@ -66,7 +66,7 @@ TRAINING = {
     "ngcf": dict(lr=5e-3, epochs=100, patience=5),
     "hin2vec": dict(lr=5e-3, epochs=30, patience=3),
     "pinsage": dict(lr=1e-2, epochs=30, patience=3),
-    "pinsage-ui": dict(lr=5e-3, epochs=200, patience=10),
+    "pinsage-ui": dict(lr=1e-3, epochs=200, patience=10),
     "mthgt": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),

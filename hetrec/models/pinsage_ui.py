@@ -18,9 +18,9 @@ CONVOLVE), with parameters shared by users and items (GraphSAGE on the user–it
     h^{(k)}_v = z^{(k)}_v / \lVert z^{(k)}_v \rVert_2
 
 (the normalisation is kept by default, as it helps: Last.FM fold-0 validation NDCG@10 0.113
-with it, 0.075 without; ``normalize=False`` leaves it out), with :math:`h^{(0)}` the free ID
-embeddings, drawn from :math:`\mathcal N(0, 0.1^2)`. The representation is the concatenation
-of the layers, as NGCF does (``combine="concat"``, the default:
+with it, 0.075 without, both at lr 5e-3; ``normalize=False`` leaves it out), with
+:math:`h^{(0)}` the free ID embeddings, drawn from :math:`\mathcal N(0, 0.1^2)`. The
+representation is the concatenation of the layers, as NGCF does (``combine="concat"``, the default:
 :math:`e_v = h^{(0)}_v \| h^{(1)}_v \| \dots \| h^{(K)}_v`), or the last layer alone
 (``combine="last"``: :math:`e_v = h^{(K)}_v`, the paper's output before its dense layers
 :math:`G_1, G_2`; a non-negative unit vector, so scores stay in [0, 1] and BPR stalls:
@@ -148,7 +148,7 @@ class PinSageUI(BPRRecommender):
     ``embedding_size=64``, ``num_layers=2``, ``num_neighbors=10``, ``num_random_walks=10``,
     ``num_traversals=3``, ``termination_prob=0.5``, ``inference_random_walks=50``,
     ``batch_size=2048``, ``reg_weight=1e-4``, L2-normalised layers, layers concatenated; the
-    trainer's learning rate 5e-3 (Adam; ``TRAINING["pinsage-ui"]``).
+    trainer's learning rate 1e-3 (Adam, up to 200 epochs, patience 10; ``TRAINING["pinsage-ui"]``).
 
     Deviations from the paper (``docs/baselines_pinsage_hin2vec.md``): ID embeddings as the only
     input features; BPR on user–item triples instead of the max-margin loss on item pairs;
