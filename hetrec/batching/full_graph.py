@@ -24,6 +24,9 @@ class FullGraphBatch(NamedTuple):
     lp: dict
     #: relation -> edge ids of the training graph hidden from message passing in this step
     hidden: dict
+    #: a seed for the step's own random draws (e.g. a model's training noise), drawn from the
+    #: epoch generator when the builder has ``draw_seeds``; None otherwise
+    seed: int | None = None
 
 
 def reverse_edge_ids(g, et, rev):
@@ -71,11 +74,16 @@ class FullGraphBatches(BatchBuilder):
         Fake destinations per link-prediction positive.
     drop_batch_edges : bool
         Name the edges to hide in :attr:`FullGraphBatch.hidden` (else it is empty).
+    draw_seeds : bool
+        Draw :attr:`FullGraphBatch.seed` from the epoch generator, after the batch's other draws
+        (off: the generator's stream is that of a builder without seeds).
     """
 
     def __init__(self, graph, train, batch_size: int, num_negatives: int, lp_relations=(),
-                 lp_edges_per_relation: int = 256, lp_negatives: int = 1, drop_batch_edges: bool = True):
+                 lp_edges_per_relation: int = 256, lp_negatives: int = 1, drop_batch_edges: bool = True,
+                 draw_seeds: bool = False):
         self.graph = graph
+        self.draw_seeds = draw_seeds
         self.batch_size = batch_size
         self.num_negatives = num_negatives
         self.lp_relations = list(lp_relations)
@@ -119,7 +127,10 @@ class FullGraphBatches(BatchBuilder):
                 hidden = {et: torch.unique(torch.cat(parts)) for et, parts in hidden.items()}
             else:
                 hidden = {}
-            yield FullGraphBatch(users, self.items[idx], neg, lp, hidden)
+            seed = None
+            if self.draw_seeds:
+                seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+            yield FullGraphBatch(users, self.items[idx], neg, lp, hidden, seed)
 
     def shard(self, batch: FullGraphBatch, rank: int, world: int) -> FullGraphBatch:
         """Every ``world``-th positive (and its negatives and link-prediction triples) from
@@ -127,7 +138,7 @@ class FullGraphBatches(BatchBuilder):
         rank propagates over the same graph."""
         lp = {et: tuple(t[rank::world] for t in triple) for et, triple in batch.lp.items()}
         return FullGraphBatch(batch.users[rank::world], batch.pos_items[rank::world],
-                              batch.neg_items[rank::world], lp, batch.hidden)
+                              batch.neg_items[rank::world], lp, batch.hidden, batch.seed)
 
 
 __all__ = ["FullGraphBatch", "FullGraphBatches", "reverse_edge_ids"]

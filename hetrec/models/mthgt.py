@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
-from ..nn.losses import dot_scores, full_softmax_loss, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
 from .base import LossOutput, Recommender
 
 #: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
@@ -147,6 +147,14 @@ class MTHGTConfig:
     #: (hetrec.train.optim): a sampled step then costs the same whatever the number of nodes.
     #: Off by default (dense Adam, as every committed result); see docs/scale.md
     sparse_embeddings: bool = False
+    #: weight of an XSimGCL-style contrastive term (Yu et al., TKDE 2023; full-graph training):
+    #: uniform noise of magnitude ``cl_eps`` is added to every layer's output in training, and
+    #: InfoNCE (temperature ``cl_temperature``) ties each batch user's and item's final
+    #: recommendation embedding to its noisy layer-``cl_layer`` output. 0 = off (the recipe)
+    cl_weight: float = 0.0
+    cl_eps: float = 0.2
+    cl_temperature: float = 0.2
+    cl_layer: int = 1
 
 
 def resolve_max_in_edges(cfg: MTHGTConfig, num_edges: int):
@@ -241,6 +249,11 @@ class MTHGT(Recommender):
         if cfg.loss == "full-softmax" and not self.full_graph:
             raise ValueError("loss 'full-softmax' needs full-graph training (a sampled subgraph holds only some "
                              "items); use 'softmax' with num_negatives, or training='full'")
+        if cfg.cl_weight and not self.full_graph:
+            raise ValueError("cl_weight > 0 (the contrastive term) needs full-graph training; set training='full' "
+                             "or cl_weight=0")
+        if cfg.cl_weight and not 1 <= cfg.cl_layer <= cfg.num_layers:
+            raise ValueError(f"cl_layer ({cfg.cl_layer}) must lie in 1..num_layers ({cfg.num_layers})")
         num_nodes = {t: g.num_nodes(t) for t in g.ntypes}
         if cfg.projection:
             self.proj = NodeTypeProjection(g.ntypes, num_nodes, None, cfg.hidden_size, sparse=cfg.sparse_embeddings)
@@ -270,7 +283,8 @@ class MTHGT(Recommender):
         if self.full_graph:
             self.batch_builder = FullGraphBatches(
                 g, split.train, cfg.batch_size, cfg.num_negatives, self.lp_relations if cfg.multitask else (),
-                cfg.lp_edges_per_relation, cfg.lp_negatives, cfg.drop_batch_edges)
+                cfg.lp_edges_per_relation, cfg.lp_negatives, cfg.drop_batch_edges,
+                draw_seeds=cfg.cl_weight > 0)
         else:  # the interactions, each batch with the subgraph sampled around it
             self.batch_builder = EdgeSubgraphBatches(
                 g, INTERACTS, self.make_sampler(), self.make_negative_sampler(), cfg.batch_size,
@@ -334,15 +348,28 @@ class MTHGT(Recommender):
         """Task embeddings for the nodes of ``g``, by task (:data:`TASKS`), each a dict by node
         type: ``{"rec": ...}`` for a single-task model, ``{"lp": ..., "rec": ...}`` (link
         prediction, recommendation) for a multi-task one."""
+        return self.task_heads([self.combine_layers(seq) for seq in self.propagate(g, h0)])
+
+    def propagate(self, g, h0=None, generator: torch.Generator | None = None) -> list:
+        """Every GNN stack's layer outputs ``[H^0, ..., H^K]`` (each a dict by node type), one
+        list per stack. With ``generator`` (the contrastive term's training views), uniform noise
+        is added to each layer's output before it feeds the next, as XSimGCL does:
+        ``H^k + cl_eps · sign(H^k) ⊙ normalize(Δ)``, ``Δ ~ U(0, 1)`` drawn on the CPU per stack,
+        layer and node type (sorted by name) in that order (the same numbers on every device)."""
         h0 = self.layer0(g) if h0 is None else h0
-        outs = []
+        eps = self.config.cl_eps
+        seqs = []
         for layers in self.gnns:
             h, seq = h0, [h0]
             for layer in layers:
                 h = layer(g, h)
+                if generator is not None and eps > 0:
+                    h = {t: h[t] + eps * torch.sign(h[t]) * F.normalize(
+                        torch.rand(h[t].shape, generator=generator).to(h[t].device), p=2, dim=1)
+                         for t in sorted(h)}
                 seq.append(h)
-            outs.append(self.combine_layers(seq))
-        return self.task_heads(outs)
+            seqs.append(seq)
+        return seqs
 
     def combine_layers(self, seq: list) -> dict:
         """The representation of one GNN stack from its layers' outputs ``seq`` (H^0..H^K, each a
@@ -508,11 +535,32 @@ class MTHGT(Recommender):
     def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:
         cfg = self.config
         h0 = self.layer0(self.device_graph)
-        h = self.encode(self.message_graph(batch.hidden), h0)
+        mp = self.message_graph(batch.hidden)
+        cl = None
+        if cfg.cl_weight and self.training:
+            if batch.seed is None:
+                raise ValueError("cl_weight > 0 needs batches with a seed (FullGraphBatches(draw_seeds=True))")
+            seqs = self.propagate(mp, h0, torch.Generator().manual_seed(batch.seed))
+            h = self.task_heads([self.combine_layers(seq) for seq in seqs])
+            view = seqs[-1][cfg.cl_layer]  # the recommendation stack: the last one (TASKS order)
+            cl = self.cl_loss(h["rec"], view, batch.users, batch.pos_items)
+        else:
+            h = self.encode(mp, h0)
         rec = self.rec_loss(h["rec"], batch.users, batch.pos_items, batch.neg_items)
         reg = self._reg(h0, batch.users, batch.pos_items, batch.neg_items) if cfg.reg_weight else None
         lp = self.lp_loss(h["lp"], batch.lp) if cfg.multitask else None
-        return self._combine(rec, lp, reg)
+        out = self._combine(rec, lp, reg)
+        if cl is None:
+            return out
+        return LossOutput(out.loss + cfg.cl_weight * cl, {**out.logs, "cl": float(cl.detach())})
+
+    def cl_loss(self, final: dict, view: dict, users, items) -> torch.Tensor:
+        """XSimGCL's contrastive term: InfoNCE between the final recommendation embeddings and the
+        noisy layer-``cl_layer`` outputs, over the batch's unique users plus its unique items."""
+        tau = self.config.cl_temperature
+        u, i = torch.unique(users), torch.unique(items)
+        return (info_nce(final[USER][u], view[USER][u], tau)
+                + info_nce(final[ITEM][i], view[ITEM][i], tau))
 
     # -- inference ---------------------------------------------------------------------------
     def embeddings(self):

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..batching import BPRBatch
+from ..nn.losses import info_nce
 from ..nn.sparse import spmm
 from .base import LossOutput
 from .lightgcn import LightGCN, LightGCNConfig
@@ -66,13 +67,6 @@ class XSimGCLConfig(LightGCNConfig):
     cl_temperature: float = 0.2
     #: layer l* whose (noisy) output is contrasted with the final representation (1 in the paper)
     cl_layer: int = 1
-
-
-def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """InfoNCE of row ``i`` of ``view1`` against every row of ``view2`` (row ``i`` is the
-    positive), on cosine similarities: mean over rows of ``-log softmax(cos / τ)[i, i]``."""
-    logits = F.normalize(view1, dim=1) @ F.normalize(view2, dim=1).T / temperature
-    return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()
 
 
 class XSimGCL(LightGCN):

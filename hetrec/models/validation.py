@@ -40,6 +40,7 @@ FLOAT_RANGES = {
     "negative_slope": (0.0, math.inf, True, False),
     "anneal_cap": (0.0, math.inf, True, False),
     "eps": (0.0, math.inf, True, False),
+    "cl_eps": (0.0, math.inf, True, False),
     "cl_weight": (0.0, math.inf, True, False),
     "cl_temperature": (0.0, math.inf, False, False),
 }

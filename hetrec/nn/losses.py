@@ -21,7 +21,7 @@ estimate of the full softmax over all items; uniform sampling needs no log-Q cor
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "bpr_loss", "dot_scores", "full_softmax_loss", "ranking_loss", "sampled_softmax_loss",
+__all__ = ["LOSSES", "bpr_loss", "dot_scores", "full_softmax_loss", "info_nce", "ranking_loss", "sampled_softmax_loss",
            "squared_norm_sum"]
 
 
@@ -78,3 +78,10 @@ def squared_norm_sum(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     if index.numel() > table.shape[0]:
         return table.pow(2).sum(-1)[index].sum()
     return table[index].pow(2).sum()
+
+
+def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE of row ``i`` of ``view1`` against every row of ``view2`` (row ``i`` is the
+    positive), on cosine similarities: mean over rows of ``-log softmax(cos / τ)[i, i]``."""
+    logits = F.normalize(view1, dim=1) @ F.normalize(view2, dim=1).T / temperature
+    return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()

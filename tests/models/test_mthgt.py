@@ -332,3 +332,75 @@ def test_item_neighbors_relation_is_the_symmetric_cosine_topk_of_training_data(s
     assert again.graph.num_edges(SIMILAR_TO) == leaky
     u, i = model.embeddings()
     assert i.shape == (split.num_items, 16)
+
+
+def _reference_info_nce(v1, v2, tau):
+    """-1/n sum_i log( exp(cos(v1_i, v2_i)/tau) / sum_j exp(cos(v1_i, v2_j)/tau) )."""
+    n1, n2 = v1 / v1.norm(dim=1, keepdim=True), v2 / v2.norm(dim=1, keepdim=True)
+    sim = torch.exp(n1 @ n2.T / tau)
+    return float(-torch.log(torch.diagonal(sim) / sim.sum(1)).mean())
+
+
+@pytest.mark.parametrize("num_layers, cl_layer", [(2, 1), (3, 2)])
+def test_contrastive_term_is_xsimgcls_on_the_noisy_layers(split, num_layers, cl_layer):
+    """With ``cl_weight`` the full-graph loss is the recipe's loss on noisy layers plus
+    ``cl_weight`` x InfoNCE(final, noisy layer ``cl_layer``) over the batch's unique users and
+    items, the noise drawn from the batch's seed; computed here from the layers' outputs by hand."""
+    seed_everything(0)
+    cfg = {**SMALL, "training": "full", "num_layers": num_layers, "reg_weight": 0.0, "cl_weight": 0.3,
+           "cl_layer": cl_layer, "cl_eps": 0.1, "cl_temperature": 0.3}
+    model = create_model("mthgt", **cfg)
+    model.setup(split)
+    model.train()
+    batch = next(iter(model.train_batches(seed_everything(0, 1))))
+    assert batch.seed is not None
+    out = model.loss(batch)
+
+    g = model.message_graph(batch.hidden)
+    gen = torch.Generator().manual_seed(batch.seed)
+    h = model.layer0(model.device_graph)
+    seq = [h]
+    for layer in model.gnns[0]:
+        h = layer(g, h)
+        noisy = {}
+        for t in sorted(h):
+            delta = torch.rand(h[t].shape, generator=gen)
+            noisy[t] = h[t] + 0.1 * torch.sign(h[t]) * delta / delta.norm(dim=1, keepdim=True)
+        h = noisy
+        seq.append(h)
+    final = {t: sum(x[t] for x in seq) / len(seq) for t in seq[0]}
+    u, i = sorted(set(batch.users.tolist())), sorted(set(batch.pos_items.tolist()))
+    view = seq[cl_layer]
+    cl = (_reference_info_nce(final["user"][u], view["user"][u], 0.3)
+          + _reference_info_nce(final["item"][i], view["item"][i], 0.3))
+    rec = model.rec_loss(final, batch.users, batch.pos_items, batch.neg_items).item()
+    assert out.logs["cl"] == pytest.approx(cl, rel=1e-5)
+    assert out.logs["rec_loss"] == pytest.approx(rec, rel=1e-5)
+    assert out.loss.item() == pytest.approx(rec + 0.3 * cl, rel=1e-5)
+    # the same batch gives the same loss (the noise comes from the batch's seed only)
+    assert model.loss(batch).loss.item() == out.loss.item()
+    # inference has no noise: the embeddings are those of the plain propagation
+    model.eval()
+    u_emb, _ = model.embeddings()
+    assert torch.equal(u_emb, model.encode(model.device_graph)["rec"]["user"])
+
+
+def test_contrastive_term_leaves_the_recipes_batches_alone(split):
+    """A batch's seed is drawn after its other draws, and only when the term is on: the first
+    batch is the recipe's (same users, negatives, hidden edges), and without the term no seed."""
+    plain = create_model("mthgt", **{**SMALL, "training": "full"})
+    plain.setup(split)
+    cl = create_model("mthgt", **{**SMALL, "training": "full", "cl_weight": 0.2})
+    cl.setup(split)
+    a = next(iter(plain.train_batches(seed_everything(0, 1))))
+    b = next(iter(cl.train_batches(seed_everything(0, 1))))
+    assert a.seed is None and b.seed is not None
+    assert torch.equal(a.users, b.users) and torch.equal(a.neg_items, b.neg_items)
+    assert all(torch.equal(a.hidden[et], b.hidden[et]) for et in a.hidden)
+
+
+def test_contrastive_term_needs_full_graph_training(split):
+    with pytest.raises(ValueError, match="full-graph"):
+        create_model("mthgt", **{**SMALL, "training": "sampled", "cl_weight": 0.2}).setup(split)
+    with pytest.raises(ValueError, match="cl_layer"):
+        create_model("mthgt", **{**SMALL, "training": "full", "cl_weight": 0.2, "cl_layer": 3}).setup(split)
