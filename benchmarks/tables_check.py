@@ -30,7 +30,7 @@ from hetrec.models import training_settings
 from hetrec.train import TrainConfig
 from hetrec.train.experiment import ExperimentConfig, run_experiment
 
-MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "multvae", "lightgcn", "lightgcn-softmax", "mthgt"]
+MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "multvae", "lightgcn", "lightgcn-softmax", "mthgt", "mthgt-cl"]
 
 
 def build_tables(data_dir, num_users: int, folder: Path) -> Path:

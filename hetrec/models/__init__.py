@@ -35,6 +35,9 @@ MODELS = {
     "hgt-m": ("hetrec.models.mthgt", "MTHGT", {**SAMPLED, "multitask": True, "sampler": "uniform"}),
     "mthgt-sampled": ("hetrec.models.mthgt", "MTHGT", {**SAMPLED, "multitask": True, "sampler": "dense"}),
     "mthgt-paper": ("hetrec.models.mthgt", "MTHGT", MTHGT_PAPER),
+    # the recipe plus XSimGCL's contrastive term at XSimGCL's paper settings (eps, weight and
+    # temperature 0.2, first layer), not tuned on hetrec's data (docs/mthgt.md)
+    "mthgt-cl": ("hetrec.models.mthgt", "MTHGT", dict(cl_weight=0.2, cl_eps=0.2, cl_temperature=0.2, cl_layer=1)),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
     "rp3beta": ("hetrec.models.classic", "RP3beta", {}),
@@ -68,6 +71,7 @@ TRAINING = {
     "pinsage": dict(lr=1e-2, epochs=30, patience=3),
     "pinsage-ui": dict(lr=1e-3, epochs=200, patience=10),
     "mthgt": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-cl": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-m": dict(lr=5e-3, epochs=40, patience=5),

@@ -48,6 +48,9 @@ def _mthgt(epochs: int, lr_high: float, **extra) -> dict:
 #: the search space of each model, by name (the spec format is in the module docstring)
 SPACES = {
     "mthgt": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
+    "mthgt-cl": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
+                       cl_weight=("log", 0.01, 1.0), cl_eps=("uniform", 0.01, 0.5),
+                       cl_temperature=("uniform", 0.1, 0.5)),
     "hgt": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),
     "hgt-d": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),
     "hgt-m": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),
