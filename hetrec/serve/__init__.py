@@ -2,10 +2,15 @@
 CSV or Parquet; new users given by the items they interacted with ("folding in"); the user and
 item vectors of embedding models, with an optional FAISS index for approximate top-k.
 
+Examples
+--------
 >>> import hetrec
 >>> run = hetrec.load_run("runs/ml-1m-bprmf")              # doctest: +SKIP
->>> run.recommend([1, 2], k=10)                            # a DataFrame: user, rank, item, item_name, score
->>> run.recommend_items([1193, 661, 914], k=10)            # a new user, by its items
+>>> run.recommend([1, 2], k=10)                            # doctest: +SKIP
+>>> run.recommend_items([1193, 661, 914], k=10)            # doctest: +SKIP
+
+``recommend`` gives a DataFrame with columns user, rank, item, item_name, score;
+``recommend_items`` the same for a new user given by its items.
 """
 from .errors import ServeError
 from .files import (

@@ -10,7 +10,7 @@ from ..data import INTERACTS, ITEM, USER
 from .errors import ServeError
 from .topk import chunk_rows, top_k_unseen
 
-#: the columns of a recommendation table (``user`` is absent for new users given by items)
+#: the columns of a recommendation table (for new users given by items, ``user`` is their position in the request)
 COLUMNS = ("user", "rank", "item", "item_name", "score")
 
 
@@ -64,7 +64,7 @@ class ServedRun:
         names = (getattr(dataset, "names", None) or {}).get(ITEM)
         self.item_names = np.asarray(names, dtype=object) if names else self.item_ids.astype(str).astype(object)
         indptr, indices, _ = g.adj_tensors("csr", etype=INTERACTS)
-        #: every interaction of the dataset (any fold, any part): never recommended again
+        #: every interaction of the dataset, in any fold and any part, is never recommended again
         self.seen = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices.numpy(), indptr.numpy()),
                                   shape=(len(self.user_ids), len(self.item_ids)))
         self._user_order = np.argsort(self.user_ids, kind="stable")

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-#: score entries (users x items) computed at once, about: 2**24 float32 = 64 MiB a chunk
+#: about this many score entries (users x items) are computed at once, 2**24 float32 or 64 MiB a chunk
 CHUNK_ENTRIES = 2**24
 
 
