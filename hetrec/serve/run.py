@@ -38,7 +38,7 @@ def load_run(run_dir, fold: int | None = None, device=None) -> "ServedRun":
         raise ServeError(f"{run_dir}: no trained fold (fold-*/model.pt)")
     fold = folds[0] if fold is None else fold
     if fold not in folds:
-        raise ServeError(f"{run_dir}: fold {fold} has no trained model (trained: {', '.join(map(str, folds))})")
+        raise ServeError(f"{run_dir}: no trained model for fold {fold} (trained: fold {', '.join(map(str, folds))})")
     model, split = load_fold_model(run_dir, fold, cfg, dataset, device=device)
     return ServedRun(model, dataset, split, fold=fold, config=cfg)
 
@@ -78,16 +78,25 @@ class ServedRun:
     # -- raw ids -----------------------------------------------------------------------------------
     @staticmethod
     def _lookup(raw: np.ndarray, order: np.ndarray, wanted, what: str) -> np.ndarray:
-        wanted = np.asarray(wanted, dtype=np.int64).ravel()
+        wanted = np.asarray(wanted).ravel()
+        if wanted.dtype.kind not in "iu":
+            fits = np.asarray([isinstance(v, (int, np.integer)) and -(2**63) <= int(v) < 2**63 for v in wanted],
+                              dtype=bool)
+            if not fits.all():  # not an integer, or beyond 64 bits: no such raw id
+                ServedRun._unknown(raw, wanted[~fits], what)
+        wanted = wanted.astype(np.int64)
         pos = np.searchsorted(raw[order], wanted).clip(0, max(len(raw) - 1, 0))
         found = order[pos] if len(raw) else pos
         missing = raw[found] != wanted if len(raw) else np.ones(len(wanted), dtype=bool)
         if missing.any():
-            bad = wanted[missing]
-            listed = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            raise ServeError(f"unknown {what} {listed}: no {what} with that raw id in the dataset "
-                             f"({len(raw):,} {what}s, raw ids {int(raw.min())}..{int(raw.max())})")
+            ServedRun._unknown(raw, wanted[missing], what)
         return found
+
+    @staticmethod
+    def _unknown(raw, bad, what):
+        listed = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ServeError(f"unknown {what} {listed}: no {what} with that raw id in the dataset "
+                         f"({len(raw):,} {what}s, raw ids {int(raw.min())}..{int(raw.max())})")
 
     def user_index(self, raw_ids) -> np.ndarray:
         """Node ids of users given by raw id (:class:`ServeError` naming the unknown ones)."""
@@ -141,7 +150,7 @@ class ServedRun:
         if any(len(h) == 0 for h in histories):
             raise ServeError("a new user needs at least one item")
         lengths = [len(h) for h in histories]
-        flat = self.item_index(np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]))
+        flat = self.item_index([v for h in histories for v in np.asarray(h).ravel().tolist()])
         trained = np.diff(sp.csc_matrix(self.split.train).indptr) > 0
         unseen = ~trained[flat]
         if unseen.any():

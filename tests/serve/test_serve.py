@@ -264,6 +264,9 @@ def test_bad_input_is_one_line(runs, tables_dir, tmp_path):
         (["--items", "1000,99999"], "unknown item 99999"),
         (["--attributes", "gender=F"], "not supported yet"),
         (["--user", 7], "unknown user 7"),
+        (["--user", "99999999999999999999999"], "unknown user 99999999999999999999999"),
+        (["--items", "1000,99999999999999999999999"], "unknown item 99999999999999999999999"),
+        (["--all-users", "--output", out, "--fold", 3], "no trained model for fold 3"),
     ]
     for args, message in cases:
         _one_line_error(run("recommend", "--run", b, *args), message)
