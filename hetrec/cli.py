@@ -200,33 +200,6 @@ def evaluate(run_dir, data_dir, device):
     click.echo(format_metrics_table(rows, cfg.train.ns))
 
 
-@main.command()
-@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--user", "user", type=int, required=True, help="The user's id in the source data.")
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--fold", type=int, default=None, help="Which fold's model (default: the first trained).")
-@device_option
-def recommend(run_dir, user, k, fold, device):
-    """Print a user's top-k items (raw id and name) from a trained run."""
-    from .eval import recommend as top_items
-    from .train.runs import load_fold_model, load_run, trained_folds
-
-    device = _device(device)
-    try:
-        cfg, ds = load_run(run_dir)
-        folds = trained_folds(run_dir)
-        if not folds:
-            raise click.ClickException(f"{run_dir}: no trained fold (fold-*/model.pt)")
-        f = folds[0] if fold is None else fold
-        model, _ = load_fold_model(run_dir, f, cfg, ds, device=device)
-        rows = top_items(model, ds, user, k)
-    except _train_errors() as err:
-        _fail(err)
-    click.echo(f"top {len(rows)} items for user {user} ({cfg.dataset} / {cfg.model}, fold {f}):")
-    for rank, raw, name, score in rows:
-        click.echo(f"{rank:3d}. {raw:>8}  {name}  ({score:.3f})")
-
-
 PARTITION_METHODS = ["auto", "metis", "random"]  # hetrec.distributed.METHODS (tests check they agree)
 
 
@@ -467,10 +440,14 @@ def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, 
     click.echo(f"wrote {out / DIST_RESULTS_FILE}" + (f" and {out / 'embeddings.pt'}" if save_embeddings else ""))
 
 
-# `hetrec tune` lives in hetrec/cli_tune.py (it shares hetrec/cli_common.py with this module)
+# `hetrec tune` lives in hetrec/cli_tune.py, `hetrec recommend` and `hetrec export` in
+# hetrec/cli_serve.py (they share hetrec/cli_common.py with this module)
+from .cli_serve import export, recommend  # noqa: E402
 from .cli_tune import tune  # noqa: E402
 
 main.add_command(tune)
+main.add_command(recommend)
+main.add_command(export)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

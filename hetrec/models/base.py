@@ -13,6 +13,7 @@ Life cycle used by :class:`hetrec.train.Trainer`::
             out = model.loss(batch)          # LossOutput: .loss to backprop, .logs to record
     model.eval(); model.prepare_scoring()    # full-graph inference on the training graph
     scores = model.scores(users)             # (len(users), num_items) for full ranking
+    model.scores_from_history(history)       # the same for users known only by their items (serving)
 """
 from __future__ import annotations
 
@@ -150,10 +151,46 @@ class Recommender(torch.nn.Module):
         user_emb, item_emb = self._cache
         return user_emb[users] @ item_emb.T
 
+    def scores_from_history(self, history) -> torch.Tensor:
+        r"""Scores of every item for users the model was not trained on, known only by the items
+        they interacted with ("folding in"): ``history`` is a users x items ``scipy.sparse`` matrix
+        (nonzero where the user interacted), ``(len(history), num_items)`` out.
+
+        The default, for inner-product models, makes a user's vector the mean of its items'
+        vectors, :math:`e_u = \frac{1}{|H_u|} \sum_{i \in H_u} e_i`, so that
+        :math:`s_{uj} = e_u \cdot e_j` is the mean inner product of item ``j`` with the user's
+        items (an approximation: no model here was trained with that rule). Models that score
+        from a user's row of the interaction matrix (EASE, item-kNN, RP3beta, GF-CF, Mult-VAE,
+        MostPop) apply their own formula to ``history``. Raises ``NotImplementedError`` for a
+        model with neither.
+        """
+        if type(self).embeddings is Recommender.embeddings:
+            raise NotImplementedError(f"{self.name} cannot score a user known only by items")
+        if self._cache is None:
+            self.prepare_scoring()
+        item_emb = self._cache[1]
+        return history_mean(history, item_emb) @ item_emb.T
+
     def train(self, mode: bool = True):
         if mode:
             self._cache = None  # parameters are about to change
         return super().train(mode)
+
+
+def history_mean(history, vectors: torch.Tensor) -> torch.Tensor:
+    """The mean of ``vectors``' rows over each row's nonzero columns of the ``scipy.sparse``
+    matrix ``history`` (a zero row gives a zero vector), on ``vectors``' device."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    h = sp.csr_matrix(history, dtype=np.float32)
+    h.sum_duplicates()
+    h.data[:] = 1.0
+    counts = np.maximum(np.diff(h.indptr), 1).astype(np.float32)
+    coo = sp.diags(1.0 / counts).dot(h).tocoo()
+    mean = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data.astype(np.float32), coo.shape,
+                                   device=vectors.device)
+    return torch.sparse.mm(mean, vectors)
 
 
 class ClosedFormRecommender(Recommender):

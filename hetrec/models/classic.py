@@ -87,6 +87,10 @@ class MostPop(ClosedFormRecommender):
     def scores(self, users: torch.Tensor) -> torch.Tensor:
         return self.popularity.unsqueeze(0).expand(len(users), -1).clone()
 
+    def scores_from_history(self, history) -> torch.Tensor:
+        """Popularity, whatever the history."""
+        return self.popularity.unsqueeze(0).expand(history.shape[0], -1).clone()
+
 
 #: similarities and feature weightings of :class:`ItemKNN`
 SIMILARITIES = ("cosine", "asymmetric", "jaccard")
@@ -120,7 +124,11 @@ class _SparseItemItem(ClosedFormRecommender):
         raise NotImplementedError
 
     def scores(self, users: torch.Tensor) -> torch.Tensor:
-        rows = self.train_matrix[np.asarray(users.cpu(), dtype=np.int64)]
+        return self.scores_from_history(self.train_matrix[np.asarray(users.cpu(), dtype=np.int64)])
+
+    def scores_from_history(self, history) -> torch.Tensor:
+        """``history @ W``: a new user's row scored like a training user's."""
+        rows = binary_matrix(history)
         return torch.from_numpy(np.asarray((rows @ self.similarity).todense(), dtype=np.float32))
 
 

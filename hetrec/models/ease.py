@@ -35,7 +35,7 @@ import torch
 
 from ._memory import check_dense_fits
 from .base import ClosedFormRecommender
-from .classic import _binary_train
+from .classic import _binary_train, binary_matrix
 
 
 @dataclass
@@ -73,10 +73,14 @@ class EASE(ClosedFormRecommender):
         self.register_buffer("weights", torch.from_numpy(p.astype(np.float32)), persistent=False)
 
     def scores(self, users: torch.Tensor) -> torch.Tensor:
-        rows = self.train_matrix[np.asarray(users.cpu(), dtype=np.int64)][:, self.active_items]
+        return self.scores_from_history(self.train_matrix[np.asarray(users.cpu(), dtype=np.int64)])
+
+    def scores_from_history(self, history) -> torch.Tensor:
+        """``x B`` for binary rows ``x``: a new user's row scored like a training user's."""
+        rows = binary_matrix(history)[:, self.active_items]
         device = self.weights.device
         x = torch.from_numpy(np.asarray(rows.todense(), dtype=np.float32)).to(device)
-        out = torch.zeros(len(users), self.num_items, dtype=torch.float32, device=device)
+        out = torch.zeros(rows.shape[0], self.num_items, dtype=torch.float32, device=device)
         out[:, torch.from_numpy(self.active_items).to(device)] = x @ self.weights
         return out
 

@@ -32,7 +32,7 @@ from scipy.sparse.linalg import svds
 
 from ..nn.sparse import csr_tensor, spmm
 from .base import ClosedFormRecommender
-from .classic import _binary_train
+from .classic import _binary_train, binary_matrix
 
 
 @dataclass
@@ -80,7 +80,11 @@ class GFCF(ClosedFormRecommender):
         self.register_buffer("factors", factors, persistent=False)
 
     def scores(self, users: torch.Tensor) -> torch.Tensor:
-        rows = self.train_matrix[np.asarray(users.cpu(), dtype=np.int64)]
+        return self.scores_from_history(self.train_matrix[np.asarray(users.cpu(), dtype=np.int64)])
+
+    def scores_from_history(self, history) -> torch.Tensor:
+        """The filters applied to binary rows: a new user's row scored like a training user's."""
+        rows = binary_matrix(history)
         device = self.norm.device
         x = torch.from_numpy(np.asarray(rows.todense(), dtype=np.float32)).to(device)  # b x items
         via_users = spmm(self.norm, x.T)  # users x b: R~ r_u^T

@@ -51,7 +51,7 @@ from torch import nn
 from .._random import seeded_dgl  # noqa: F401 - re-exported (its earlier home)
 from ..batching import ItemPairBatches, PinSageBatch
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, USER
-from .base import LossOutput, Recommender
+from .base import LossOutput, Recommender, history_mean
 
 
 @dataclass
@@ -254,3 +254,15 @@ class PinSage(Recommender):
         # per-user constant (mean_i b_i), which does not change the user's ranking
         return (torch.cat([user, torch.ones(self.num_users, 1, device=user.device)], 1),
                 torch.cat([h, self.bias.unsqueeze(1)], 1))
+
+    def scores_from_history(self, history) -> torch.Tensor:
+        """PinSage's own user rule applied to new users: the mean of their items' embeddings
+        (with the constant 1 that meets the item bias)."""
+        if self._cache is None:
+            self.prepare_scoring()
+        items = self._cache[1]
+        h = items if self.bias is None else items[:, :-1]
+        user = history_mean(history, h)
+        if self.bias is not None:
+            user = torch.cat([user, torch.ones(len(user), 1, device=user.device)], 1)
+        return user @ items.T

@@ -191,3 +191,12 @@ class MultVAE(Recommender):
         with torch.no_grad():
             mu, _ = self.encode(self.rows(users))
             return self.decode(mu)
+
+    def scores_from_history(self, history) -> torch.Tensor:
+        """The decoder logits of new users' binary rows (the same encoder pass as :meth:`scores`)."""
+        x = sp.csr_matrix(history, dtype=np.float32)
+        x.sum_duplicates()
+        x.data[:] = 1.0
+        with torch.no_grad():
+            mu, _ = self.encode(torch.from_numpy(np.asarray(x.todense())).to(self.device))
+            return self.decode(mu)
