@@ -210,3 +210,33 @@ def test_integrity_records_survive_weights_only_loading_and_name_what_differs(tm
     torch.save(doc, tmp_path / "f.pt")
     with pytest.raises(_integrity.IntegrityError, match="changed since hetrec wrote it"):
         _integrity.load_pt(tmp_path / "f.pt", _schemas.Record({}, extra=True))
+
+
+def test_a_cache_with_a_flipped_bit_or_of_another_dataset_is_rebuilt(tmp_path, monkeypatch, lastfm_dir, ml1m_dir):
+    """``data info lastfm`` once printed MovieLens-1M's counts from ML-1M's cache files copied
+    under Last.FM's names; a flipped bit in the cached graph loaded without a word."""
+    from hetrec.data import LastFM2K, MovieLens1M, graph_digest
+
+    monkeypatch.setenv("HETREC_CACHE", str(tmp_path / "cache"))
+    truth = graph_digest(LastFM2K(root=lastfm_dir.parent).graph)
+    MovieLens1M(root=ml1m_dir.parent)
+    (lastfm_bin,) = (tmp_path / "cache").glob("hetrec2011-lastfm-2k-*.bin")
+    (ml_bin,) = (tmp_path / "cache").glob("ml-1m-*.bin")
+    for suffix in (".bin", ".json"):
+        shutil.copy(ml_bin.with_suffix(suffix), lastfm_bin.with_suffix(suffix))
+    with pytest.warns(UserWarning, match=r"unreadable dataset cache .*is a file of another dataset .*rebuilding"):
+        assert graph_digest(LastFM2K(root=lastfm_dir.parent).graph) == truth
+    data = bytearray(lastfm_bin.read_bytes())
+    data[len(data) // 2] ^= 0x10  # one flipped bit in the cached graph
+    lastfm_bin.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=r"\.bin: changed since it was written .*rebuilding"):
+        assert graph_digest(LastFM2K(root=lastfm_dir.parent).graph) == truth
+    info = json.loads(lastfm_bin.with_suffix(".json").read_text())
+    lastfm_bin.with_suffix(".json").write_text(json.dumps({**info, "dropped": []}))
+    with pytest.warns(UserWarning, match=r"field dropped: expected an object"):
+        assert graph_digest(LastFM2K(root=lastfm_dir.parent).graph) == truth
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and the rebuilt cache is read without a word
+        assert graph_digest(LastFM2K(root=lastfm_dir.parent).graph) == truth
