@@ -240,3 +240,19 @@ def test_a_cache_with_a_flipped_bit_or_of_another_dataset_is_rebuilt(tmp_path, m
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and the rebuilt cache is read without a word
         assert graph_digest(LastFM2K(root=lastfm_dir.parent).graph) == truth
+
+
+def test_evaluate_data_dir_is_verified_and_checked_against_the_run(tmp_path, lastfm_dir):
+    """``evaluate --data-dir`` reads the data through the same checks as the run (published
+    checksums, then the run's data and split digests), never around them."""
+    out = tmp_path / "run"
+    r = run("train", "--dataset", "lastfm", "--data-dir", lastfm_dir.parent, "--model", "mostpop", "--out", out)
+    assert r.exit_code == 0, r.output
+    reference = evaluated_ndcg(run("evaluate", "--run", out).output)
+    moved = tmp_path / "moved"
+    shutil.copytree(lastfm_dir, moved / lastfm_dir.name)
+    r = run("evaluate", "--run", out, "--data-dir", moved)
+    assert r.exit_code == 0 and evaluated_ndcg(r.output) == reference
+    ua = moved / lastfm_dir.name / "user_artists.dat"
+    ua.write_text(ua.read_text().replace("\t1\n", "\t2\n", 1))  # one play count changed
+    one_line_error(run("evaluate", "--run", out, "--data-dir", moved), "user_artists.dat")
