@@ -63,8 +63,8 @@ class ExperimentConfig:
     #: data-parallel processes per fold (hetrec.train.distributed); results may differ from one
     #: process in the last float digits (BPR-type models) or more (round-robin batches)
     nproc: int = 1
-    #: drawn when the run folder is created; every file of the run records it (None: a run
-    #: folder written before hetrec recorded run ids, whose files cannot be checked)
+    #: the run's identity, drawn when the run folder is created and recorded by every file of
+    #: the run (None for a run folder written before hetrec recorded run ids)
     run_id: str | None = None
 
     def to_json(self) -> str:
