@@ -238,7 +238,16 @@ PARTITION_META = Record(
      "parts": ListOf(Record({"nodes": _COUNTS, "edges": _COUNTS})),
      "cut_edges": COUNT, "edges": COUNT, "seconds": FINITE, "bytes": COUNT})
 
+# -- a job of DGL's launch.py (hetrec/distributed/worker.py, ``dist-train --prepare``) ---------------
+LAUNCH_JOB = Record(
+    {"launcher": BOOL, "partition_dir": STR, "part_config": STR, "num_parts": INT, "num_trainers": INT, "model": STR,
+     "config": MapOf(ANY), "out_dir": STR, "integrity": INTEGRITY},
+    {"graph_name": STR, "threads": INT, "fail_trainer": ANY, "fail_signal": ANY, "shm_tag": Optional(STR),
+     "return_embeddings": BOOL, "probe": Optional(STR), "result": Optional(STR),
+     "split": Record({"fold": COUNT, "k": INT, "seed": COUNT, "val_ratio": FINITE}), "hetrec_version": STR})
+
 
 __all__ = ["SchemaError", "check", "Optional", "OneOf", "ListOf", "MapOf", "Record", "INT", "COUNT", "NUMBER",
            "FINITE", "STR", "SHA256", "BOOL", "ANY", "TENSOR", "INTEGRITY", "TRAIN_CONFIG", "RUN_CONFIG",
-           "FOLD_METRICS", "RUN_SUMMARY", "MODEL_FILE", "CHECKPOINT_FILE", "CACHE_INFO", "PARTITION_META"]
+           "FOLD_METRICS", "RUN_SUMMARY", "MODEL_FILE", "CHECKPOINT_FILE", "CACHE_INFO", "PARTITION_META",
+           "LAUNCH_JOB"]
