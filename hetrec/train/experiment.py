@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .. import __version__, _schemas
-from .._integrity import IntegrityError, load_pt, parse_json, read_json, unseal, write_json
+from .._integrity import IntegrityError, load_pt, parse_json, read_file_text, read_json, unseal, write_json
 from .._io import LockedError, exclusive_lock
 from ..data import DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
@@ -245,7 +245,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
                     per_fold[f] = record
         per_fold = dict(sorted(per_fold.items()))
         if resume and not set(per_fold) <= set(cfg.folds):  # a parallel run added folds meanwhile
-            saved = ExperimentConfig.from_json(config_path.read_text(), config_path, file=True)
+            saved = ExperimentConfig.from_json(read_file_text(config_path), config_path, file=True)
             replace(cfg, folds=sorted(set(saved.folds) | set(per_fold))).write(config_path)
         summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
                    "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
@@ -330,7 +330,7 @@ def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: Exit
     earlier part of the run."""
     config_path = out_dir / "config.json"
     if config_path.is_file():
-        saved = ExperimentConfig.from_json(config_path.read_text(), config_path, file=True)
+        saved = ExperimentConfig.from_json(read_file_text(config_path), config_path, file=True)
         if not resume:
             raise TrainingError(
                 f"{out_dir} already holds a run ({saved.dataset} / {saved.model}, folds {saved.folds}); "

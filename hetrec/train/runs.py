@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .. import _schemas
-from .._integrity import load_pt
+from .._integrity import load_pt, read_file_text
 from ..data import DataError, graph_digest, kfold_split
 from ..models import create_model, upgrade_config
 from .device import resolve_device
@@ -30,7 +30,7 @@ def load_run(run_dir, data_dir=None):
     path = run_dir / "config.json"
     if not path.is_file():
         raise DataError("not a hetrec run folder (no config.json)", run_dir)
-    cfg = ExperimentConfig.from_json(path.read_text(), path, file=True)
+    cfg = ExperimentConfig.from_json(read_file_text(path), path, file=True)
     if cfg.run_id is None:
         warnings.warn(f"{path} was written before hetrec recorded run ids: its model files are not checked "
                       "against the run (train it again to have them checked)", stacklevel=2)
