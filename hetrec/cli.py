@@ -16,6 +16,7 @@ from .cli_common import (  # noqa: E402 - the helpers every command group shares
     _fail,
     _load,
     _model_names,
+    _warnings_echoed,
     data_dir_option,
     device_option,
     verify_option,
@@ -172,20 +173,15 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ra
 @device_option
 def evaluate(run_dir, data_dir, device):
     """Re-evaluate the saved models of a run on their test folds."""
-    import dataclasses
-
     from .eval import format_metrics_table
     from .train import evaluate as evaluate_model
-    from .train.experiment import load_data
     from .train.runs import load_fold_model, load_run, trained_folds
 
     device = _device(device)
     try:
-        cfg, ds = load_run(run_dir)
-        if data_dir:
-            cfg = dataclasses.replace(cfg, data_dir=data_dir)
-            ds = load_data(cfg)
-        folds = trained_folds(run_dir)
+        with _warnings_echoed():
+            cfg, ds = load_run(run_dir, data_dir=data_dir)  # --data-dir: checked against the run's digests
+        folds = trained_folds(run_dir, cfg.k)
         if not folds:
             raise click.ClickException(f"{run_dir}: no trained fold (fold-*/model.pt)")
         rows = {}

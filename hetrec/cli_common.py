@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
@@ -29,6 +30,19 @@ def _load(dataset: str | None, data_dir, verify: bool, tables=None):
         return ds
     except DataError as err:
         _fail(err)
+
+
+@contextmanager
+def _warnings_echoed():
+    """Python warnings raised in the block are printed as one ``warning: ...`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, UserWarning) and "NumPy array is not writable" not in str(w.message):
+                    click.echo(f"warning: {w.message}", err=True)
 
 
 DATASET_CHOICES = ["lastfm", "ml-1m"]
@@ -56,5 +70,5 @@ def _model_names():
     return list(MODELS)
 
 
-__all__ = ["DATASET_CHOICES", "_device", "_fail", "_load", "_model_names", "data_dir_option", "device_option",
+__all__ = ["DATASET_CHOICES", "_device", "_fail", "_load", "_warnings_echoed", "_model_names", "data_dir_option", "device_option",
            "verify_option"]

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from .cli_common import _device, _fail, device_option
+from .cli_common import _device, _fail, _warnings_echoed, device_option
 
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads.")
 
@@ -28,7 +28,8 @@ def _open_run(run_dir, fold, device, threads):
 
     if threads:
         torch.set_num_threads(threads)
-    return load_run(run_dir, fold=fold, device=_device(device))
+    with _warnings_echoed():  # an old run folder or a rebuilt cache: one warning line each
+        return load_run(run_dir, fold=fold, device=_device(device))
 
 
 def _parse_items(text: str) -> list:

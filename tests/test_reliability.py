@@ -208,7 +208,7 @@ def test_a_checkpoint_missing_keys_or_a_newer_config_is_one_line(tables, tmp_pat
     assert run("train", "--tables", tables, "--model", "bprmf", "--epochs", "1", "--out", out).exit_code == 0
     torch.save({"model_name": "bprmf"}, out / "fold-0" / "model.pt")
     r = run("evaluate", "--run", out)
-    assert r.exit_code == 1 and "not a hetrec model file (no model, model_config)" in r.output
+    assert r.exit_code == 1 and "model.pt: field model: missing" in r.output
     cfg = json.loads((out / "config.json").read_text())
     cfg["shiny_new_setting"] = 1
     (out / "config.json").write_text(json.dumps(cfg))

@@ -7,7 +7,9 @@ is downloaded, its members checked against path traversal, and the wanted files 
 
 Every file read is verified against its published digest; ``verify=False`` loads unverified data
 with a warning. The processed graph is cached under ``$HETREC_CACHE`` (``~/.hetrec/cache``)
-keyed by the digests of the raw files, so a cache can never disagree with the files it came from.
+keyed by the digests of the raw files. The cache's ``.json`` records what it belongs to (the
+dataset and the digests of its raw files) and the sha256 of its ``.bin``; a cache that is
+damaged, edited or another dataset's is rebuilt from the files with a warning, never trusted.
 """
 from __future__ import annotations
 
@@ -23,13 +25,15 @@ import dgl
 import numpy as np
 from dgl.data import DGLDataset
 
+from .. import _schemas
+from .._integrity import IntegrityError, parse_json, read_file_text, unseal, write_json
 from .builder import Relation, SingleGraph, build_graph, count_pairs, encode_values, index_of
 from .errors import ChecksumError, DataError
-from .files import atomic_write_bytes, cache_root, data_root, download, extract_members, verify_file
+from .files import cache_root, data_root, download, extract_members, verify_file
 from .parsing import check_range, check_unique, read_table
 from .schema import INTERACTS, ITEM, USER
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the .json records what the cache belongs to and the .bin's sha256
 
 
 class HeteroRecDataset(SingleGraph, DGLDataset):
@@ -138,10 +142,11 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
             fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=stem.name + ".", suffix=".bin.tmp")
             os.close(fd)
             dgl.save_graphs(tmp, [self.graph])
+            bin_sha256 = _file_sha256(tmp)
             os.replace(tmp, stem.with_suffix(".bin"))
             tmp = None
-            info = {"names": self.names, "dropped": self.dropped}
-            atomic_write_bytes(stem.with_suffix(".json"), json.dumps(info).encode())
+            info = {"names": self.names, "dropped": self.dropped, "bin_sha256": bin_sha256}
+            write_json(stem.with_suffix(".json"), info, self._cache_identity())
         except Exception as err:  # noqa: BLE001 - DGL raises its own error types on a full disk
             stem.with_suffix(".bin").unlink(missing_ok=True)  # never a .bin without its .json
             warnings.warn(f"could not write the dataset cache in {stem.parent} "
@@ -151,17 +156,31 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
 
+    def _cache_identity(self) -> dict:
+        return {"dataset": self.folder, "cache_version": _CACHE_VERSION,
+                "files": hashlib.sha256(json.dumps(self._check_files(), sort_keys=True).encode()).hexdigest()}
+
     def load(self):
-        """Read the cached graph; an unreadable cache (truncated, edited) is rebuilt from the
-        verified files with a warning, never trusted and never fatal."""
+        """Read the cached graph after checking it: its ``.json`` (schema, digest, that it
+        belongs to this dataset and these raw files) and the sha256 of its ``.bin``. A cache
+        that fails any check (truncated, a flipped bit, edited, another dataset's) is rebuilt
+        from the verified files with a warning, never trusted and never fatal."""
         stem = self._cache_stem()
+        info_path, bin_path = stem.with_suffix(".json"), stem.with_suffix(".bin")
         try:
-            graphs, _ = dgl.load_graphs(str(stem.with_suffix(".bin")))
-            info = json.loads(stem.with_suffix(".json").read_text())
+            doc = parse_json(read_file_text(info_path), info_path)
+            _schemas.check(doc, _schemas.CACHE_INFO, info_path)
+            info = unseal(doc, info_path, self._cache_identity())
+            found = _file_sha256(bin_path)
+            if found != info["bin_sha256"]:
+                raise IntegrityError(f"{bin_path}: changed since it was written (sha256 {found[:12]}…, "
+                                     f"{info_path.name} records {info['bin_sha256'][:12]}…)")
+            graphs, _ = dgl.load_graphs(str(bin_path))
             self.graph = graphs[0]
             self.names, self.dropped = info["names"], info["dropped"]
         except Exception as err:  # noqa: BLE001 - any damage to the cache means: rebuild it
-            warnings.warn(f"unreadable dataset cache {stem}.bin ({type(err).__name__}); rebuilding it from the files", stacklevel=2)
+            why = str(err).splitlines()[0] if isinstance(err, ValueError) and str(err) else type(err).__name__
+            warnings.warn(f"unreadable dataset cache {stem}.bin ({why}); rebuilding it from the files", stacklevel=2)
             self.process()
             self.save()
 
@@ -178,6 +197,14 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
     def _build(self, folder: Path) -> dgl.DGLGraph:
         raise NotImplementedError
 
+
+
+def _file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _present(path: Path) -> bool:

@@ -13,7 +13,9 @@ distributed evaluation. A partition folder holds::
     heldout.npz              the fold's validation and test interactions (user, item, edge id)
     partition.log            DGL's own report
     hetrec_partition.json    what was partitioned (data, split, fold and their sha256), how
-                             (method, parts, seed), counts, and the sha256 of every other file
+                             (method, parts, seed), counts, and the sha256 of every other file;
+                             its own integrity record (hetrec/_integrity.py: what it belongs to
+                             and the digest of its content), every field type-checked when read
 
 DGL renumbers nodes and edges so that each partition owns one contiguous id range per type.
 ``orig_ids.npz`` undoes that: ``node:<type>[i]`` is the dataset graph's id of node ``i`` of that
@@ -40,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _schemas
+from .._integrity import parse_json, read_file_text, unseal, write_json
 from .._io import atomic_write_bytes, atomic_write_text
 from ..data import INTERACTED_BY, INTERACTS, graph_digest
 
@@ -52,7 +56,7 @@ HELDOUT_FILE = "heldout.npz"
 #: DGL's ids to the dataset graph's ids (arrays ``node:<type>`` and ``edge:<src>:<rel>:<dst>``).
 ORIG_IDS_FILE = "orig_ids.npz"
 LOG_FILE = "partition.log"
-FORMAT = 1
+FORMAT = 2  # 2: hetrec_partition.json carries an integrity record
 #: Random assignments drawn (seeds ``seed``, ``seed + 1``, ...) before a random partitioning gives up.
 RANDOM_DRAWS = 20
 HALO_HOPS = 1
@@ -331,7 +335,7 @@ def partition_fold(splits, fold: int, num_parts: int, out_dir, *, method: str = 
             "bytes": sum(f["bytes"] for f in files.values()),
             "files": files,
         }
-        atomic_write_text(tmp / METADATA_FILE, json.dumps(meta, indent=2))
+        write_json(tmp / METADATA_FILE, meta, _metadata_identity(meta))
         for name in (ORIG_IDS_FILE, HELDOUT_FILE, LOG_FILE, METADATA_FILE):
             os.chmod(tmp / name, 0o644)  # readable like DGL's files (atomic writes create private files)
         _fsync_tree(tmp)
@@ -378,29 +382,28 @@ def _cut_edges(config: dict, graph, node_ids: dict, num_parts: int) -> int:
     return cut
 
 
-_REQUIRED = ("format", "fold", "k", "seed", "val_ratio", "graph_digest", "split_digest", "num_parts", "method",
-             "graph_name", "dgl_config", "files")
+def _metadata_identity(meta: dict) -> dict:
+    return {"graph": meta["graph_digest"], "split": meta["split_digest"], "fold": meta["fold"]}
 
 
 def read_metadata(out_dir) -> dict:
     """The ``hetrec_partition.json`` of a partition folder, or a :class:`PartitionError` naming
-    what is wrong (no such folder or file, invalid JSON, written by a newer hetrec)."""
+    what is wrong (no such folder or file, invalid JSON, written by another hetrec version, a
+    field of the wrong type, content changed since it was written)."""
     path = Path(out_dir) / METADATA_FILE
     if not Path(out_dir).is_dir():
         raise PartitionError(f"{out_dir}: no such folder")
     if not path.is_file():
         raise PartitionError(f"{out_dir}: no {METADATA_FILE}: not a hetrec partition folder")
     try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise PartitionError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(meta, dict) or any(k not in meta for k in _REQUIRED):
-        missing = [k for k in _REQUIRED if not isinstance(meta, dict) or k not in meta]
-        raise PartitionError(f"{path}: not hetrec partition metadata (missing {', '.join(missing)})")
-    if meta["format"] != FORMAT:
-        raise PartitionError(f"{path}: format {meta['format']!r}, this hetrec reads format {FORMAT}: "
-                             "written by another hetrec version")
-    return meta
+        doc = parse_json(read_file_text(path), path)
+        if isinstance(doc.get("format"), int) and doc["format"] != FORMAT:
+            raise PartitionError(f"{path}: format {doc['format']!r}, this hetrec reads format {FORMAT}: "
+                                 "written by another hetrec version; partition again into a new folder")
+        _schemas.check(doc, _schemas.PARTITION_META, path)
+        return unseal(doc, path, _metadata_identity(doc), fix="partition again into a new folder")
+    except ValueError as err:  # IntegrityError, SchemaError
+        raise PartitionError(str(err)) from None
 
 
 def _verify(out: Path, meta: dict, names) -> None:

@@ -133,6 +133,7 @@ def prepare_launch(partition_dir, model: str, *, config, ip_config, job_dir, out
            "shm_tag": None, "return_embeddings": bool(return_embeddings), "probe": None, "result": None,
            "out_dir": str(out_dir), "split": {k: meta[k] for k in ("fold", "k", "seed", "val_ratio")},
            "hetrec_version": version}
+    from .._integrity import write_json
     from .._io import atomic_write_text
 
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +141,7 @@ def prepare_launch(partition_dir, model: str, *, config, ip_config, job_dir, out
     ip_path = job_dir / IP_CONFIG_FILE
     atomic_write_text(ip_path, "".join(f"{ip} {port}\n" if port else f"{ip}\n" for ip, port in machines))
     job_path = job_dir / JOB_FILE
-    atomic_write_text(job_path, json.dumps(job, indent=2) + "\n")
+    write_json(job_path, job, {"model": model})  # type-checked and its digest checked by the worker
     per_machine = num_trainers // num_parts
     worker = f"python3 -m {WORKER_MODULE} --job {job_path}"
     command = " ".join(["python3", shlex.quote(launch_py), "--workspace", shlex.quote(str(job_dir)),
@@ -207,15 +208,20 @@ def main(argv=None) -> int:
     args, _ = parser.parse_known_args(argv)
     started = time.time()
     try:
+        from .. import _schemas
+        from .._integrity import unseal
+
         try:
             job = json.loads(Path(args.job).read_text())
         except (OSError, ValueError) as err:
             raise LaunchError(f"{args.job}: cannot read the job file ({err.__class__.__name__}: {err})") from None
-        missing = [k for k in ("launcher", "partition_dir", "part_config", "num_parts", "num_trainers", "model",
-                               "config", "out_dir") if k not in job]
-        if missing or not job.get("launcher"):
-            raise LaunchError(f"{args.job}: not a job file of hetrec dist-train --prepare "
-                              f"({'lacks ' + ', '.join(missing) if missing else 'launcher is false'})")
+        try:  # every field type-checked, and the job as dist-train --prepare wrote it
+            _schemas.check(job, _schemas.LAUNCH_JOB, args.job)
+            job = unseal(job, args.job, {"model": job["model"]}, fix="prepare the job again (hetrec dist-train --prepare)")
+        except ValueError as err:
+            raise LaunchError(f"{err} (not a job file of hetrec dist-train --prepare?)") from None
+        if not job["launcher"]:
+            raise LaunchError(f"{args.job}: not a job file of hetrec dist-train --prepare (launcher is false)")
         check_environment(job, args.job)
     except LaunchError as err:
         print(f"{WORKER_MODULE}: error: {err}", file=sys.stderr)

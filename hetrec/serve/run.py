@@ -33,7 +33,7 @@ def load_run(run_dir, fold: int | None = None, device=None) -> "ServedRun":
     from ..train.runs import load_run as load_config
 
     cfg, dataset = load_config(run_dir)
-    folds = trained_folds(run_dir)
+    folds = trained_folds(run_dir, cfg.k)
     if not folds:
         raise ServeError(f"{run_dir}: no trained fold (fold-*/model.pt)")
     fold = folds[0] if fold is None else fold

@@ -5,6 +5,13 @@ A run folder holds ``config.json`` (everything needed to rebuild data, split and
 (test metrics per fold plus mean and standard deviation). The CLI, the examples and the
 benchmarks all go through :func:`run_experiment`, so they share one protocol.
 
+The parts of a run folder are tied together (:mod:`hetrec._integrity`): ``config.json`` holds a
+``run_id`` drawn when the run is created, and every file of the run (config, each fold's
+``model.pt``, ``checkpoint.pt`` and ``metrics.json``, the summary) records the run, fold, data and
+split it belongs to and a digest of its content. A file of another run (even one that differs
+only in its seed), a damaged or an edited one is refused when read back, naming the file.
+Run folders written before run ids existed are read as before, with a warning.
+
 This module writes runs: the run's settings (:class:`ExperimentConfig`), the checks before a
 run claims or resumes a folder, and the loop over folds. Reading a run folder back is
 :mod:`hetrec.train.runs` (``load_run``, ``load_fold_model``, ``trained_folds``), and a
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -22,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
+from .. import __version__, _schemas
+from .._integrity import IntegrityError, load_pt, parse_json, read_file_text, read_json, unseal, write_json
 from .._io import LockedError, exclusive_lock
 from ..data import DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
@@ -54,6 +63,9 @@ class ExperimentConfig:
     #: data-parallel processes per fold (hetrec.train.distributed); results may differ from one
     #: process in the last float digits (BPR-type models) or more (round-robin batches)
     nproc: int = 1
+    #: the run's identity, drawn when the run folder is created and recorded by every file of
+    #: the run (None for a run folder written before hetrec recorded run ids)
+    run_id: str | None = None
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -61,24 +73,41 @@ class ExperimentConfig:
         d["hetrec_version"] = __version__
         return json.dumps(d, indent=2)
 
+    def write(self, path) -> None:
+        """Write ``config.json`` (atomically) with its integrity record (a run from before run ids
+        is written as it was)."""
+        if self.run_id is None:
+            atomic_write_text(path, self.to_json())
+        else:
+            write_json(path, json.loads(self.to_json()), {"run": self.run_id})
+
     @classmethod
-    def from_json(cls, text: str, source="config.json") -> "ExperimentConfig":
-        """Parse a run's ``config.json``; anything unusable is a :class:`DataError` naming the
-        file (not JSON, settings this hetrec does not know, values out of range)."""
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(f"not valid JSON ({err.msg} at line {err.lineno})", source) from None
-        if not isinstance(d, dict):
-            raise DataError("expected a JSON object", source)
-        written_by = d.pop("hetrec_version", None)
-        train = d.pop("train", {})
-        known = {f.name for f in fields(cls)} - {"train"}
+    def from_json(cls, text: str, source="config.json", file: bool = False) -> "ExperimentConfig":
+        """Parse a run's ``config.json``; anything unusable is a :class:`DataError` or an
+        :class:`~hetrec._integrity.IntegrityError` naming the file (not JSON, settings this hetrec
+        does not know, a field of the wrong type, values out of range, content changed since it
+        was written). ``file``: the text was read from a run folder, where a config with a
+        ``run_id`` must carry its integrity record."""
+        d = parse_json(text, source)
+        train = d.get("train", {})
+        known = {f.name for f in fields(cls)} | {"hetrec_version", "integrity"}
         known_train = {f.name for f in fields(TrainConfig)}
-        extra = sorted(set(d) - known) + sorted(f"train.{k}" for k in set(train) - known_train)
+        extra = sorted(set(d) - known) + sorted(
+            f"train.{k}" for k in (set(train) - known_train if isinstance(train, dict) else ()))
         if extra:
             raise DataError(f"settings unknown to hetrec {__version__}: {', '.join(extra)} (written by "
-                            f"hetrec {written_by or 'unknown'}); use that version to read this run", source)
+                            f"hetrec {d.get('hetrec_version') or 'unknown'}); use that version to read this run",
+                            source)
+        _schemas.check(d, _schemas.RUN_CONFIG, source)
+        if "integrity" in d:
+            d = unseal(d, source, {"run": d.get("run_id") or ""},
+                       fix="it no longer describes the run its folds were trained in: train a new run in another "
+                           "folder (or restore the config.json written with it)")
+        elif file and d.get("run_id") is not None:
+            raise IntegrityError(f"{source}: its integrity record was removed (it has a run_id): train a new run in "
+                                 "another folder (or restore the config.json written with it)")
+        d.pop("hetrec_version", None)
+        train = d.pop("train", {})
         try:
             train["ns"] = tuple(train.get("ns", (5, 10, 20)))
             return cls(**d, train=TrainConfig(**train))
@@ -103,6 +132,51 @@ def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
         if name not in _NEUTRAL_TRAIN and a[name] != b.get(name):  # from_json restores ns as a tuple
             out.append(f"train.{name}: {a[name]} -> {b.get(name)}")
     return out
+
+
+def fold_identity(cfg: ExperimentConfig, fold: int) -> dict:
+    """What every file of fold ``fold`` of this run records that it belongs to (empty for a run
+    written before run ids, whose files cannot be checked)."""
+    if cfg.run_id is None:
+        return {}
+    return {"run": cfg.run_id, "fold": int(fold), "data": cfg.data_digest or "", "split": cfg.split_digest or "",
+            "model": cfg.model}
+
+
+def _fix(fold_dir: Path) -> str:
+    return (f"{fold_dir.parent / 'config.json'} and {fold_dir} are not of one run: delete {fold_dir} and train "
+            "that fold again (train --resume), or restore the files of one run")
+
+
+def check_fold_file(cfg: ExperimentConfig, record, path) -> None:
+    """A run without run ids (an old config.json) must not hold files that record one: its
+    config.json was replaced or had its record removed."""
+    if cfg.run_id is None and record is not None and record["belongs_to"].get("run"):
+        raise IntegrityError(f"{path} records run {record['belongs_to']['run'][:12]}… but the run's config.json "
+                             "records none (replaced or edited?): restore the config.json written with the run, "
+                             "or train a new run in another folder")
+
+
+def read_fold_metrics(cfg: ExperimentConfig, fold_dir, fold: int, check_model: bool = True):
+    """``fold-<f>/metrics.json`` checked against the run (fold, data, split, run id, digest) and,
+    with ``check_model``, against ``model.pt`` beside it (the metrics must be the ones of that
+    model). ``None`` when ``model.pt`` is missing (the fold is to be trained again)."""
+    fold_dir = Path(fold_dir)
+    path = fold_dir / "metrics.json"
+    expected = fold_identity(cfg, fold)
+    metrics, record = read_json(path, _schemas.FOLD_METRICS, expected, _fix(fold_dir), legacy=cfg.run_id is None)
+    check_fold_file(cfg, record, path)
+    if cfg.run_id is None or not check_model:
+        return metrics
+    model_path = fold_dir / "model.pt"
+    if not model_path.is_file():
+        return None
+    _, model_record = load_pt(model_path, _schemas.MODEL_FILE, expected, _fix(fold_dir))
+    if metrics.get("model_sha256") != model_record["sha256"]:
+        raise IntegrityError(f"{path}: measured another model than {model_path} (model sha256 "
+                             f"{str(metrics.get('model_sha256'))[:12]}… recorded, {model_record['sha256'][:12]}… found); "
+                             f"{_fix(fold_dir)}")
+    return metrics
 
 
 def load_data(cfg: ExperimentConfig):
@@ -156,7 +230,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             with exclusive_lock(out_dir / ".lock", f"run folder {out_dir}", wait=True):
-                cfg = _claim(out_dir, cfg, resume, folds, held)
+                cfg = _claim(out_dir, cfg, resume, folds, held, log)
         except LockedError as err:
             raise TrainingError(str(err)) from None
         per_fold = _train_folds(cfg, folds, splits, out_dir, resume, log, device)
@@ -164,16 +238,21 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         # a resumed run's summary covers every finished fold of the folder, not only the ones
         # run this time (another process may have finished some meanwhile)
         for f in range(cfg.k) if resume else ():
-            done = out_dir / f"fold-{f}" / "metrics.json"
-            if f not in per_fold and done.is_file():
-                per_fold[f] = json.loads(done.read_text())
+            fold_dir = out_dir / f"fold-{f}"
+            if f not in per_fold and (fold_dir / "metrics.json").is_file():
+                record = read_fold_metrics(cfg, fold_dir, f)
+                if record is not None:
+                    per_fold[f] = record
         per_fold = dict(sorted(per_fold.items()))
         if resume and not set(per_fold) <= set(cfg.folds):  # a parallel run added folds meanwhile
-            saved = ExperimentConfig.from_json(config_path.read_text(), config_path)
-            atomic_write_text(config_path, replace(cfg, folds=sorted(set(saved.folds) | set(per_fold))).to_json())
+            saved = ExperimentConfig.from_json(read_file_text(config_path), config_path, file=True)
+            replace(cfg, folds=sorted(set(saved.folds) | set(per_fold))).write(config_path)
         summary = {"dataset": cfg.dataset, "model": cfg.model, "folds": per_fold,
                    "test_mean_std": mean_std([r["test"] for r in per_fold.values()])}
-        atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
+        if cfg.run_id is None:  # a run folder from before run ids stays as it was
+            atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2, default=list))
+        else:
+            write_json(out_dir / "metrics.json", json.loads(json.dumps(summary, default=list)), {"run": cfg.run_id})
     return summary
 
 
@@ -183,9 +262,12 @@ def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log, device=No
         fold_dir = out_dir / f"fold-{f}"
         done = fold_dir / "metrics.json"
         if resume and done.is_file():
-            per_fold[f] = json.loads(done.read_text())
-            log(f"fold {f}: finished earlier, read back")
-            continue
+            record = read_fold_metrics(cfg, fold_dir, f)
+            if record is not None:
+                per_fold[f] = record
+                log(f"fold {f}: finished earlier, read back")
+                continue
+            log(f"fold {f}: {done} has no model.pt beside it: training the fold again")
         t0 = time.perf_counter()
         resume_fold = resume and (fold_dir / "checkpoint.pt").is_file()
         if cfg.nproc > 1:
@@ -196,12 +278,17 @@ def _train_folds(cfg, folds, splits, out_dir: Path, resume: bool, log, device=No
                            str(device or "cpu"), threads=cfg.train.num_threads or 1)
         else:
             model = create_model(cfg.model, **cfg.model_overrides)
-            trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"), device=device)
+            trainer = Trainer(cfg.train, out_dir=fold_dir, log=lambda m, f=f: log(f"fold {f}: {m}"), device=device,
+                              identity=fold_identity(cfg, f))
             stats = _fit_stats(trainer.fit(model, splits[f], resume=resume_fold))
-        record = json.loads(done.read_text())
+        record, sealed = read_json(done, _schemas.FOLD_METRICS, fold_identity(cfg, f), _fix(fold_dir),
+                                   legacy=cfg.run_id is None)
         record["wall_seconds"] = time.perf_counter() - t0
         record.update(stats)
-        atomic_write_text(done, json.dumps(record, indent=2))
+        if sealed is None:
+            atomic_write_text(done, json.dumps(record, indent=2))
+        else:
+            write_json(done, record, sealed["belongs_to"])
         per_fold[f] = record
     return per_fold
 
@@ -221,7 +308,7 @@ def _fold_worker(rank: int, world: int, cfg_json: str, fold: int, fold_dir: str,
     import sys
     import warnings
 
-    cfg = ExperimentConfig.from_json(cfg_json)
+    cfg = ExperimentConfig.from_json(cfg_json, "the run's settings")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the parent already reported the data's warnings
         dataset = load_data(cfg)
@@ -231,18 +318,19 @@ def _fold_worker(rank: int, world: int, cfg_json: str, fold: int, fold_dir: str,
         dev = torch.device("cuda", rank % torch.cuda.device_count())
     log = (lambda m: print(f"fold {fold}: {m}", file=sys.stderr, flush=True)) if rank == 0 else (lambda m: None)
     model = create_model(cfg.model, **cfg.model_overrides)
-    result = Trainer(cfg.train, out_dir=fold_dir, log=log, device=dev).fit(model, split, resume=resume)
+    result = Trainer(cfg.train, out_dir=fold_dir, log=log, device=dev, identity=fold_identity(cfg, fold)).fit(
+        model, split, resume=resume)
     return _fit_stats(result) if rank == 0 else None
 
 
-def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: ExitStack) -> ExperimentConfig:
+def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: ExitStack, log=print) -> ExperimentConfig:
     """Make ``out_dir`` this run's folder (under the folder lock): check what it holds, lock
     the folds to train (into ``held``, released when the run ends), and only then write
     ``config.json``: a refused run writes nothing. Returns the config with the folds of an
     earlier part of the run."""
     config_path = out_dir / "config.json"
     if config_path.is_file():
-        saved = ExperimentConfig.from_json(config_path.read_text(), config_path)
+        saved = ExperimentConfig.from_json(read_file_text(config_path), config_path, file=True)
         if not resume:
             raise TrainingError(
                 f"{out_dir} already holds a run ({saved.dataset} / {saved.model}, folds {saved.folds}); "
@@ -256,16 +344,20 @@ def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: Exit
             raise TrainingError(f"{config_path} was run with other settings ({'; '.join(changed)}); "
                                 "resume with the same settings or use another --out")
         check_digests(saved, cfg.data_digest, cfg.split_digest, config_path)
-        # a run continued on other folds keeps the folds it already had
-        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)))
+        # a run continued on other folds keeps the folds it already had, and its identity
+        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)), run_id=saved.run_id)
+        if saved.run_id is None:
+            log(f"warning: {config_path} was written before hetrec recorded run ids: the files of this run "
+                "are not checked against it (train a new run to have them checked)")
     else:
         others = sorted(p.name for p in out_dir.iterdir() if not (p.name.startswith(".") and p.name.endswith(".lock")))
         if others:
             raise TrainingError(f"{out_dir} is not empty ({', '.join(others[:3])}{' …' if len(others) > 3 else ''}) "
                                 "and holds no hetrec run (no config.json): choose a new or empty folder")
+        cfg = replace(cfg, run_id=uuid.uuid4().hex)
     for f in folds:  # another process training one of these folds: refuse before writing anything
         held.enter_context(exclusive_lock(out_dir / f".fold-{f}.lock", f"fold {f} of {out_dir}"))
-    atomic_write_text(config_path, cfg.to_json())
+    cfg.write(config_path)
     return cfg
 
 

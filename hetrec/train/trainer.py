@@ -13,9 +13,16 @@ Files under ``out_dir``:
 * ``model.pt`` — the best parameters (by validation ``metric``) with the model's name and config;
 * ``log.jsonl`` — one JSON object per epoch: losses, task weights, validation metrics, timings;
 * ``metrics.json`` — validation and test metrics of the best epoch.
+
+``checkpoint.pt``, ``model.pt`` and ``metrics.json`` carry an integrity record
+(:mod:`hetrec._integrity`): what they belong to (the model, its settings, the fold's split and
+whatever ``identity`` the caller gives, e.g. a run and fold) and a digest of their content.
+``metrics.json`` also records the digest of ``model.pt``, the model it measured. A resume
+refuses a checkpoint that is damaged or belongs to anything else.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -27,7 +34,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .._io import LockedError, atomic_torch_save, atomic_write_text, exclusive_lock
+from .. import _schemas
+from .._integrity import IntegrityError, content_digest, load_pt, save_pt, write_json
+from .._io import LockedError, atomic_write_text, exclusive_lock
 from .._random import seed_everything  # noqa: F401 - re-exported (hetrec.train.seed_everything)
 from ..eval import topn_metrics
 from .device import resolve_device, to_device
@@ -119,6 +128,29 @@ def load_checkpoint(path) -> dict:
         raise TrainingError(f"{path}: not a readable hetrec checkpoint ({err})") from err
 
 
+#: training settings that change neither the trajectory nor the result of an epoch (a resume may
+#: run more epochs or wait longer than the run it continues)
+_RESUMABLE_TRAIN = ("num_threads", "progress", "epochs", "patience")
+
+
+def split_fingerprint(split) -> str:
+    """sha256 of which interactions a fold trains, validates and tests on."""
+    h = hashlib.sha256(f"{split.num_users}|{split.num_items}|".encode())
+    for eids in (split.train_eids, split.val_eids, split.test_eids):
+        a = np.ascontiguousarray(np.asarray(eids, dtype=np.int64))
+        h.update(len(a).to_bytes(8, "little") + a.tobytes())
+    return h.hexdigest()
+
+
+def model_identity(model, train_config, split) -> dict:
+    """What a fold's files belong to at the trainer's level: the model, its settings and the
+    training settings that change results, and the split it trains on."""
+    train = {k: v for k, v in _plain(asdict(train_config)).items() if k not in _RESUMABLE_TRAIN}
+    mcfg = _plain(asdict(model.config)) if model.config is not None else {}
+    return {"model": model.name, "settings": content_digest({"train": train, "model": mcfg}),
+            "fold_split": split_fingerprint(split)}
+
+
 def _clone_state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -132,10 +164,13 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | None = None, out_dir=None, log=None, device=None,
-                 on_epoch: Callable[[int, dict], None] | None = None):
+                 on_epoch: Callable[[int, dict], None] | None = None, identity: dict | None = None):
         """``device``: where the model trains and scores (``"auto"``, ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or a ``torch.device``; default CPU). Batches are built on the CPU and moved
         there (:func:`hetrec.train.device.to_device`); checkpoints are device-independent.
+
+        ``identity``: plain text / integer values recorded in every file written (see the module
+        docstring) and required of a checkpoint to resume from.
 
         ``on_epoch(epoch, val)``: called (by rank 0) after each epoch's validation, and after its
         checkpoint is written, with the epoch number and its validation metrics. An exception it
@@ -146,6 +181,9 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.on_epoch = on_epoch
+        #: what this fit's files belong to beyond the model, settings and split (a run and fold:
+        #: hetrec.train.experiment); with a ``run``, checkpoints without an integrity record are refused
+        self.identity = dict(identity or {})
 
     # ------------------------------------------------------------------------------------------
     #: the files a run writes into ``out_dir`` (a fresh fit removes a previous run's)
@@ -196,10 +234,11 @@ class Trainer:
             engine = DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None,
                                              find_unused_parameters=model.ddp_find_unused_parameters)
         exclude_test = split.train + split.val
+        ident = {**self.identity, **model_identity(model, cfg, split)} if self.out_dir is not None and main else {}
         if not model.trainable:
             val = evaluate(model, split.train, split.val, cfg.ns)
             test = evaluate(model, exclude_test, split.test, cfg.ns) if evaluate_test else None
-            self._write_final(model, val, test, 0, [])
+            self._write_final(model, val, test, 0, [], ident)
             return FitResult(0, val, test, [])
 
         try:  # Adam; lazy Adam on sparse embedding tables
@@ -213,10 +252,14 @@ class Trainer:
         if resume:
             if ckpt_path is None or not ckpt_path.is_file():
                 raise TrainingError(f"cannot resume: no checkpoint at {ckpt_path}")
-            ck = load_checkpoint(ckpt_path)
-            missing = [k for k in ("model_name", "model", "optimizer", "state") if k not in ck]
-            if missing:
-                raise TrainingError(f"{ckpt_path}: not a hetrec checkpoint (no {', '.join(missing)})")
+            # any rank may resume: each checks the file against its own identity
+            expected = {**self.identity, **model_identity(model, cfg, split)}
+            try:
+                ck, _ = load_pt(ckpt_path, _schemas.CHECKPOINT_FILE, expected, legacy="run" not in self.identity,
+                                fix=f"delete it to train {self.out_dir} from the start, or resume with the model, "
+                                    "settings and split it was written for")
+            except IntegrityError as err:
+                raise TrainingError(str(err)) from None
             if ck.get("model_name") != model.name:
                 raise TrainingError(f"{ckpt_path} holds a {ck.get('model_name')!r} run, not {model.name!r}")
             try:
@@ -249,10 +292,10 @@ class Trainer:
                          f"best {state['best_metric']:.4f}@{state['best_epoch']}  "
                          f"{record['train_seconds']:.1f}s train, {record['eval_seconds']:.1f}s eval")
             if writes:
-                atomic_torch_save({"model_name": model.name, "model": model.state_dict(),
-                                   "optimizer": opt.state_dict(), "state": state,
-                                   "train_config": _plain(asdict(cfg)),
-                                   "model_config": _plain(asdict(model.config))}, ckpt_path)
+                save_pt(ckpt_path, {"model_name": model.name, "model": model.state_dict(),
+                                    "optimizer": opt.state_dict(), "state": state,
+                                    "train_config": _plain(asdict(cfg)),
+                                    "model_config": _plain(asdict(model.config))}, ident)
                 atomic_write_text(self.out_dir / "log.jsonl",
                                   "".join(json.dumps(r) + "\n" for r in state["history"]))
             if main and self.on_epoch is not None:
@@ -264,7 +307,7 @@ class Trainer:
         val = state["history"][state["best_epoch"] - 1]["val"] if state["best_epoch"] else \
             evaluate(model, split.train, split.val, cfg.ns)
         test = evaluate(model, exclude_test, split.test, cfg.ns) if evaluate_test else None
-        self._write_final(model, val, test, state["best_epoch"], state["history"])
+        self._write_final(model, val, test, state["best_epoch"], state["history"], ident)
         return FitResult(state["best_epoch"], val, test, state["history"], state["train_seconds"])
 
     # ------------------------------------------------------------------------------------------
@@ -325,14 +368,16 @@ class Trainer:
                       sampling_share=wait / max(sum(step_times), 1e-12))
         return record
 
-    def _write_final(self, model, val, test, best_epoch, history) -> None:
+    def _write_final(self, model, val, test, best_epoch, history, ident) -> None:
         if self.out_dir is None:
             return
-        atomic_torch_save({"model_name": model.name, "model": model.state_dict(),
-                           "model_config": _plain(asdict(model.config)) if model.config is not None else {},
-                           "best_epoch": best_epoch}, self.out_dir / "model.pt")
-        atomic_write_text(self.out_dir / "metrics.json",
-                          json.dumps({"best_epoch": best_epoch, "val": val, "test": test}, indent=2))
+        saved = save_pt(self.out_dir / "model.pt",
+                        {"model_name": model.name, "model": model.state_dict(),
+                         "model_config": _plain(asdict(model.config)) if model.config is not None else {},
+                         "best_epoch": best_epoch}, ident)
+        # the metrics name the model they measured (model.pt's digest)
+        write_json(self.out_dir / "metrics.json", {"best_epoch": best_epoch, "val": val, "test": test,
+                                                   "model_sha256": saved["integrity"]["sha256"]}, ident)
         if history:
             atomic_write_text(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
@@ -358,4 +403,4 @@ def _plain_logs(logs: dict) -> dict:
 
 
 __all__ = ["Trainer", "TrainConfig", "FitResult", "TrainingError", "evaluate", "seed_everything",
-           "load_checkpoint"]
+           "load_checkpoint", "model_identity", "split_fingerprint"]

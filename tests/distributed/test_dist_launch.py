@@ -181,3 +181,15 @@ def test_the_worker_refuses_an_environment_launch_py_did_not_set(one_part, tmp_p
                    "(launch.py's --num_trainers is per machine, --num_servers 1, --num_samplers 0)")
     assert worker_main(["--job", str(tmp_path / "nope.json")]) == 2
     assert "nope.json: cannot read the job file" in capsys.readouterr().err
+
+
+def test_a_job_file_with_a_field_of_the_wrong_type_or_edited_is_one_line(one_part, tmp_path, capsys):
+    job = prepare_launch(one_part, "bprmf", config=None, ip_config=_ip_config(tmp_path, "127.0.0.1\n"),
+                         job_dir=tmp_path / "job", out_dir=tmp_path / "out", num_trainers=2)["job"]
+    doc = json.loads(job.read_text())
+    job.write_text(json.dumps({**doc, "num_trainers": "2"}))
+    assert worker_main(["--job", str(job)]) == 2
+    assert "job.json: field num_trainers: expected an integer, got the text '2'" in capsys.readouterr().err
+    job.write_text(json.dumps({**doc, "num_trainers": 4}))
+    assert worker_main(["--job", str(job)]) == 2
+    assert "job.json: changed since hetrec wrote it" in capsys.readouterr().err

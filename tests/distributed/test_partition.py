@@ -2,6 +2,7 @@
 interaction is visible to training, and a folder that does not match the data is refused."""
 import json
 import os
+import re
 import shutil
 import time
 
@@ -190,6 +191,30 @@ def test_a_changed_missing_or_unreadable_file_is_named(parted, tmp_path):
         check_partition(folder)
     with pytest.raises(PartitionError, match="no partition 2"):
         partition_edges(parted["metis"][0], 2)
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("files", [], "field files: expected an object, got a list"),
+    ("num_parts", "2", "field num_parts: expected an integer, got the text '2'"),
+    ("fold", None, "field fold: expected an integer of at least 0, got null"),
+    ("split_digest", 5, "field split_digest: expected a sha256"),
+])
+def test_metadata_fields_of_the_wrong_type_or_edited_values_are_named(parted, tmp_path, field, value, says):
+    """hetrec_partition.json is type-checked field by field, and its own digest refuses an edit
+    that keeps every type (docs/reliability.md)."""
+    folder = tmp_path / "copy"
+    shutil.copytree(parted["metis"][0], folder)
+    meta_file = folder / hd.METADATA_FILE
+    doc = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**doc, field: value}))
+    with pytest.raises(PartitionError, match=re.escape(f"{hd.METADATA_FILE}: {says}")):
+        check_partition(folder)
+    meta_file.write_text(json.dumps({**doc, "fold": 0}))  # another fold (it is of fold 1), every type right
+    with pytest.raises(PartitionError, match="hetrec_partition.json: changed since hetrec wrote it"):
+        check_partition(folder)
+    meta_file.write_text(json.dumps({k: v for k, v in doc.items() if k != "integrity"}))
+    with pytest.raises(PartitionError, match="hetrec_partition.json: field integrity: missing"):
+        check_partition(folder)
 
 
 def test_a_used_folder_is_refused_and_a_failed_run_leaves_nothing(splits, tmp_path, monkeypatch):
