@@ -25,6 +25,7 @@ folds this run trained: runs over different subsets, one after another or in par
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -112,7 +113,14 @@ def train_cells(args, models, dataset) -> None:
                                data_dir=args.data_dir, verify=not args.no_verify, model_overrides=overrides,
                                train=tcfg)
         out = Path(args.out) / args.dataset / model
-        print(f"== {model}: folds {args.folds} -> {out}", file=sys.stderr, flush=True)
+        # a cell with its metrics is finished: the committed cells keep only their metrics and
+        # logs (model.pt is not committed), and --resume would rebuild a fold without its model
+        todo = [f for f in args.folds if not (out / f"fold-{f}" / "metrics.json").is_file()]
+        if not todo:
+            print(f"== {model}: folds {args.folds} finished ({out})", file=sys.stderr, flush=True)
+            continue
+        cfg = dataclasses.replace(cfg, folds=todo)
+        print(f"== {model}: folds {todo} -> {out}", file=sys.stderr, flush=True)
         run_experiment(cfg, out, resume=True, dataset=dataset,
                        log=lambda m, model=model: print(f"   {model} {m}", file=sys.stderr, flush=True))
 

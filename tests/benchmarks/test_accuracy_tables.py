@@ -133,3 +133,25 @@ def test_gpu_check_script_compares_two_devices(tmp_path):
     r = subprocess.run([sys.executable, str(script), "--synthetic", "--devices", "cpu,cuda:7", "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "cuda:7" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cells_with_metrics_are_not_trained_again(accuracy, tmp_path, monkeypatch):
+    """A committed cell keeps its metrics but not its model.pt; the benchmark trains only the
+    folds without metrics (resuming would rebuild a finished fold whose model is missing)."""
+    import argparse
+
+    rng = np.random.default_rng(0)
+    write_cell(tmp_path, "bprmf", 0, rng)
+    write_cell(tmp_path, "bprmf", 2, rng)
+    write_cell(tmp_path, "ease", 0, rng)
+    calls = []
+    monkeypatch.setattr(accuracy, "run_experiment", lambda cfg, out, **kw: calls.append((cfg.model, cfg.folds)))
+    args = argparse.Namespace(dataset="lastfm", folds=[0, 1, 2], k=5, seed=0, data_dir=None, no_verify=False,
+                              max_batches=None, out=str(tmp_path), tuned=None, quick=False, epochs=None,
+                              patience=None)
+    accuracy.train_cells(args, ["bprmf", "ease"], dataset=None)
+    assert calls == [("bprmf", [1]), ("ease", [1, 2])]
+    args.folds = [0]
+    calls.clear()
+    accuracy.train_cells(args, ["bprmf", "ease"], dataset=None)
+    assert calls == []
