@@ -32,9 +32,20 @@ def atomic_write_bytes(path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        named = _naming(err, path)
+        if named is err:
+            raise
+        raise named from None
+
+
+def _naming(err: BaseException, path) -> BaseException:
+    """``err``, with ``path`` as its file when it is an :class:`OSError` of a write through a
+    descriptor, which names none (a full disk: ``[Errno 28] No space left on device``)."""
+    if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+        return OSError(err.errno, err.strerror, str(path))
+    return err
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -72,9 +83,12 @@ def exclusive_lock(path, what: str, wait: bool = False):
                     raise LockedError(f"{what} is in use by another process"
                                       f"{f' (pid {holder})' if holder else ''}; wait for it to finish "
                                       "or use another folder") from None
-                raise
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+                raise _naming(err, path) from None
+            try:  # the holder's pid, for the message above (a full disk refuses even these bytes)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+            except OSError as err:
+                raise _naming(err, path) from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -122,7 +122,10 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
         if not self.use_cache or not Path(self.raw_path).is_dir():
             return False
         stem = self._cache_stem()
-        return stem.with_suffix(".bin").is_file() and stem.with_suffix(".json").is_file()
+        try:
+            return stem.with_suffix(".bin").is_file() and stem.with_suffix(".json").is_file()
+        except OSError:  # a cache folder that cannot be looked at (a name too long, ...): no cache
+            return False
 
     def save(self):
         """Write the processed graph to the cache; any failure (a read-only or full disk, an
@@ -143,13 +146,13 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
             info = {"names": self.names, "dropped": self.dropped}
             atomic_write_bytes(stem.with_suffix(".json"), json.dumps(info).encode())
         except Exception as err:  # noqa: BLE001 - DGL raises its own error types on a full disk
-            stem.with_suffix(".bin").unlink(missing_ok=True)  # never a .bin without its .json
+            _discard(stem.with_suffix(".bin"))  # never a .bin without its .json
             warnings.warn(f"could not write the dataset cache in {stem.parent} "
                           f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
                           "continuing without it", stacklevel=2)
         finally:
             if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+                _discard(Path(tmp))
 
     def load(self):
         """Read the cached graph; an unreadable cache (truncated, edited) is rebuilt from the
@@ -178,6 +181,15 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
     def _build(self, folder: Path) -> dgl.DGLGraph:
         raise NotImplementedError
 
+
+
+def _discard(path: Path) -> None:
+    """Remove a cache file if there is one; the clean-up after a failed cache write never fails
+    itself (a read-only file system refuses even to unlink a missing file)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _present(path: Path) -> bool:
