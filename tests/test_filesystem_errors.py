@@ -287,3 +287,20 @@ def test_atomic_writes_into_a_read_only_folder_leave_nothing(mounts):
     with pytest.raises(OSError, match="Read-only"):
         _io.atomic_write_text(ro / "x.json", "{}")
     assert list(ro.iterdir()) == []
+
+
+# -- dist-train: its run folder ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dist") / "parts"
+    r = run("partition", "--synthetic", "600", "--num-parts", "2", "--out", folder)
+    assert r.exit_code == 0, r.output
+    return folder
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dist_train_into_an_unusable_folder_is_one_line(parts, tmp_path, mounts, kind):
+    out, reason = place(kind, mounts, tmp_path, "run")
+    one_line_error(run("dist-train", "--parts", parts, "--model", "bprmf", "--epochs", "1", "--out", out), reason)
+    assert not (is_dir(out) and (out / "results.json").exists())
