@@ -44,6 +44,12 @@ class CommandGroup(click.Group):
         with terminate_as_interrupt():
             return super().main(*args, **kwargs)
 
+    def make_context(self, *args, **kwargs):
+        try:  # a signal while the arguments are parsed: the same line, not click's "Aborted!"
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as err:
+            raise Stopped(err, None) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

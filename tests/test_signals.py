@@ -139,3 +139,45 @@ def test_sigterm_to_dist_train_stops_every_server_and_trainer(tmp_path):
     cmd.check_stopped_cleanly(rc)
     assert not list(Path("/dev/shm").glob(f"hetrec{cmd.proc.pid}x*"))  # DGL's shared memory
     assert not (out / "results.json").exists()
+
+
+# -- in this process: the handler itself ---------------------------------------------------------
+
+def test_sigterm_at_any_point_of_a_command_is_one_line_and_the_handlers_are_restored(tables, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hetrec import cli_common
+    from hetrec.cli import main
+
+    before = signal.getsignal(signal.SIGTERM)
+
+    def killed_while_loading(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal is handled here, in the main thread
+        pytest.fail("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(cli_common, "_load", killed_while_loading)
+    monkeypatch.setattr("hetrec.cli._load", killed_while_loading)
+    r = CliRunner().invoke(main, ["data", "info", "--tables", str(tables)])
+    assert r.exit_code == 143 and r.output.strip().splitlines() == ["Error: stopped by SIGTERM"], r.output
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    def killed_while_parsing(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(main, "parse_args", killed_while_parsing)
+    r = CliRunner().invoke(main, ["data", "info"])
+    assert r.exit_code == 130 and r.output.strip().splitlines() == ["Error: stopped by SIGINT"], r.output
+
+
+def test_an_ignored_sigterm_stays_ignored():
+    from hetrec._signals import terminate_as_interrupt
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as under nohup-like wrappers
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -23,6 +23,7 @@ import dgl
 import numpy as np
 from dgl.data import DGLDataset
 
+from .._errors import first_line
 from .builder import Relation, SingleGraph, build_graph, count_pairs, encode_values, index_of
 from .errors import ChecksumError, DataError
 from .files import atomic_write_bytes, cache_root, data_root, download, extract_members, verify_file
@@ -148,7 +149,7 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
         except Exception as err:  # noqa: BLE001 - DGL raises its own error types on a full disk
             _discard(stem.with_suffix(".bin"))  # never a .bin without its .json
             warnings.warn(f"could not write the dataset cache in {stem.parent} "
-                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                          f"({type(err).__name__}: {first_line(str(err))}); "
                           "continuing without it", stacklevel=2)
         finally:
             if tmp is not None:
