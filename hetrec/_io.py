@@ -25,7 +25,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -38,6 +38,13 @@ def atomic_write_bytes(path, data: bytes) -> None:
         if named is err:
             raise
         raise named from None
+
+
+def temporary_prefix(name: str, lead: str = "") -> str:
+    """``lead + name + "."`` cut so that a temporary name made from it (a random part and a
+    suffix added) stays within the 255 bytes a file name may have when ``name`` does."""
+    cut = os.fsencode(name)[:200]
+    return lead + os.fsdecode(cut.decode("utf-8", "ignore").encode()) + "."
 
 
 def _naming(err: BaseException, path) -> BaseException:
@@ -94,4 +101,5 @@ def exclusive_lock(path, what: str, wait: bool = False):
         os.close(fd)  # closing releases the lock
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "exclusive_lock", "LockedError"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "exclusive_lock", "LockedError",
+           "temporary_prefix"]

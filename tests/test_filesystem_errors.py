@@ -304,3 +304,13 @@ def test_dist_train_into_an_unusable_folder_is_one_line(parts, tmp_path, mounts,
     out, reason = place(kind, mounts, tmp_path, "run")
     one_line_error(run("dist-train", "--parts", parts, "--model", "bprmf", "--epochs", "1", "--out", out), reason)
     assert not (is_dir(out) and (out / "results.json").exists())
+
+
+def test_names_at_the_limit_are_not_refused_for_their_temporary_names(tables, tmp_path):
+    # the temporary file or folder beside a target is named after it: it must fit where the target fits
+    _io.atomic_write_text(tmp_path / ("a" * 255), "x")
+    assert (tmp_path / ("a" * 255)).read_text() == "x" and len(list(tmp_path.iterdir())) == 1
+    r = run("partition", "--synthetic", "600", "--num-parts", "2", "--out", tmp_path / ("p" * 255))
+    assert r.exit_code == 0, r.output
+    r = run(*TRAIN, "--tables", tables, "--out", tmp_path / ("r" * 255))
+    assert r.exit_code == 0, r.output

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import first_line, is_native_error, native_os_error, os_error_line
-from .._io import atomic_write_bytes, atomic_write_text
+from .._io import atomic_write_bytes, atomic_write_text, temporary_prefix
 from ..data import INTERACTED_BY, INTERACTS, graph_digest
 
 #: The partitioning methods; ``auto`` is METIS when this DGL build has it, else random.
@@ -284,7 +284,7 @@ def partition_fold(splits, fold: int, num_parts: int, out_dir, *, method: str = 
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(out.name, ".") + "partial-", dir=out.parent))
     except OSError as err:
         raise PartitionError(f"cannot write the partitions into {out}: {os_error_line(err)}") from None
     try:
