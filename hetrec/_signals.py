@@ -20,7 +20,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-#: the signals that stop a command the way SIGINT does (SIGHUP: its terminal was closed)
+#: the signals that stop a command the way SIGINT does (SIGHUP is sent when its terminal closes)
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None)
 
 
