@@ -25,16 +25,34 @@ def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        named = _naming(err, path)
+        if named is err:
+            raise
+        raise named from None
+
+
+def temporary_prefix(name: str, lead: str = "") -> str:
+    """``lead + name + "."`` cut so that a temporary name made from it (a random part and a
+    suffix added) stays within the 255 bytes a file name may have when ``name`` does."""
+    cut = os.fsencode(name)[:200]
+    return lead + os.fsdecode(cut.decode("utf-8", "ignore").encode()) + "."
+
+
+def _naming(err: BaseException, path) -> BaseException:
+    """``err``, with ``path`` as its file when it is an :class:`OSError` of a write through a
+    descriptor, which names none (a full disk: ``[Errno 28] No space left on device``)."""
+    if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+        return OSError(err.errno, err.strerror, str(path))
+    return err
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -72,12 +90,16 @@ def exclusive_lock(path, what: str, wait: bool = False):
                     raise LockedError(f"{what} is in use by another process"
                                       f"{f' (pid {holder})' if holder else ''}; wait for it to finish "
                                       "or use another folder") from None
-                raise
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+                raise _naming(err, path) from None
+            try:  # the holder's pid, for the message above (a full disk refuses even these bytes)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+            except OSError as err:
+                raise _naming(err, path) from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "exclusive_lock", "LockedError"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "exclusive_lock", "LockedError",
+           "temporary_prefix"]

@@ -12,6 +12,7 @@ import click  # noqa: E402
 from . import __version__  # noqa: E402
 from .cli_common import (  # noqa: E402 - the helpers every command group shares
     DATASET_CHOICES,
+    CommandGroup,
     _device,
     _fail,
     _load,
@@ -23,7 +24,7 @@ from .cli_common import (  # noqa: E402 - the helpers every command group shares
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hetrec")
 def main():
     """hetrec: recommendation on heterogeneous graphs (MTHGT and baselines) with DGL."""

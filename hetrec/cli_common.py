@@ -3,6 +3,7 @@ checked ``--device`` and model names. ``hetrec/cli.py`` and ``hetrec/cli_tune.py
 here, never from each other's commands (no import circle)."""
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from contextlib import contextmanager
@@ -11,9 +12,59 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import click  # noqa: E402
 
+from ._errors import error_line  # noqa: E402
+from ._signals import exit_code, signal_name, terminate_as_interrupt  # noqa: E402
+
 
 def _fail(err: Exception):
-    raise click.ClickException(str(err))
+    raise click.ClickException(error_line(err) or str(err))
+
+
+#: how to continue what a command was doing when it was stopped
+_CONTINUE = {"train": "continue the run with --resume", "tune": "run it again with the same --out to continue"}
+
+
+class Stopped(click.ClickException):
+    """A command stopped by SIGINT, SIGTERM or SIGHUP, after its clean-up ran: one line, and
+    the shell's exit code for the signal (130, 143, 129)."""
+
+    def __init__(self, err: KeyboardInterrupt, command: str | None):
+        self.exit_code = exit_code(err)
+        how = _CONTINUE.get(command or "")
+        super().__init__(f"stopped by {signal_name(self.exit_code - 128)}" + (f"; {how}" if how else ""))
+
+
+class CommandGroup(click.Group):
+    """The ``hetrec`` group. Every command under it ends an operating-system error (a full
+    disk, a read-only file system, a name too long, a file where a folder belongs; also DGL's
+    C++ errors, stack trace dropped) as one line ``Error: <path>: <reason>``, exit code 1, and
+    a SIGTERM or SIGHUP as a SIGINT: the clean-up runs, then one line and exit code 128 + the
+    signal (``hetrec._signals``)."""
+
+    def main(self, *args, **kwargs):
+        with terminate_as_interrupt():
+            return super().main(*args, **kwargs)
+
+    def make_context(self, *args, **kwargs):
+        try:  # a signal while the arguments are parsed: the same line, not click's "Aborted!"
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as err:
+            raise Stopped(err, None) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            raise Stopped(err, ctx.invoked_subcommand) from None
+        except OSError as err:
+            if err.errno == errno.EPIPE:  # stdout closed (``| head``): click's own quiet handling
+                raise
+            raise click.ClickException(error_line(err)) from None
+        except Exception as err:
+            line = error_line(err)  # DGL's C++ errors
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
 
 
 def _load(dataset: str | None, data_dir, verify: bool, tables=None):
@@ -70,5 +121,5 @@ def _model_names():
     return list(MODELS)
 
 
-__all__ = ["DATASET_CHOICES", "_device", "_fail", "_load", "_warnings_echoed", "_model_names", "data_dir_option", "device_option",
-           "verify_option"]
+__all__ = ["CommandGroup", "DATASET_CHOICES", "Stopped", "_device", "_fail", "_load", "_model_names",
+           "_warnings_echoed", "data_dir_option", "device_option", "verify_option"]

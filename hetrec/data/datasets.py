@@ -26,6 +26,7 @@ import numpy as np
 from dgl.data import DGLDataset
 
 from .. import _schemas
+from .._errors import first_line
 from .._integrity import IntegrityError, parse_json, read_file_text, unseal, write_json
 from .builder import Relation, SingleGraph, build_graph, count_pairs, encode_values, index_of
 from .errors import ChecksumError, DataError
@@ -126,7 +127,10 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
         if not self.use_cache or not Path(self.raw_path).is_dir():
             return False
         stem = self._cache_stem()
-        return stem.with_suffix(".bin").is_file() and stem.with_suffix(".json").is_file()
+        try:
+            return stem.with_suffix(".bin").is_file() and stem.with_suffix(".json").is_file()
+        except OSError:  # a cache folder that cannot be looked at (a name too long, ...): no cache
+            return False
 
     def save(self):
         """Write the processed graph to the cache; any failure (a read-only or full disk, an
@@ -148,13 +152,13 @@ class HeteroRecDataset(SingleGraph, DGLDataset):
             info = {"names": self.names, "dropped": self.dropped, "bin_sha256": bin_sha256}
             write_json(stem.with_suffix(".json"), info, self._cache_identity())
         except Exception as err:  # noqa: BLE001 - DGL raises its own error types on a full disk
-            stem.with_suffix(".bin").unlink(missing_ok=True)  # never a .bin without its .json
+            _discard(stem.with_suffix(".bin"))  # never a .bin without its .json
             warnings.warn(f"could not write the dataset cache in {stem.parent} "
-                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                          f"({type(err).__name__}: {first_line(str(err))}); "
                           "continuing without it", stacklevel=2)
         finally:
             if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+                _discard(Path(tmp))
 
     def _cache_identity(self) -> dict:
         return {"dataset": self.folder, "cache_version": _CACHE_VERSION,
@@ -205,6 +209,13 @@ def _file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+def _discard(path: Path) -> None:
+    """Remove a cache file if there is one; the clean-up after a failed cache write never fails
+    itself (a read-only file system refuses even to unlink a missing file)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _present(path: Path) -> bool:

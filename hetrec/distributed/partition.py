@@ -29,6 +29,7 @@ when complete, so an interrupted run never leaves a half-written partition folde
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -43,8 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import _schemas
+from .._errors import first_line, is_native_error, native_os_error, os_error_line
 from .._integrity import parse_json, read_file_text, unseal, write_json
-from .._io import atomic_write_bytes, atomic_write_text
+from .._io import atomic_write_bytes, atomic_write_text, temporary_prefix
 from ..data import INTERACTED_BY, INTERACTS, graph_digest
 
 #: The partitioning methods; ``auto`` is METIS when this DGL build has it, else random.
@@ -184,7 +186,11 @@ def _run_dgl(train_graph, graph_name: str, num_parts: int, folder: Path, methods
             except IndexError:  # a partition without a node of some type or an edge of some relation
                 continue
             except Exception as err:  # DGL raises DGLError, AssertionError, ...
-                raise PartitionError(f"dgl.distributed.partition_graph ({method}) failed: {err}") from err
+                cause = err if isinstance(err, OSError) else native_os_error(err, folder) if is_native_error(err) else None
+                if cause is not None:  # a full disk, ...: partition_fold names --out
+                    raise cause from None
+                raise PartitionError(f"dgl.distributed.partition_graph ({method}) failed: {first_line(str(err))}"
+                                     ) from err
             if draw is not None and draw != seed:
                 log(f"random draws {seed}..{draw - 1} left a partition without a node of some type or an edge "
                     f"of some relation; draw {draw} did not")
@@ -280,8 +286,11 @@ def partition_fold(splits, fold: int, num_parts: int, out_dir, *, method: str = 
     train_graph = split.train_graph
     _check_partitionable(train_graph, num_parts)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(out.name, ".") + "partial-", dir=out.parent))
+    except OSError as err:
+        raise PartitionError(f"cannot write the partitions into {out}: {os_error_line(err)}") from None
     try:
         os.chmod(tmp, 0o755)
         used, draw, nmap, emap, report = _run_dgl(train_graph, graph_name, num_parts, tmp, methods, seed, log)
@@ -340,8 +349,11 @@ def partition_fold(splits, fold: int, num_parts: int, out_dir, *, method: str = 
             os.chmod(tmp / name, 0o644)  # readable like DGL's files (atomic writes create private files)
         _fsync_tree(tmp)
         _publish(tmp, out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):  # a full or read-only disk, DGL's writer included
+            raise PartitionError(f"cannot write the partitions into {out}: {err.strerror or first_line(str(err))}; "
+                                 "nothing was written") from None
         raise
     return meta
 
@@ -352,6 +364,8 @@ def _publish(tmp: Path, out: Path) -> None:
     try:
         os.rename(tmp, out)
     except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise  # not another process's folder: partition_fold says why
         raise PartitionError(f"{out} is not empty any more (another process wrote into it meanwhile?): "
                              f"{err.strerror}; nothing was written") from None
 

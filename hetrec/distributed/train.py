@@ -103,6 +103,7 @@ from .partition import ORIG_IDS_FILE, check_partition, load_heldout, local_parti
 
 _JOB_ENV = "HETREC_DIST_JOB"
 _FAILED_AT_ENV = "HETREC_DIST_FAILED_AT"  # where a failing trainer writes when it failed
+_PARENT_ENV = "HETREC_DIST_PARENT"  # the pid of the process that started a server or trainer (it dies with it)
 _USER_EMB, _ITEM_EMB = "hetrec_user_emb", "hetrec_item_emb"
 #: seconds that servers and trainers may take to end after the other side has ended
 GRACE_S = 20.0
@@ -359,7 +360,8 @@ def _start(log_path: Path, env: dict) -> subprocess.Popen:
         # or the environment would find first)
         root = str(Path(__file__).resolve().parents[2])
         code = f"import sys; sys.path.insert(0, {root!r}); from hetrec.distributed.train import _process_main; _process_main()"
-        return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env}, stdout=f,
+        env = {**os.environ, **env, _PARENT_ENV: str(os.getpid())}
+        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=f,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         f.close()
@@ -527,6 +529,10 @@ def _normal_rows(std: float, shape, dtype):
 
 def _process_main(job: dict | None = None) -> None:
     """A server or trainer process (``DGL_ROLE``) of ``job`` (default: the file ``$HETREC_DIST_JOB``)."""
+    if os.environ.get(_PARENT_ENV):  # started by train_distributed: never outlive it (even killed by SIGKILL)
+        from .._signals import die_with_parent
+
+        die_with_parent(int(os.environ[_PARENT_ENV]))
     if job is None:
         job = json.loads(Path(os.environ[_JOB_ENV]).read_text())
     import torch

@@ -41,6 +41,9 @@ def _free_port() -> int:
 
 
 def _worker(rank, world, port, backend, threads, timeout_s, error_file, fn, args):
+    from .._signals import raise_on_terminate
+
+    raise_on_terminate()  # the parent's SIGTERM, forwarded: clean up as on SIGINT (atomic writes, locks)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     if threads:
         torch.set_num_threads(threads)
@@ -82,8 +85,14 @@ def launch(fn, nproc: int, *args, backend: str | None = None, threads: int | Non
     with tempfile.TemporaryDirectory(prefix="hetrec-ddp-") as tmp:
         error_file = os.path.join(tmp, "error")
         try:
-            mp.start_processes(_worker, args=(nproc, _free_port(), backend, threads, timeout_s, error_file, fn, args),
-                               nprocs=nproc, join=True, start_method="spawn")
+            ranks = mp.start_processes(_worker, args=(nproc, _free_port(), backend, threads, timeout_s, error_file, fn,
+                                                      args), nprocs=nproc, join=False, start_method="spawn")
+            try:
+                while not ranks.join():
+                    pass
+            except KeyboardInterrupt:  # SIGINT or SIGTERM (hetrec._signals): no rank outlives this process
+                _stop_ranks(ranks.processes)
+                raise
         except (mp.ProcessRaisedException, mp.ProcessExitedException) as err:
             # the root cause is the rank that failed first (the others then fail in collectives)
             reports = sorted((os.path.getmtime(f"{error_file}.{r}"), r) for r in range(nproc)
@@ -98,6 +107,27 @@ def launch(fn, nproc: int, *args, backend: str | None = None, threads: int | Non
                                 "the other ranks were stopped") from None
         path = error_file + ".result"
         return torch.load(path, weights_only=True) if os.path.exists(path) else None
+
+
+#: seconds the ranks have to clean up after SIGTERM before they are killed
+STOP_GRACE_S = 10.0
+
+
+def _stop_ranks(processes) -> None:
+    """SIGTERM to every rank still running (each raises KeyboardInterrupt, so its atomic writes
+    remove their temporary files), then SIGKILL to any still running after :data:`STOP_GRACE_S`."""
+    import time
+
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    end = time.monotonic() + STOP_GRACE_S
+    for p in processes:
+        p.join(max(0.0, end - time.monotonic()))
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 def average_gradients_equivalent_batch(shards: list):

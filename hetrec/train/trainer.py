@@ -124,6 +124,8 @@ def load_checkpoint(path) -> dict:
     """Read a checkpoint safely (tensors and plain containers only)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as err:  # a folder in its place, an unreadable disk: one line, the file named
+        raise TrainingError(f"{path}: not a readable hetrec checkpoint ({err.strerror or err})") from err
     except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
         raise TrainingError(f"{path}: not a readable hetrec checkpoint ({err})") from err
 

@@ -16,8 +16,10 @@ every trial.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._errors import first_line
 from .._io import LockedError, atomic_write_text, exclusive_lock
 from ..data import graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..models import create_model, model_class, training_settings
@@ -113,7 +116,7 @@ def tune(model: str, trials: int, out_dir, *, dataset: str = "lastfm", tables=No
                 "val_ratio": val_ratio, "metric": metric, "space": json.loads(json.dumps(space))}
     out_dir = Path(out_dir)
     url = f"sqlite:///{(out_dir / 'study.db').resolve()}"
-    with _quiet(optuna):
+    with _quiet(optuna), _storage_errors(out_dir / "study.db"):
         study = _existing_study(optuna, out_dir, url, identity)  # a refused folder is left untouched
         if study is not None and _finished(study) >= budget:  # nothing to run: the data is not even read
             with _locked(out_dir):
@@ -310,6 +313,33 @@ def _locked(out_dir: Path):
             yield
     except LockedError as err:
         raise TuneError(str(err)) from None
+
+
+#: SQLite's words for an operating-system error -> its usual wording
+_SQLITE_REASONS = {"database or disk is full": errno.ENOSPC, "readonly database": errno.EROFS,
+                   "disk i/o error": errno.EIO, "unable to open database file": errno.EACCES}
+
+
+@contextmanager
+def _storage_errors(db: Path):
+    """A write to the study's database that fails (a full or read-only disk) ends as one
+    :class:`TuneError` naming the database; SQLite has rolled the write back, so the study holds
+    the trials told before and resumes from them."""
+    try:
+        yield
+    except Exception as err:
+        chain, e = [], err
+        while e is not None and len(chain) < 8:
+            chain.append(e)
+            e = e.__cause__ or e.__context__
+        storage = [e for e in chain if type(e).__module__.split(".")[0] == "sqlalchemy"
+                   or type(e).__name__ == "StorageInternalError"]
+        if not storage:
+            raise
+        text = " ".join(str(e) for e in chain).lower()
+        code = next((c for words, c in _SQLITE_REASONS.items() if words in text), None)
+        reason = os.strerror(code) if code is not None else first_line(str(storage[-1]))
+        raise TuneError(f"{db}: {reason}; the study keeps the trials finished before") from None
 
 
 @contextmanager
