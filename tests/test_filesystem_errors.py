@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -145,20 +146,20 @@ def test_a_lock_file_that_is_a_folder_is_one_line(tables, tmp_path):
 
 
 def test_a_full_disk_when_the_summary_is_written_is_one_line_and_resume_writes_it(tables, tmp_path, monkeypatch):
-    from hetrec.train import experiment
+    from hetrec import _integrity
 
     out = tmp_path / "run"
-    real = experiment.atomic_write_text
+    real = _integrity.atomic_write_text  # every sealed JSON file (the summary too) is written through it
 
     def full_at_the_summary(path, text):
-        if path == out / "metrics.json":
+        if Path(path) == out / "metrics.json":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, text)
 
-    monkeypatch.setattr(experiment, "atomic_write_text", full_at_the_summary)
+    monkeypatch.setattr(_integrity, "atomic_write_text", full_at_the_summary)
     one_line_error(run(*TRAIN, "--tables", tables, "--out", out), r"run/metrics\.json: No space left on device")
     assert not (out / "metrics.json").exists() and (out / "fold-0" / "metrics.json").is_file()
-    monkeypatch.setattr(experiment, "atomic_write_text", real)
+    monkeypatch.setattr(_integrity, "atomic_write_text", real)
     r = run(*TRAIN, "--tables", tables, "--out", out, "--resume")
     assert r.exit_code == 0 and "finished earlier" in r.output, r.output
     assert json.loads((out / "metrics.json").read_text())["folds"]["0"]["test"]

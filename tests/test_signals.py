@@ -81,6 +81,11 @@ class Command:
         assert "Traceback" not in self.stderr, self.stderr[-3000:]
         assert rc == 128 + signum, self.stderr[-3000:]
         assert lines[-1] == f"Error: stopped by {signal.Signals(signum).name}{then}", lines[-3:]
+        # multiprocessing's resource tracker leaves on its own once the command's end closes its
+        # pipe; on a loaded machine that can take a moment after the command has exited
+        end = time.monotonic() + 15
+        while self.survivors() and time.monotonic() < end:
+            time.sleep(0.2)
         assert self.survivors() == []
         assert list(self.tmp.iterdir()) == []  # temporary folders (launch's, the DistGraph job's) removed
 
