@@ -140,7 +140,7 @@ class DistMTHGTConfig:
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
                 or self.lr <= 0:
             raise ValueError(f"lr must be a finite number above 0, got {self.lr!r}")
-        from .train import _check_metrics
+        from .runtime import _check_metrics
 
         _check_metrics(self.ns, self.metric)
         self.model_config()  # unknown or unsupported settings fail here, in the calling process
@@ -375,7 +375,7 @@ def train_process(job: dict) -> None:
     from ..sampling import DenseSubgraphSampler
     from .local import DIST_ID, LocalDenseSampler, local_graph
     from .partition import ORIG_IDS_FILE, _etype_key, load_heldout
-    from .train import _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
+    from .runtime import _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
 
     cfg = DistMTHGTConfig(**job["config"])
     mcfg = cfg.model_config()
