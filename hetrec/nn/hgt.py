@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from dgl import function as fn
 from torch import nn
 
+from ._checks import check_features
+
 __all__ = ["HGTLayer"]
 
 
@@ -291,12 +293,18 @@ class HGTLayer(nn.Module):
             missing = [t for t in g.ntypes if t not in h and g.num_nodes(t) > 0]
             if missing:
                 raise KeyError(f"no input features for node type(s) {missing}")
+            for t in g.ntypes:
+                if t in h and g.num_nodes(t) > 0:
+                    check_features("HGTLayer", t, h[t], self.in_size, g.num_nodes(t))
             like = next(iter(h.values()))
             full = {t: h[t] if t in h else like.new_zeros(0, self.in_size) for t in g.ntypes}
             return ({t: full[t] for t in g.srctypes}, {t: full[t] for t in g.dsttypes})
         missing = [t for t in g.srctypes if t not in h and g.num_src_nodes(t) > 0]
         if missing:
             raise KeyError(f"no input features for node type(s) {missing}")
+        for t in g.srctypes:
+            if t in h and g.num_src_nodes(t) > 0:
+                check_features("HGTLayer", t, h[t], self.in_size, g.num_src_nodes(t))
         like = next(iter(h.values()))
         h_src = {
             t: h[t] if t in h else like.new_zeros(0, self.in_size) for t in g.srctypes

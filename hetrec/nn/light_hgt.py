@@ -5,6 +5,8 @@ import torch
 from dgl import function as fn
 from torch import nn
 
+from ._checks import check_features
+
 __all__ = ["LightHGTLayer", "OUT_DEGREE", "IN_DEGREE"]
 
 #: Node data that, when a graph given to :class:`LightHGTLayer` carries it (source nodes), is
@@ -65,11 +67,12 @@ class LightHGTLayer(nn.Module):
     norm : str
         ``"node"`` (degrees over all relations) or ``"relation"`` (degree within the relation).
     attention : str or bool
-        ``"edge"`` (or True): the HGT attention above, one score per edge and head.
-        ``"relation"``: the logit is one learned :math:`b_{r,i}` per relation and head (HGT's
-        relation prior on its own): the layer learns how much of each target's mass every
-        relation carries, at the cost of the fixed propagation. ``"none"`` (or False): all
-        :math:`\beta = 0`, fixed symmetric normalisation (an ablation).
+        ``"relation"`` (the default): the logit is one learned :math:`b_{r,i}` per relation and
+        head (HGT's relation prior on its own): the layer learns how much of each target's mass
+        every relation carries, at the cost of the fixed propagation. ``"edge"`` (or True): the
+        HGT attention above, one score per edge and head — 2.5–6× the cost of a step, and
+        behind ``"relation"`` in MTHGT's measurements (docs/mthgt.md), hence not the default.
+        ``"none"`` (or False): all :math:`\beta = 0`, fixed symmetric normalisation (an ablation).
 
     Examples
     --------
@@ -83,7 +86,7 @@ class LightHGTLayer(nn.Module):
     {'item': (3, 8), 'user': (2, 8)}
     """
 
-    def __init__(self, size, ntypes, canonical_etypes, num_heads=4, norm="node", attention=True):
+    def __init__(self, size, ntypes, canonical_etypes, num_heads=4, norm="node", attention="relation"):
         super().__init__()
         if size % num_heads != 0:
             raise ValueError(f"size ({size}) must be divisible by num_heads ({num_heads})")
@@ -165,6 +168,12 @@ class LightHGTLayer(nn.Module):
             ``(num_dst_nodes(t), size)`` per destination type; zeros for nodes with no in-edge.
         """
         nh, d = self.num_heads, self.head_size
+        for t in g.srctypes:
+            if g.num_src_nodes(t) > 0:
+                if t not in h:
+                    raise ValueError(f"LightHGTLayer: node type {t!r}: no input features "
+                                     f"(given: {', '.join(map(repr, sorted(h))) or 'none'})")
+                check_features("LightHGTLayer", t, h[t], self.size, g.num_src_nodes(t))
         rels = [r for r in g.canonical_etypes if g.num_edges(r) > 0]
         log_c = self._log_norm(g) if self.attention == "edge" or return_attention else None
         like = next(iter(h.values()))

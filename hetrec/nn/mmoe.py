@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_features
+
 __all__ = ["MMoE"]
 
 
@@ -163,6 +165,7 @@ class MMoE(nn.Module):
 
     def _forward_tensor(self, x, ntype, tasks=None):
         tasks = list(range(self.num_tasks)) if tasks is None else list(tasks)
+        check_features("MMoE", ntype if ntype is not None else "(untyped)", x, self.in_size)
         n, e, k = x.shape[0], self.num_experts, len(tasks)
         col = self._type_column(ntype)
         experts = self.experts(x).view(n, e, self.expert_size)

@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_features
+
 __all__ = ["NodeTypeProjection"]
 
 
@@ -148,6 +150,7 @@ class NodeTypeProjection(nn.Module):
                 parts.append(self.embeddings[t](ids))
             if t in self.in_feats:
                 x = feats[t] if t in feats else nodes[t].data[self.feat_name]
+                check_features("NodeTypeProjection", t, x, self.in_feats[t], count(t))
                 parts.append(x.to(self.linears[t].weight.dtype))
             x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
             y = self.linears[t](x)

@@ -82,7 +82,7 @@ def test_initial_layer_is_lightgcn_propagation(attention):
 def test_learned_attention_matches_loop_reference(norm):
     g = make_heterograph(num_edges=12, relations=SYMMETRIC, seed=1)
     h = random_features(g, 8, seed=2)
-    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, norm=norm)
+    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, norm=norm, attention="edge")
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in layer.parameters():
@@ -152,7 +152,7 @@ def test_attention_redistributes_lightgcn_mass(mode):
 def test_block_equals_graph():
     g = make_heterograph(relations=SYMMETRIC, seed=6)
     h = random_features(g, 8, seed=1)
-    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2)
+    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, attention="edge")
     with torch.no_grad():
         for lin in layer.q_linears.values():
             lin.weight.normal_()
@@ -167,7 +167,7 @@ def test_block_equals_graph():
 def test_gradients_reach_queries_from_zero_start():
     g = make_heterograph(relations=SYMMETRIC, seed=7)
     h = {t: x.requires_grad_() for t, x in random_features(g, 8).items()}
-    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2)
+    layer = LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, attention="edge")
     out = layer(g, h)
     (out["user"].pow(2).sum() + out["item"].pow(2).sum()).backward()
     assert any(lin.weight.grad.abs().sum() > 0 for lin in layer.q_linears.values())
@@ -189,3 +189,10 @@ def test_errors_and_zero_in_degree():
         LightHGTLayer(8, g.ntypes, g.canonical_etypes, attention="node")
     with pytest.raises(ValueError, match="norm must be"):
         LightHGTLayer(8, g.ntypes, g.canonical_etypes, norm="sym")
+
+
+def test_relation_attention_is_the_default():
+    """The cheaper per-relation attention, which led per-edge attention in MTHGT's measurements."""
+    g = make_heterograph(seed=0)
+    assert LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2).attention == "relation"
+    assert LightHGTLayer(8, g.ntypes, g.canonical_etypes, num_heads=2, attention=True).attention == "edge"
