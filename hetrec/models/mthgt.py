@@ -365,7 +365,7 @@ class MTHGT(Recommender):
                 h = layer(g, h)
                 if generator is not None and eps > 0:
                     h = {t: h[t] + eps * torch.sign(h[t]) * F.normalize(
-                        torch.rand(h[t].shape, generator=generator).to(h[t].device), p=2, dim=1)
+                        torch.rand(h[t].shape, generator=generator, device=generator.device).to(h[t].device), p=2, dim=1)
                          for t in sorted(h)}
                 seq.append(h)
             seqs.append(seq)
