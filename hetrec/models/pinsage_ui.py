@@ -24,7 +24,9 @@ representation is the concatenation of the layers, as NGCF does (``combine="conc
 :math:`e_v = h^{(0)}_v \| h^{(1)}_v \| \dots \| h^{(K)}_v`), or the last layer alone
 (``combine="last"``: :math:`e_v = h^{(K)}_v`, the paper's output before its dense layers
 :math:`G_1, G_2`; a non-negative unit vector, so scores stay in [0, 1] and BPR stalls:
-validation 0.006); :math:`\hat y_{ui} = e_u^\top e_i`. Training: BPR with
+validation 0.006), or the ID embedding beside the paper's dense layers on the last one
+(``combine="head"``: :math:`e_v = h^{(0)}_v \| G_2\,\mathrm{ReLU}(G_1 h^{(K)}_v + g)`);
+:math:`\hat y_{ui} = e_u^\top e_i`. Training: BPR with
 the L2 term on the batch's layer-0 embeddings (:mod:`hetrec.models._bpr`).
 
 Neighbourhoods are re-sampled for every training batch (the paper's), from the batch's seed,
@@ -84,7 +86,9 @@ class PinSageUIConfig:
     init_std: float = 0.1
     #: L2-normalise every layer's output (the paper's line 3 of CONVOLVE)
     normalize: bool = True
-    #: how the layers combine, "concat" (layers 0 to K concatenated, as NGCF) or "last" (layer K only)
+    #: how the layers combine, "concat" (layers 0 to K concatenated, as NGCF), "last" (layer K
+    #: only) or "head" (layer 0 beside the paper's dense output layers on layer K:
+    #: h0 ‖ G2 ReLU(G1 h^(K) + g))
     combine: str = "concat"
     #: seed of the inference neighbourhoods (sampled once in ``setup``)
     seed: int = 0
@@ -159,7 +163,7 @@ class PinSageUI(BPRRecommender):
 
     name = "pinsage-ui"
     Config = PinSageUIConfig
-    _CHOICES = {"combine": ("concat", "last")}
+    _CHOICES = {"combine": ("concat", "last", "head")}
 
     def build(self, train: sp.csr_matrix) -> None:
         cfg = self.config
@@ -168,6 +172,8 @@ class PinSageUI(BPRRecommender):
         self.item_embedding = torch.nn.Embedding(self.num_items, d)
         self.convs = torch.nn.ModuleList(WeightedSAGEConv(d, d, d, normalize=cfg.normalize)
                                          for _ in range(cfg.num_layers))
+        if cfg.combine == "head":  # the paper's G1, G2 (Algorithm 2, line 4 of its minibatch)
+            self.head = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.ReLU(), torch.nn.Linear(d, d, bias=False))
         # the bipartite training graph the walks run on, both ways (sampling stays on the CPU)
         self.user_items = sp.csr_matrix(train, dtype=np.float32)
         self.item_users = self.user_items.T.tocsr()
@@ -179,6 +185,10 @@ class PinSageUI(BPRRecommender):
         torch.nn.init.normal_(self.item_embedding.weight, std=self.config.init_std)
         for conv in self.convs:
             conv.reset_parameters()
+        if self.config.combine == "head":
+            for layer in self.head:
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
 
     def neighbourhoods(self, seed: int, num_walks: int) -> dgl.DGLGraph:
         """The importance neighbourhoods of every node, drawn from ``seed``: a graph on users
@@ -204,7 +214,12 @@ class PinSageUI(BPRRecommender):
         for conv in self.convs:
             h = conv(graph, h, graph.edata["weights"])
             layers.append(h)
-        out = torch.cat(layers, dim=1) if self.config.combine == "concat" else layers[-1]
+        if self.config.combine == "concat":
+            out = torch.cat(layers, dim=1)
+        elif self.config.combine == "head":
+            out = torch.cat([layers[0], self.head(layers[-1])], dim=1)
+        else:
+            out = layers[-1]
         return out[: self.num_users], out[self.num_users:]
 
     def embeddings(self) -> tuple:

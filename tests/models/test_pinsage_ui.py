@@ -147,7 +147,7 @@ def reference_propagate(model, W, normalize):
     return layers
 
 
-@pytest.mark.parametrize("normalize,combine", [(True, "concat"), (False, "concat"), (True, "last")])
+@pytest.mark.parametrize("normalize,combine", [(True, "concat"), (False, "concat"), (True, "last"), (True, "head")])
 def test_convolve_equals_a_dense_reference(normalize, combine, split):
     model = make(split, embedding_size=6, num_layers=2, normalize=normalize, combine=combine)
     with torch.no_grad():
@@ -158,8 +158,12 @@ def test_convolve_equals_a_dense_reference(normalize, combine, split):
     users, items = model.embeddings()
     layers = reference_propagate(model, dense_weights(model, model.inference_graph), normalize)
     ref = torch.cat(layers, 1) if combine == "concat" else layers[-1]
+    if combine == "head":  # h0 || G2 relu(G1 h^K + g)
+        g1, g2 = model.head[0], model.head[2]
+        z = F.relu(layers[-1] @ g1.weight.detach().double().T + g1.bias.detach().double())
+        ref = torch.cat([layers[0], z @ g2.weight.detach().double().T], 1)
     U = model.num_users
-    assert users.shape == (U, 6 * (3 if combine == "concat" else 1))
+    assert users.shape == (U, 6 * {"concat": 3, "last": 1, "head": 2}[combine])
     torch.testing.assert_close(users.double(), ref[:U], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(items.double(), ref[U:], rtol=1e-5, atol=1e-6)
     scores = model.scores(torch.arange(3))
