@@ -69,6 +69,10 @@ class MultVAEConfig:
     #: weight λ of the penalty λ‖W‖² on the four weight matrices, biases excepted (0.01 in the
     #: authors' notebook; 0 leaves it out, as RecBole does)
     reg_weight: float = 0.0
+    #: standard deviation of the reparameterisation noise ε (1 in the paper: z = μ + ε·σ,
+    #: ε ~ N(0, 1)); RecBole 1.2.1's MultiVAE draws ε ~ N(0, 0.01²), close to a denoising
+    #: auto-encoder (docs/baselines.md compares both on the same folds)
+    noise_std: float = 1.0
 
 
 class MultVAE(Recommender):
@@ -165,7 +169,7 @@ class MultVAE(Recommender):
         z = mu
         if generator is not None:
             eps = torch.randn(mu.shape, generator=generator, device=generator.device).to(mu.device)
-            z = mu + eps * torch.exp(0.5 * logvar)
+            z = mu + self.config.noise_std * eps * torch.exp(0.5 * logvar)
         nll = -(F.log_softmax(self.decode(z), dim=1) * x).sum(1).mean()
         kl = (0.5 * (torch.exp(logvar) + mu.pow(2) - 1 - logvar).sum(1)).mean()
         beta = self.kl_weight()

@@ -41,6 +41,7 @@ FLOAT_RANGES = {
     "anneal_cap": (0.0, math.inf, True, False),
     "eps": (0.0, math.inf, True, False),
     "cl_eps": (0.0, math.inf, True, False),
+    "noise_std": (0.0, math.inf, True, False),
     "cl_weight": (0.0, math.inf, True, False),
     "cl_temperature": (0.0, math.inf, False, False),
 }

@@ -34,7 +34,8 @@ def reference_forward(model, x, generator=None):
     mu, logvar = out[:, :d], out[:, d:]
     z = mu
     if generator is not None:
-        z = mu + torch.randn(mu.shape, generator=generator).double() * torch.sqrt(torch.exp(logvar))
+        z = mu + model.config.noise_std * torch.randn(mu.shape, generator=generator).double() \
+            * torch.sqrt(torch.exp(logvar))
     logits = torch.tanh(z @ w["decoder_hidden.weight"].T + w["decoder_hidden.bias"]) @ w["decoder_out.weight"].T \
         + w["decoder_out.bias"]
     return mu, logvar, logits
@@ -55,9 +56,9 @@ def dense_rows(split, users):
     return torch.from_numpy((split.train.toarray()[users.numpy()] > 0).astype(np.float64))
 
 
-@pytest.mark.parametrize("reg_weight", [0.0, 0.01])
-def test_loss_equals_the_paper_written_out(split, reg_weight):
-    model = make(split, anneal_cap=0.2, total_anneal_steps=1000, reg_weight=reg_weight)
+@pytest.mark.parametrize("reg_weight, noise_std", [(0.0, 1.0), (0.01, 1.0), (0.0, 0.01)])
+def test_loss_equals_the_paper_written_out(split, reg_weight, noise_std):
+    model = make(split, anneal_cap=0.2, total_anneal_steps=1000, reg_weight=reg_weight, noise_std=noise_std)
     model.train()
     with torch.no_grad():
         model.anneal_step.fill_(150)  # beta = 0.15, below the cap
