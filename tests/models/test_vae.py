@@ -74,7 +74,7 @@ def test_loss_equals_the_paper_written_out(split, reg_weight, noise_std):
     assert float(model.loss(batch).loss) == pytest.approx(reference_loss(
         model, dense_rows(split, batch.users), batch.seed, beta=0.151), rel=1e-5)
     # another seed: other dropout masks and noise
-    assert float(model.loss(batch._replace(seed=batch.seed + 1)).loss) != pytest.approx(expected, rel=1e-3)
+    assert float(model.loss(batch._replace(seed=batch.seed + 1)).loss) != pytest.approx(expected, rel=1e-4)
 
 
 def test_kl_weight_is_annealed_per_step_and_survives_a_state_dict_round_trip(split):
