@@ -76,3 +76,18 @@ def tiny_graph():
     from hetrec.data import synthetic
 
     return synthetic(num_users=30, num_items=40, num_interactions=300, num_tags=10, seed=1)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    """A tables folder of 40 users and 50 items (raw ids offset from the node ids), for the CLI's
+    reliability tests."""
+    import pandas as pd
+
+    from hetrec.data import synthetic
+
+    folder = tmp_path_factory.mktemp("tables")
+    g = synthetic(num_users=40, num_items=50, num_interactions=600, num_tags=5, seed=2)
+    s, d = g.edges(etype="interacts")
+    pd.DataFrame({"user": s.numpy() + 100, "item": d.numpy() + 7}).to_csv(folder / "interactions.csv", index=False)
+    return folder

@@ -10,13 +10,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from hetrec import _io
 from hetrec.cli import main
-from hetrec.data import synthetic
 
 LONG = "n" * 300  # over the 255 bytes a file name may have
 
@@ -36,15 +34,6 @@ def one_line_error(result, pattern: str) -> str:
     assert last.startswith("Error: ") and re.search(pattern, last), result.output
     assert sum(line.startswith("Error") for line in result.output.splitlines()) == 1, result.output
     return last
-
-
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tables")
-    g = synthetic(num_users=40, num_items=50, num_interactions=600, num_tags=5, seed=2)
-    s, d = g.edges(etype="interacts")
-    pd.DataFrame({"user": s.numpy() + 100, "item": d.numpy() + 7}).to_csv(folder / "interactions.csv", index=False)
-    return folder
 
 
 class Mounts:

@@ -8,14 +8,12 @@ the metrics of a model trained on the run's own split."""
 import json
 import shutil
 
-import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
 
 from hetrec import _integrity, _schemas
 from hetrec.cli import main
-from hetrec.data import synthetic
 
 TRAIN = ["train", "--model", "bprmf", "--epochs", "2", "--fold", "0"]
 #: every file of a run folder that hetrec reads back (or rewrites from what it reads)
@@ -33,15 +31,6 @@ def one_line_error(r, *names):
     for name in names:
         assert name in lines[0], r.output
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tables")
-    g = synthetic(num_users=40, num_items=50, num_interactions=600, num_tags=5, seed=2)
-    s, d = g.edges(etype="interacts")
-    pd.DataFrame({"user": s.numpy() + 100, "item": d.numpy() + 7}).to_csv(folder / "interactions.csv", index=False)
-    return folder
 
 
 @pytest.fixture(scope="module")

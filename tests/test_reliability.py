@@ -24,15 +24,6 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tables")
-    g = synthetic(num_users=40, num_items=50, num_interactions=600, num_tags=5, seed=2)
-    s, d = g.edges(etype="interacts")
-    pd.DataFrame({"user": s.numpy() + 100, "item": d.numpy() + 7}).to_csv(folder / "interactions.csv", index=False)
-    return folder
-
-
 def snapshot(folder):
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
             if p.is_file() and not p.name.endswith(".lock")}

@@ -10,21 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from hetrec.data import synthetic
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tables")
-    g = synthetic(num_users=40, num_items=50, num_interactions=600, num_tags=5, seed=2)
-    s, d = g.edges(etype="interacts")
-    pd.DataFrame({"user": s.numpy() + 100, "item": d.numpy() + 7}).to_csv(folder / "interactions.csv", index=False)
-    return folder
 
 
 class Command:
