@@ -14,8 +14,10 @@ is the sum of its features' embeddings, and
 
     \hat y_{ui} = \Big(\sum_{f \in F_u} e^U_f\Big) \cdot \Big(\sum_{g \in F_i} e^I_g\Big) + b_u + b_i .
 
-A cold user or item is a row without its identity feature (its attribute values only), so it is
-scored from the attribute embeddings learned on the warm nodes. Trained in :meth:`setup` for a
+Only the users and items with a training interaction are fitted (a node without any would be a
+WARP negative for everyone and drag its attribute values down); a cold user or item is a row
+without an identity feature (its attribute values only), scored from the attribute embeddings
+learned on the warm nodes. Trained in :meth:`setup` for a
 fixed number of ``epochs`` (WARP loss by default), on one thread by default; no early stopping.
 """
 from __future__ import annotations
@@ -60,11 +62,10 @@ class LightFMConfig:
     seed: int = 0
 
 
-def features(identity_rows: np.ndarray, attributes: sp.csr_matrix) -> sp.csr_matrix:
-    """``[identity | attributes]`` with the identity column only for rows in ``identity_rows``
-    (a bool mask), every row normalised to sum 1 (a row without any feature stays zero)."""
-    n = attributes.shape[0]
-    ident = sp.diags(identity_rows.astype(np.float32), shape=(n, n))
+def features(attributes: sp.csr_matrix, nodes: np.ndarray, columns: np.ndarray, width: int) -> sp.csr_matrix:
+    """``[identity | attributes]``: node ``nodes[j]`` has identity column ``columns[j]`` (of ``width``;
+    other nodes have none), every row normalised to sum 1 (a row without any feature stays zero)."""
+    ident = sp.csr_matrix((np.ones(len(nodes), np.float32), (nodes, columns)), shape=(attributes.shape[0], width))
     m = sp.hstack([ident, attributes]).tocsr().astype(np.float32)
     total = np.asarray(m.sum(1)).ravel()
     return sp.csr_matrix(sp.diags(1.0 / np.maximum(total, 1e-12)).dot(m))
@@ -85,16 +86,20 @@ class LightFM(ClosedFormRecommender):
         g = split.train_graph
         a_u, self.user_sizes = attribute_matrix(g, USER)
         a_i, self.item_sizes = attribute_matrix(g, ITEM)
-        self.num_trained = (g.num_nodes(USER), g.num_nodes(ITEM))
-        self.user_features = features(np.ones(a_u.shape[0], bool), a_u)
-        self.item_features = features(np.ones(a_i.shape[0], bool), a_i)
+        r = binary_matrix(split.train)
+        # only nodes with a training interaction are LightFM's users and items (with an identity
+        # feature): a node without any would otherwise be a WARP negative for everyone and drag
+        # its attribute values' embeddings down with it (cold items scored near zero that way)
+        self.active = (np.flatnonzero(r.getnnz(axis=1) > 0), np.flatnonzero(r.getnnz(axis=0) > 0))
         self.lightfm = lightfm.LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_rate=cfg.learning_rate,
                                        item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
                                        max_sampled=cfg.max_sampled, random_state=np.random.RandomState(cfg.seed))
-        interactions = binary_matrix(split.train).tocoo()
-        self.lightfm.fit(interactions, user_features=self.user_features, item_features=self.item_features,
+        uf, itf = (features(a, act, np.arange(len(act)), len(act)) for a, act in ((a_u, self.active[0]),
+                                                                                  (a_i, self.active[1])))
+        interactions = r[self.active[0]][:, self.active[1]].tocoo()
+        self.lightfm.fit(interactions, user_features=uf[self.active[0]], item_features=itf[self.active[1]],
                          epochs=cfg.epochs, num_threads=cfg.num_threads)
-        self._scorer = self._make_scorer(self.user_features, self.item_features)
+        self._scorer = self._make_scorer(uf, itf)
 
     def _make_scorer(self, user_features, item_features):
         ub, ue = self.lightfm.get_user_representations(user_features)
@@ -111,15 +116,11 @@ class LightFM(ClosedFormRecommender):
         if INTERACTS not in graph.canonical_etypes:
             raise ValueError("the graph has no interaction relation")
         feats = []
-        for t, trained, sizes in ((USER, self.num_trained[0], self.user_sizes), (ITEM, self.num_trained[1], self.item_sizes)):
+        for t, active, sizes in ((USER, self.active[0], self.user_sizes), (ITEM, self.active[1], self.item_sizes)):
             a, _ = attribute_matrix(graph, t, sizes)
-            known = np.arange(a.shape[0]) < trained
-            if t in cold:
-                known[np.asarray(cold[t], dtype=np.int64)] = False
-            f = features(known, a)
-            if a.shape[0] > trained:  # new nodes: no identity column of their own in the model
-                f = sp.hstack([f[:, :trained], f[:, a.shape[0]:]]).tocsr()
-            feats.append(f)
+            keep = active[~np.isin(active, np.asarray(cold.get(t, []), dtype=np.int64))]
+            # cold nodes (and nodes new since training) have no identity column
+            feats.append(features(a, keep, np.searchsorted(active, keep), len(active)))
         return self._make_scorer(*feats)
 
 
