@@ -62,6 +62,8 @@ MODELS = {
     "attr-mostpop": ("hetrec.models.coldstart", "AttributeMostPop", {}),
     "attr-profile": ("hetrec.models.coldstart", "AttributeProfile", {}),
     "lightfm": ("hetrec.models.lightfm", "LightFM", {}),
+    # LightFM on attribute features only, no identity features (the metadata-only setting)
+    "lightfm-attr": ("hetrec.models.lightfm", "LightFM", dict(identity=False)),
 }
 
 

@@ -60,6 +60,9 @@ class LightFMConfig:
     epochs: int = 30
     num_threads: int = 1
     seed: int = 0
+    #: identity features (one per user and item) beside the attribute values; False: a pure
+    #: metadata model, every node its attribute values only (Kula's cold-start setting)
+    identity: bool = True
 
 
 def features(attributes: sp.csr_matrix, nodes: np.ndarray, columns: np.ndarray, width: int) -> sp.csr_matrix:
@@ -91,11 +94,11 @@ class LightFM(ClosedFormRecommender):
         # feature): a node without any would otherwise be a WARP negative for everyone and drag
         # its attribute values' embeddings down with it (cold items scored near zero that way)
         self.active = (np.flatnonzero(r.getnnz(axis=1) > 0), np.flatnonzero(r.getnnz(axis=0) > 0))
+        idents = self.active if cfg.identity else (np.zeros(0, np.int64),) * 2
         self.lightfm = lightfm.LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_rate=cfg.learning_rate,
                                        item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
                                        max_sampled=cfg.max_sampled, random_state=np.random.RandomState(cfg.seed))
-        uf, itf = (features(a, act, np.arange(len(act)), len(act)) for a, act in ((a_u, self.active[0]),
-                                                                                  (a_i, self.active[1])))
+        uf, itf = (features(a, act, np.arange(len(act)), len(act)) for a, act in ((a_u, idents[0]), (a_i, idents[1])))
         interactions = r[self.active[0]][:, self.active[1]].tocoo()
         self.lightfm.fit(interactions, user_features=uf[self.active[0]], item_features=itf[self.active[1]],
                          epochs=cfg.epochs, num_threads=cfg.num_threads)
@@ -116,7 +119,8 @@ class LightFM(ClosedFormRecommender):
         if INTERACTS not in graph.canonical_etypes:
             raise ValueError("the graph has no interaction relation")
         feats = []
-        for t, active, sizes in ((USER, self.active[0], self.user_sizes), (ITEM, self.active[1], self.item_sizes)):
+        idents = self.active if self.config.identity else (np.zeros(0, np.int64),) * 2
+        for t, active, sizes in ((USER, idents[0], self.user_sizes), (ITEM, idents[1], self.item_sizes)):
             a, _ = attribute_matrix(graph, t, sizes)
             keep = active[~np.isin(active, np.asarray(cold.get(t, []), dtype=np.int64))]
             # cold nodes (and nodes new since training) have no identity column
