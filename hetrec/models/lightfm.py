@@ -14,8 +14,8 @@ is the sum of its features' embeddings, and
 
     \hat y_{ui} = \Big(\sum_{f \in F_u} e^U_f\Big) \cdot \Big(\sum_{g \in F_i} e^I_g\Big) + b_u + b_i .
 
-Only the users and items with a training interaction are fitted (a node without any would be a
-WARP negative for everyone and drag its attribute values down); a cold user or item is a row
+A cold-start fold's held-out nodes are left out of the fit (a cold item in the catalogue would be
+a WARP negative for everyone); a cold user or item is a row
 without an identity feature (its attribute values only), scored from the attribute embeddings
 learned on the warm nodes. Trained in :meth:`setup` for a
 fixed number of ``epochs`` (WARP loss by default), on one thread by default; no early stopping.
@@ -90,10 +90,13 @@ class LightFM(ClosedFormRecommender):
         a_u, self.user_sizes = attribute_matrix(g, USER)
         a_i, self.item_sizes = attribute_matrix(g, ITEM)
         r = binary_matrix(split.train)
-        # only nodes with a training interaction are LightFM's users and items (with an identity
-        # feature): a node without any would otherwise be a WARP negative for everyone and drag
-        # its attribute values' embeddings down with it (cold items scored near zero that way)
-        self.active = (np.flatnonzero(r.getnnz(axis=1) > 0), np.flatnonzero(r.getnnz(axis=0) > 0))
+        # a cold-start fold's held-out nodes are not LightFM's users and items: a cold item in
+        # the catalogue would be a WARP negative for everyone. Every other node keeps its identity
+        # feature (leaving out all nodes without training interactions let untrained items, scored
+        # by their attribute values alone, crowd the top of every list: cold users 0.41 -> 0.008)
+        held = getattr(split, "cold_nodes", {})
+        self.active = tuple(np.setdiff1d(np.arange(n), np.asarray(held.get(t, []), dtype=np.int64))
+                            for t, n in ((USER, r.shape[0]), (ITEM, r.shape[1])))
         idents = self.active if cfg.identity else (np.zeros(0, np.int64),) * 2
         self.lightfm = lightfm.LightFM(no_components=cfg.no_components, loss=cfg.loss, learning_rate=cfg.learning_rate,
                                        item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha,
