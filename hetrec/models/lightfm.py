@@ -60,8 +60,8 @@ class LightFMConfig:
     epochs: int = 30
     num_threads: int = 1
     seed: int = 0
-    #: identity features (one per user and item) beside the attribute values; False: a pure
-    #: metadata model, every node its attribute values only (Kula's cold-start setting)
+    #: whether every user and item has an identity feature beside its attribute values (False
+    #: gives a pure metadata model, every node its attribute values only, Kula's cold-start setting)
     identity: bool = True
 
 
