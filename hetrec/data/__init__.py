@@ -4,6 +4,7 @@ This package imports nothing else of hetrec but the neutral file helpers of ``he
 (data flows one way: data, then sampling, then models).
 """
 from .builder import Relation, build_graph, graph_digest
+from .coldstart import ColdFolds, ColdSplit, cold_start_split
 from .datasets import DATASETS, HeteroRecDataset, LastFM2K, MovieLens1M, load_dataset
 from .errors import ChecksumError, DataError
 from .files import data_root, download, extract_members, verify_file
@@ -17,5 +18,5 @@ __all__ = [
     "from_tables", "load_tables_dir", "synthetic", "kfold_split", "KFold", "Split",
     "DataError", "ChecksumError", "data_root", "download", "extract_members", "verify_file",
     "Relation", "build_graph", "graph_digest", "INTERACTS", "INTERACTED_BY", "USER", "ITEM", "reverse_etypes",
-    "attribute_ntypes",
+    "attribute_ntypes", "cold_start_split", "ColdFolds", "ColdSplit",
 ]

@@ -33,7 +33,7 @@ METRIC_NAMES = ("P", "R", "HR", "NDCG")
 def topn_metrics(user_emb: torch.Tensor | None = None, item_emb: torch.Tensor | None = None,
                  exclude=None, test=None, ns: Sequence[int] = (5, 10, 20), *,
                  scores=None, score_fn: Callable | None = None, chunk_size: int = 1024,
-                 per_user: bool = False) -> dict:
+                 per_user: bool = False, candidates=None) -> dict:
     """P@N, R@N, HR@N and NDCG@N by full ranking, averaged over users with a test item.
 
     Scores come from exactly one of:
@@ -52,6 +52,9 @@ def topn_metrics(user_emb: torch.Tensor | None = None, item_emb: torch.Tensor | 
         users x items; the stored entries are the targets.
     ns : sequence of int
         The cut-offs N.
+    candidates : 1-D array of item ids, or None
+        Rank only these items (every other item is excluded for every user), e.g. the cold
+        items of a cold-start fold (:mod:`hetrec.data.coldstart`); None ranks every item.
     per_user : bool
         If true, the result also has the key ``"per_user"``: a dict with ``"users"``
         (int64 ids of the evaluated users) and one float64 array per metric, aligned with
@@ -79,6 +82,13 @@ def topn_metrics(user_emb: torch.Tensor | None = None, item_emb: torch.Tensor | 
     test = sp.csr_matrix(test)
     num_users, num_items = test.shape
     excl = _combine_exclusions(exclude, test.shape)
+    outside = None
+    if candidates is not None:
+        cand = np.asarray(candidates).ravel()
+        if cand.size == 0 or not np.issubdtype(cand.dtype, np.integer) or cand.min() < 0 or cand.max() >= num_items:
+            raise ValueError(f"candidates must be a non-empty array of item ids in [0, {num_items})")
+        outside = torch.ones(num_items, dtype=torch.bool)
+        outside[torch.from_numpy(cand.astype(np.int64))] = False
     score_chunk = _chunk_scorer(user_emb, item_emb, scores, score_fn, num_users, num_items)
 
     test.sum_duplicates()
@@ -102,6 +112,8 @@ def topn_metrics(user_emb: torch.Tensor | None = None, item_emb: torch.Tensor | 
         if excl_eval is not None:
             rows, cols = _coordinates(excl_eval[start:stop])
             s[rows.to(s.device), cols.to(s.device)] = float("-inf")
+        if outside is not None:
+            s[:, outside.to(s.device)] = float("-inf")
         top_items, top_scores = _top_by_score_then_index(s, k)
         if torch.isnan(top_scores).any():  # topk ranks NaN above everything
             raise ValueError("scores contain NaN")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from .base import LossOutput, Recommender
+from .base import COLD_START_MODELS, LossOutput, Recommender
 from .validation import check_config
 
 #: the paper's recipe for MTHGT (Luo et al. 2023) — HGT with every transform on projected ID
@@ -38,6 +38,9 @@ MODELS = {
     # the recipe plus XSimGCL's contrastive term at XSimGCL's paper settings (eps, weight and
     # temperature 0.2, first layer), not tuned on hetrec's data (docs/mthgt.md)
     "mthgt-cl": ("hetrec.models.mthgt", "MTHGT", dict(cl_weight=0.2, cl_eps=0.2, cl_temperature=0.2, cl_layer=1)),
+    # the recipe trained for cold start: each step zeroes the ID embedding of 20 % of the users and
+    # items, so the layers learn to embed a node from its edges alone (docs/coldstart.md)
+    "mthgt-cold": ("hetrec.models.mthgt", "MTHGT", dict(id_dropout=0.2)),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
     "rp3beta": ("hetrec.models.classic", "RP3beta", {}),
@@ -55,6 +58,12 @@ MODELS = {
     "hin2vec": ("hetrec.models.hin2vec", "HIN2Vec", {}),
     "multvae": ("hetrec.models.vae", "MultVAE", {}),
     "xsimgcl": ("hetrec.models.simgcl", "XSimGCL", {}),
+    # cold-start baselines (docs/coldstart.md); lightfm needs the optional extra hetrec[lightfm]
+    "attr-mostpop": ("hetrec.models.coldstart", "AttributeMostPop", {}),
+    "attr-profile": ("hetrec.models.coldstart", "AttributeProfile", {}),
+    "lightfm": ("hetrec.models.lightfm", "LightFM", {}),
+    # LightFM on attribute features only, no identity features (the metadata-only setting)
+    "lightfm-attr": ("hetrec.models.lightfm", "LightFM", dict(identity=False)),
 }
 
 
@@ -72,6 +81,7 @@ TRAINING = {
     "pinsage-ui": dict(lr=1e-3, epochs=200, patience=10),
     "mthgt": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-cl": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-cold": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-m": dict(lr=5e-3, epochs=40, patience=5),
@@ -136,5 +146,6 @@ def create_model(name: str, **overrides) -> Recommender:
     return model
 
 
-__all__ = ["MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "check_config",
+__all__ = ["COLD_START_MODELS",
+           "MODELS", "MTHGT_PAPER", "SAMPLED", "upgrade_config", "TRAINING", "LossOutput", "Recommender", "check_config",
            "create_model", "model_class", "model_config", "training_settings"]

@@ -22,6 +22,9 @@ from typing import Iterable, Optional
 
 import torch
 
+#: registry names of the models that implement :meth:`Recommender.cold_start_scorer`
+COLD_START_MODELS = ("mthgt", "mthgt-cold", "attr-mostpop", "attr-profile", "lightfm", "lightfm-attr")
+
 
 @dataclass
 class LossOutput:
@@ -170,6 +173,20 @@ class Recommender(torch.nn.Module):
             self.prepare_scoring()
         item_emb = self._cache[1]
         return history_mean(history, item_emb) @ item_emb.T
+
+    def cold_start_scorer(self, graph, cold: dict):
+        """Scores for nodes without training interactions (cold start, docs/coldstart.md):
+        ``graph`` is the training graph, possibly with new nodes and edges (a new user's attribute
+        edges and first interactions); ``cold`` (node type -> LongTensor of ids) names the nodes
+        to score from their edges alone. Returns ``score_fn(users) -> (len(users), num_items)``
+        over ``graph``'s users and items, for :func:`hetrec.eval.topn_metrics`.
+
+        Models that read only the interaction matrix (one vector or row per ID) cannot: they
+        raise ``NotImplementedError`` saying so.
+        """
+        raise NotImplementedError(
+            f"{self.name} cannot score users or items it has no training interactions for (cold start): "
+            f"it reads only the user-item interactions; models that can: {', '.join(COLD_START_MODELS)}")
 
     def train(self, mode: bool = True):
         if mode:

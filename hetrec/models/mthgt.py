@@ -155,6 +155,11 @@ class MTHGTConfig:
     cl_eps: float = 0.2
     cl_temperature: float = 0.2
     cl_layer: int = 1
+    #: share of users and of items whose ID embedding (layer 0) is zeroed in each full-graph
+    #: training step ("ID dropout"): the encoder learns to represent a node from its attribute and
+    #: interaction edges alone, as it must for a node it has no trained embedding of (cold start,
+    #: :meth:`MTHGT.inductive_embeddings`, docs/coldstart.md). 0 = off (the recipe)
+    id_dropout: float = 0.0
 
 
 def resolve_max_in_edges(cfg: MTHGTConfig, num_edges: int):
@@ -252,6 +257,8 @@ class MTHGT(Recommender):
         if cfg.cl_weight and not self.full_graph:
             raise ValueError("cl_weight > 0 (the contrastive term) needs full-graph training; set training='full' "
                              "or cl_weight=0")
+        if cfg.id_dropout and not self.full_graph:
+            raise ValueError("id_dropout > 0 needs full-graph training; set training='full' or id_dropout=0")
         if cfg.cl_weight and not 1 <= cfg.cl_layer <= cfg.num_layers:
             raise ValueError(f"cl_layer ({cfg.cl_layer}) must lie in 1..num_layers ({cfg.num_layers})")
         num_nodes = {t: g.num_nodes(t) for t in g.ntypes}
@@ -284,7 +291,7 @@ class MTHGT(Recommender):
             self.batch_builder = FullGraphBatches(
                 g, split.train, cfg.batch_size, cfg.num_negatives, self.lp_relations if cfg.multitask else (),
                 cfg.lp_edges_per_relation, cfg.lp_negatives, cfg.drop_batch_edges,
-                draw_seeds=cfg.cl_weight > 0)
+                draw_seeds=cfg.cl_weight > 0 or cfg.id_dropout > 0)
         else:  # the interactions, each batch with the subgraph sampled around it
             self.batch_builder = EdgeSubgraphBatches(
                 g, INTERACTS, self.make_sampler(), self.make_negative_sampler(), cfg.batch_size,
@@ -371,12 +378,18 @@ class MTHGT(Recommender):
             seqs.append(seq)
         return seqs
 
-    def combine_layers(self, seq: list) -> dict:
+    def combine_layers(self, seq: list, cold: dict | None = None) -> dict:
         """The representation of one GNN stack from its layers' outputs ``seq`` (H^0..H^K, each a
-        dict by node type, the same rows in each): their mean or the last (``combine``)."""
-        if self.config.combine == "mean":
-            return {t: torch.stack([x[t] for x in seq]).mean(0) for t in seq[-1]}
-        return seq[-1]
+        dict by node type, the same rows in each): their mean or the last (``combine``). Rows in
+        ``cold`` (node type -> bool mask), nodes without an ID embedding, average H^1..H^K: their
+        zero H^0 is no part of what they are."""
+        if self.config.combine != "mean":
+            return seq[-1]
+        out = {t: torch.stack([x[t] for x in seq]).mean(0) for t in seq[-1]}
+        for t, mask in (cold or {}).items():
+            if len(seq) > 1 and mask.any():
+                out[t] = torch.where(mask.unsqueeze(1), torch.stack([x[t] for x in seq[1:]]).mean(0), out[t])
+        return out
 
     def task_heads(self, outs: list) -> dict:
         """Task embeddings (as :meth:`encode` returns them) from each GNN stack's representation
@@ -532,18 +545,35 @@ class MTHGT(Recommender):
             keep[et] = mask
         return dgl.edge_subgraph(g, keep, relabel_nodes=False, store_ids=False)
 
+    def id_dropout_masks(self, seed: int) -> dict:
+        """``{user: mask, item: mask}``: the nodes whose ID embedding a training step zeroes, each
+        with probability ``id_dropout``, drawn on the CPU from ``seed`` (the step's own seed)."""
+        gen = torch.Generator().manual_seed(int(seed) + 1)  # +1: not the contrastive noise's stream
+        g = self.device_graph
+        return {t: (torch.rand(g.num_nodes(t), generator=gen) < self.config.id_dropout).to(g.device)
+                for t in (USER, ITEM)}
+
     def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:
         cfg = self.config
         h0 = self.layer0(self.device_graph)
         mp = self.message_graph(batch.hidden)
-        cl = None
+        cl, cold = None, None
+        if cfg.id_dropout and self.training:
+            if batch.seed is None:
+                raise ValueError("id_dropout > 0 needs batches with a seed (FullGraphBatches(draw_seeds=True))")
+            cold = self.id_dropout_masks(batch.seed)
+            h0_mp = {t: (x.masked_fill(cold[t].unsqueeze(1), 0.0) if t in cold else x) for t, x in h0.items()}
+        else:
+            h0_mp = h0
         if cfg.cl_weight and self.training:
             if batch.seed is None:
                 raise ValueError("cl_weight > 0 needs batches with a seed (FullGraphBatches(draw_seeds=True))")
-            seqs = self.propagate(mp, h0, torch.Generator().manual_seed(batch.seed))
-            h = self.task_heads([self.combine_layers(seq) for seq in seqs])
+            seqs = self.propagate(mp, h0_mp, torch.Generator().manual_seed(batch.seed))
+            h = self.task_heads([self.combine_layers(seq, cold) for seq in seqs])
             view = seqs[-1][cfg.cl_layer]  # the recommendation stack: the last one (TASKS order)
             cl = self.cl_loss(h["rec"], view, batch.users, batch.pos_items)
+        elif cold is not None:
+            h = self.task_heads([self.combine_layers(seq, cold) for seq in self.propagate(mp, h0_mp)])
         else:
             h = self.encode(mp, h0)
         rec = self.rec_loss(h["rec"], batch.users, batch.pos_items, batch.neg_items)
@@ -566,3 +596,57 @@ class MTHGT(Recommender):
     def embeddings(self):
         h = self.encode(self.device_graph)["rec"]
         return h[USER], h[ITEM]
+
+    def inductive_embeddings(self, graph, new: dict | None = None) -> dict:
+        r"""Recommendation embeddings (by node type) of every node of ``graph``, including nodes
+        the model was not trained on, without retraining.
+
+        ``graph`` has the training graph's node types and relations; it may hold more nodes of
+        a type than the model was trained with (new nodes are the ids past the trained ones) and
+        any edges, e.g. a new user's attribute edges and first interactions. ``new`` (node type
+        -> ids) names further nodes to treat as unknown, e.g. a cold-start fold's cold nodes,
+        whose ID embeddings never met an interaction. The rule (docs/coldstart.md): an unknown
+        node's layer 0 is zero, :math:`H^0_v = 0`; the trained layers propagate over ``graph`` as
+        in training, so :math:`H^1_v` is the normalised sum of its neighbours' embeddings
+        (attributes, revealed items); its representation averages :math:`H^1..H^K` (its zero
+        :math:`H^0` left out, :meth:`combine_layers`). Training with ``id_dropout`` teaches the
+        layers this case.
+        """
+        cfg = self.config
+        if cfg.projection:
+            raise NotImplementedError("inductive embeddings need ID embeddings as layer 0 (projection=False); "
+                                      "the paper's recipe (mthgt-paper) projects them and cannot embed new nodes")
+        if cfg.item_neighbors:
+            raise NotImplementedError("inductive embeddings with item_neighbors > 0 are not supported: the "
+                                      "item-item relation is built from training interactions only")
+        if cfg.relations == "interactions":
+            graph = dgl.edge_type_subgraph(graph, [INTERACTS, INTERACTED_BY])
+        missing = sorted(set(map(tuple, self.graph.canonical_etypes)) - set(map(tuple, graph.canonical_etypes)))
+        extra = sorted(set(map(tuple, graph.canonical_etypes)) - set(map(tuple, self.graph.canonical_etypes)))
+        if missing or extra:
+            raise ValueError(f"the graph's relations differ from the ones the model was trained on: "
+                             f"missing {missing}, unknown {extra}")
+        graph = graph.to(self.device)
+        h0, cold = {}, {}
+        for t in graph.ntypes:
+            n, table = graph.num_nodes(t), self.proj[t]
+            mask = torch.arange(n, device=graph.device) >= table.num_embeddings
+            if new and t in new:
+                ids = torch.as_tensor(new[t], dtype=torch.int64, device=graph.device)
+                if len(ids) and (ids.min() < 0 or ids.max() >= n):
+                    raise ValueError(f"new {t} ids must lie in [0, {n})")
+                mask[ids] = True
+            known = torch.arange(min(n, table.num_embeddings), device=graph.device)
+            h = torch.zeros(n, cfg.hidden_size, device=graph.device)
+            h[known] = table(known)
+            h0[t] = h.masked_fill(mask.unsqueeze(1), 0.0)
+            cold[t] = mask
+        with torch.no_grad():
+            seqs = self.propagate(graph, h0)
+            return self.task_heads([self.combine_layers(seq, cold) for seq in seqs])["rec"]
+
+    def cold_start_scorer(self, graph, cold: dict):
+        """``score_fn(users)`` over every item of ``graph`` from :meth:`inductive_embeddings`."""
+        h = self.inductive_embeddings(graph, cold)
+        user, item = h[USER], h[ITEM]
+        return lambda users: user[users.to(user.device)] @ item.T

@@ -28,6 +28,7 @@ NON_NEGATIVE_INTS = {"attention_layers", "seed", "num_layers"}  # 0 layers: Ligh
 #: (low, high, low inclusive, high inclusive) for number settings
 FLOAT_RANGES = {
     "dropout": (0.0, 1.0, True, False),
+    "id_dropout": (0.0, 1.0, True, False),
     "node_dropout": (0.0, 1.0, True, False),
     "message_dropout": (0.0, 1.0, True, False),
     "termination_prob": (0.0, 1.0, False, True),

@@ -1,0 +1,206 @@
+"""Cold-start benchmark (#26, docs/coldstart.md): models x settings x folds.
+
+Protocols (:mod:`hetrec.data.coldstart`): ``cold-items`` (a fold's items lose every interaction;
+each user with an interaction on them ranks all of the fold's cold items) and ``cold-users`` (a
+fold's users keep only their attribute edges; they rank every item). One model is trained per
+(model, protocol, fold) cell, early-stopped on the warm validation interactions, then evaluated
+on the cold nodes without retraining. A ``cold-users`` cell gives several rows:
+
+* ``cold-users``: nothing revealed, the targets are all of the cold users' interactions;
+* ``cold-users-n0``, ``-n1``, ``-n3``, ``-n5``: the users' first n interactions revealed at
+  inference (added to the graph, excluded from the ranking), the targets their interactions after
+  the first 5 (the same targets for every n).
+
+Models with cold-start scoring (``Recommender.cold_start_scorer``) embed or score the cold nodes
+from their attribute edges (and revealed interactions); interaction-only models are scored with
+their ordinary ``scores`` for contrast (column ``inductive`` false): their cold nodes' vectors
+never met an interaction.
+
+Every cell lives in ``OUT/<dataset>/<model>/<protocol>/fold-<f>`` (``result.json`` once finished,
+read back and never recomputed); ``OUT/<dataset>/coldstart.csv`` holds one row per model x setting
+x fold and ``coldstart.md`` the tables (mean ± std over folds).
+
+    python benchmarks/coldstart.py --dataset lastfm --data-dir ../shared/data --folds 0 1 2 3 4
+    python benchmarks/coldstart.py --dataset lastfm --models attr-mostpop,lightfm --settings cold-items
+    python benchmarks/coldstart.py --dataset lastfm --collect          # tables only, train nothing
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("DGLBACKEND", "pytorch")
+
+import torch  # noqa: E402
+from _common import machine, write_csv_atomically  # noqa: E402
+
+from hetrec.data import DataError, cold_start_split, load_dataset  # noqa: E402
+from hetrec.data.coldstart import SETTINGS  # noqa: E402
+from hetrec.data.files import atomic_write_bytes  # noqa: E402
+from hetrec.eval import mean_std, topn_metrics  # noqa: E402
+from hetrec.models import MODELS, TRAINING, create_model  # noqa: E402
+from hetrec.train import TrainConfig, Trainer  # noqa: E402
+
+DEFAULT_MODELS = ["mostpop", "attr-mostpop", "attr-profile", "lightfm", "mthgt", "mthgt-cold"]
+#: revealed interactions of the cold-user variant, and the targets' start (after the first REVEAL_MAX)
+REVEALS = (0, 1, 3, 5)
+REVEAL_MAX = max(REVEALS)
+ROW_SETTINGS = ["cold-items", "cold-users"] + [f"cold-users-n{n}" for n in REVEALS]
+METRICS = ("P", "R", "HR", "NDCG")
+NS = (5, 10, 20)
+
+
+def evaluate_cell(model, split) -> dict:
+    """``{setting: metrics}`` of a trained model on a cold-start fold (module docstring)."""
+    model.eval()
+    inductive = True
+
+    def scorer(graph):
+        nonlocal inductive
+        try:
+            return model.cold_start_scorer(graph, split.cold_nodes)
+        except NotImplementedError:  # interaction-only: its own scores, for contrast
+            inductive = False
+            model.prepare_scoring()
+            return model.scores
+
+    out = {}
+    with torch.no_grad():
+        if split.setting == "cold-items":
+            out["cold-items"] = topn_metrics(score_fn=scorer(split.train_graph), test=split.test,
+                                             candidates=split.candidates, ns=NS)
+        else:
+            out["cold-users"] = topn_metrics(score_fn=scorer(split.train_graph), test=split.test, ns=NS)
+            target = split.test_after(REVEAL_MAX)
+            for n in REVEALS:
+                graph = split.graph_with(n)
+                out[f"cold-users-n{n}"] = topn_metrics(score_fn=scorer(graph), test=target,
+                                                       exclude=split.revealed(n) if n else None, ns=NS)
+    for m in out.values():
+        m["inductive"] = inductive
+    return out
+
+
+def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -> None:
+    path = out / "result.json"
+    if path.is_file():
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    settings = dict(TRAINING.get(model_name, {}))
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    if args.patience:
+        settings["patience"] = args.patience
+    split = folds[fold]
+    model = create_model(model_name)
+    trainer = Trainer(TrainConfig(seed=args.seed, num_threads=args.threads, progress=False, **settings),
+                      out_dir=out, log=lambda m: print(f"   {model_name} {setting} f{fold} {m}", file=sys.stderr,
+                                                       flush=True))
+    t0 = time.perf_counter()
+    fit = trainer.fit(model, split, resume=(out / "checkpoint.pt").is_file(), evaluate_test=False)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = evaluate_cell(model, split)
+    record = {"dataset": args.dataset, "model": model_name, "protocol": setting, "fold": fold, "k": args.k,
+              "seed": args.seed, "split_digest": folds.digest(), "best_epoch": fit.best_epoch,
+              "warm_val": fit.val, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t0,
+              "results": results, "machine": machine()}
+    atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
+    print(f"== {model_name} {setting} fold {fold}: NDCG@10 {nd} ({train_s:.0f}s)", file=sys.stderr, flush=True)
+
+
+def collect_rows(root: Path, models) -> list:
+    rows = []
+    for model in models:
+        for res in sorted(root.glob(f"{model}/*/fold-*/result.json")):
+            rec = json.loads(res.read_text())
+            for setting, m in rec["results"].items():
+                row = {"dataset": rec["dataset"], "model": rec["model"], "setting": setting, "fold": rec["fold"],
+                       "inductive": m.get("inductive"), "best_epoch": rec["best_epoch"],
+                       "train_seconds": round(rec["train_seconds"], 1),
+                       "warm_val_NDCG@10": rec["warm_val"].get("NDCG@10")}
+                row.update({f"{k}@{n}": m[f"{k}@{n}"] for n in NS for k in METRICS})
+                row["num_users"] = m["num_users"]
+                rows.append(row)
+    return rows
+
+
+def tables(rows, models) -> str:
+    cols = [f"{m}@{n}" for n in (10,) for m in METRICS] + ["NDCG@20"]
+    parts = []
+    for setting in ROW_SETTINGS:
+        lines = [f"### {setting}", "", "| model | " + " | ".join(cols) + " | folds | inductive |",
+                 "|---|" + "---:|" * (len(cols) + 1) + "---|"]
+        any_row = False
+        for model in models:
+            rs = [r for r in rows if r["model"] == model and r["setting"] == setting]
+            if not rs:
+                continue
+            any_row = True
+            st = mean_std(rs)
+            cell = [f"{st[c][0]:.4f}" + (f" ± {st[c][1]:.4f}" if len(rs) > 1 else "") for c in cols]
+            lines.append(f"| {model} | " + " | ".join(cell) + f" | {len(rs)} | {'yes' if rs[0]['inductive'] else 'no'} |")
+        if any_row:
+            parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="lastfm")
+    p.add_argument("--data-dir", default=os.environ.get("HETREC_DATA"))
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    p.add_argument("--settings", default=",".join(SETTINGS))
+    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "coldstart"))
+    p.add_argument("--collect", action="store_true", help="write the tables from finished cells only")
+    args = p.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    settings = [s for s in args.settings.split(",") if s]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODELS)}")
+    if set(settings) - set(SETTINGS):
+        p.error(f"unknown setting(s) {', '.join(sorted(set(settings) - set(SETTINGS)))}; valid: {', '.join(SETTINGS)}")
+    if args.threads < 1 or args.k < 2 or any(not 0 <= f < args.k for f in args.folds):
+        p.error(f"--threads must be >= 1, --k >= 2 and every fold in 0..k-1 (k={args.k})")
+    torch.set_num_threads(args.threads)
+    root = Path(args.out) / args.dataset
+    if not args.collect:
+        try:
+            graph = load_dataset(args.dataset, root=args.data_dir).graph
+        except DataError as err:
+            sys.exit(f"error: {err}")
+        for setting in settings:
+            folds = cold_start_split(graph, setting, k=args.k, seed=args.seed)
+            for fold in args.folds:
+                for model in models:
+                    try:
+                        run_cell(args, model, setting, fold, folds, root / model / setting / f"fold-{fold}")
+                    except ImportError as err:  # an optional extra (lightfm) not installed
+                        print(f"== {model}: skipped: {err}", file=sys.stderr, flush=True)
+    every = list(dict.fromkeys(models + DEFAULT_MODELS + sorted(p.name for p in root.glob("*") if p.is_dir())))
+    rows = collect_rows(root, every)
+    if not rows:
+        sys.exit(f"error: no finished cell under {root}")
+    write_csv_atomically(rows, root / "coldstart.csv")
+    text = (f"# Cold start on {args.dataset}\n\nMean ± std over folds (k={args.k}, seed {args.seed}); "
+            f"written by `python benchmarks/coldstart.py --dataset {args.dataset} --collect`.\n"
+            f"Machine of the last cells: {machine()}\n\n" + tables(rows, every) + "\n")
+    atomic_write_bytes(root / "coldstart.md", text.encode())
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
