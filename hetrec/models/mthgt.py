@@ -550,7 +550,7 @@ class MTHGT(Recommender):
         with probability ``id_dropout``, drawn on the CPU from ``seed`` (the step's own seed)."""
         gen = torch.Generator().manual_seed(int(seed) + 1)  # +1: not the contrastive noise's stream
         g = self.device_graph
-        return {t: (torch.rand(g.num_nodes(t), generator=gen) < self.config.id_dropout).to(g.device)
+        return {t: (torch.rand(g.num_nodes(t), generator=gen, device=gen.device) < self.config.id_dropout).to(g.device)
                 for t in (USER, ITEM)}
 
     def _full_graph_loss(self, batch: FullGraphBatch) -> LossOutput:

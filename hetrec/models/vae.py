@@ -69,8 +69,8 @@ class MultVAEConfig:
     #: weight λ of the penalty λ‖W‖² on the four weight matrices, biases excepted (0.01 in the
     #: authors' notebook; 0 leaves it out, as RecBole does)
     reg_weight: float = 0.0
-    #: standard deviation of the reparameterisation noise ε (1 in the paper: z = μ + ε·σ,
-    #: ε ~ N(0, 1)); RecBole 1.2.1's MultiVAE draws ε ~ N(0, 0.01²), close to a denoising
+    #: the standard deviation of the reparameterisation noise ε in z = μ + ε·σ, 1 in the paper
+    #: (ε ~ N(0, 1)); RecBole 1.2.1's MultiVAE draws ε ~ N(0, 0.01²), close to a denoising
     #: auto-encoder (docs/baselines.md compares both on the same folds)
     noise_std: float = 1.0
 
