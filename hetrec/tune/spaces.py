@@ -114,12 +114,14 @@ SPACES = {
     },
     "multvae": {
         "train.lr": ("log", 1e-4, 1e-2),
-        "train.epochs": ("choice", [200]),
+        "train.epochs": ("choice", [300]),
         "train.patience": ("choice", [5, 10]),
         "dropout": ("uniform", 0.0, 0.7),
         "anneal_cap": ("uniform", 0.0, 1.0),
         "hidden_size": ("choice", [200, 600]),
         "latent_size": ("choice", [64, 200]),
+        "batch_size": ("choice", [500, 2048]),
+        "noise_std": ("choice", [0.01, 1.0]),
     },
     "xsimgcl": {
         "train.lr": ("log", 1e-4, 1e-2),
