@@ -27,6 +27,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_csv_atomically  # noqa: E402
+from _logs import read_log  # noqa: E402
 
 from hetrec.data import kfold_split, load_dataset  # noqa: E402
 from hetrec.models import create_model, training_settings  # noqa: E402
@@ -40,9 +41,10 @@ def expected_epochs(model: str, root: Path | None, settings: dict) -> float:
     """Median epochs run by ``model``'s finished cells under ``root`` (or its epoch budget)."""
     runs = []
     if root is not None:
-        for log in sorted((root / model).glob("fold-*/log.jsonl")):
-            if (log.parent / "metrics.json").is_file():
-                runs.append(sum(1 for line in log.read_text().splitlines() if line.strip()))
+        for metrics in sorted((root / model).glob("fold-*/metrics.json")):
+            log = read_log(metrics.parent)  # the file, or the benchmark's logs.tar.xz
+            if log is not None:
+                runs.append(len(log))
     return float(statistics.median(runs)) if runs else float(settings.get("epochs", 0))
 
 

@@ -1,6 +1,7 @@
 """Re-train the first epochs of committed accuracy cells and compare them with their logs, exactly.
 
-A cell (``<run>/fold-<f>``) records every epoch's losses and validation metrics in ``log.jsonl``.
+A cell (``<run>/fold-<f>``) records every epoch's losses and validation metrics in ``log.jsonl``
+(committed cells: in their benchmark's ``logs.tar.xz``, read by ``benchmarks/_logs.py``).
 This script re-runs the cell's own ``config.json`` (same data, split, seed and settings) for the
 first ``--epochs`` epochs into a temporary folder and compares, epoch by epoch, every logged number
 except timings, with ``==``. Closed-form models (MostPop, item-kNN) have no log: their validation
@@ -26,6 +27,9 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import read_log  # noqa: E402
+
 from hetrec.train.experiment import ExperimentConfig, load_data, run_experiment  # noqa: E402
 
 TIMINGS = {"train_seconds", "step_seconds_median", "sampling_share", "eval_seconds", "batches_per_second"}
@@ -49,9 +53,7 @@ def first_difference(old, new, path=""):
 def check(run: Path, fold: int, epochs: int, data_dir, threads: int) -> tuple:
     cfg = ExperimentConfig.from_json((run / "config.json").read_text(), run / "config.json")
     cell = run / f"fold-{fold}"
-    log = cell / "log.jsonl"
-    committed = ([json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-                 if log.is_file() else None)
+    committed = read_log(cell)  # the cell's log.jsonl, or its member of the benchmark's logs.tar.xz
     n = min(epochs, len(committed)) if committed else epochs
     train = replace(cfg.train, epochs=n, num_threads=threads)
     cfg = replace(cfg, folds=[fold], train=train, **({"data_dir": data_dir} if data_dir else {}))
