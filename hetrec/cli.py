@@ -12,6 +12,9 @@ import click  # noqa: E402
 from . import __version__  # noqa: E402
 from .cli_common import (  # noqa: E402 - the helpers every command group shares
     DATASET_CHOICES,
+    IN_DIR,
+    IN_FILE,
+    OUT_DIR,
     CommandGroup,
     _device,
     _fail,
@@ -37,7 +40,7 @@ def data():
 
 @data.command("info")
 @click.argument("dataset", type=click.Choice(DATASET_CHOICES), required=False)
-@click.option("--tables", type=click.Path(file_okay=False), default=None,
+@click.option("--tables", type=IN_DIR, default=None,
               help="A folder of your own tables (interactions.csv, user_<attr>.csv, item_<attr>.csv).")
 @data_dir_option
 @verify_option
@@ -97,7 +100,7 @@ def _train_errors():
 
 @main.command()
 @click.option("--dataset", type=click.Choice(DATASET_CHOICES), default="lastfm", show_default=True)
-@click.option("--tables", type=click.Path(file_okay=False), default=None,
+@click.option("--tables", type=IN_DIR, default=None,
               help="Train on your own tables folder instead of a named dataset.")
 @click.option("--model", "model_name", type=click.Choice(_model_names()), default="mthgt", show_default=True)
 @click.option("--fold", type=click.IntRange(min=0), default=None, help="Run this fold of a 5-fold split (default: fold 0).")
@@ -115,7 +118,7 @@ def _train_errors():
               help="Model setting, e.g. --set hidden_size=32 (repeatable).")
 @data_dir_option
 @verify_option
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=OUT_DIR, default=None,
               help="Run folder (default: runs/<dataset>-<model>-seed<seed>).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
@@ -169,8 +172,8 @@ def train(dataset, tables, model_name, fold, folds, epochs, lr, patience, val_ra
 
 
 @main.command()
-@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Override the run's data folder.")
+@click.option("--run", "run_dir", type=IN_DIR, required=True)
+@click.option("--data-dir", type=IN_DIR, default=None, help="Override the run's data folder.")
 @device_option
 def evaluate(run_dir, data_dir, device):
     """Re-evaluate the saved models of a run on their test folds."""
@@ -202,7 +205,7 @@ PARTITION_METHODS = ["auto", "metis", "random"]  # hetrec.distributed.METHODS (t
 
 @main.command()
 @click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None, help="Partition a named dataset.")
-@click.option("--tables", type=click.Path(file_okay=False), default=None, help="Partition your own tables folder.")
+@click.option("--tables", type=IN_DIR, default=None, help="Partition your own tables folder.")
 @click.option("--synthetic", "synthetic_n", type=click.IntRange(min=100), default=None, metavar="INTERACTIONS",
               help="Partition a synthetic graph with this many interactions (users n/15, items n/10), generated with --seed.")
 @click.option("--fold", type=click.IntRange(min=0), default=0, show_default=True, help="Whose training graph to partition.")
@@ -214,7 +217,7 @@ PARTITION_METHODS = ["auto", "metis", "random"]  # hetrec.distributed.METHODS (t
 @click.option("--num-parts", type=click.IntRange(min=1), required=True, help="Number of partitions (machines).")
 @click.option("--method", type=click.Choice(PARTITION_METHODS), default="auto", show_default=True,
               help="auto: METIS when this DGL build has it, else random.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="A new or empty folder for the partitions.")
+@click.option("--out", type=OUT_DIR, required=True, help="A new or empty folder for the partitions.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads.")
 @data_dir_option
 @verify_option
@@ -297,7 +300,7 @@ DIST_RESULTS_FILE = "results.json"
 
 
 @main.command("dist-train")
-@click.option("--parts", type=click.Path(file_okay=False), required=True,
+@click.option("--parts", type=IN_DIR, required=True,
               help="A partition folder made by hetrec partition (one DGL graph server per partition).")
 @click.option("--model", "model_name", type=click.Choice(DIST_MODEL_CHOICES), required=True)
 @click.option("--preset", type=click.Choice(DIST_PRESET_CHOICES), default=None,
@@ -326,13 +329,13 @@ DIST_RESULTS_FILE = "results.json"
               help="Seconds before every process is stopped and the run fails.")
 @click.option("--save-embeddings", is_flag=True,
               help="Also write the tested epoch's user and item embeddings (embeddings.pt, the dataset's ids).")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=OUT_DIR, required=True,
               help="A new or empty folder for the run: results.json, embeddings.pt, logs/.")
-@click.option("--prepare", "prepare_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--prepare", "prepare_dir", type=OUT_DIR, default=None,
               help="Do not train: write a job for DGL's tools/launch.py into this new or empty folder (job.json, "
                    "ip_config.txt) and print the launch.py command line (a run across the machines of --ip-config; "
                    "the partition, job and --out folders must be at the same paths on every machine).")
-@click.option("--ip-config", "ip_config", type=click.Path(dir_okay=False), default=None,
+@click.option("--ip-config", "ip_config", type=IN_FILE, default=None,
               help="With --prepare: one 'IP [PORT]' line per machine, as many machines as partitions.")
 def dist_train(parts, model_name, preset, num_trainers, epochs, lr, batch_size, embedding_size, num_layers, eval_every,
                patience, seed, threads, timeout_s, save_embeddings, out, prepare_dir, ip_config):

@@ -96,8 +96,33 @@ def _warnings_echoed():
                     click.echo(f"warning: {w.message}", err=True)
 
 
+class CheckedPath(click.ParamType):
+    """A path option checked before the command starts (:func:`hetrec._paths.path_problem`): a
+    ``kind`` ("dir" or "file") that the command will ``role`` ("read": must exist; "write": may
+    exist or be created). A path that cannot serve is one line naming it and its problem (exit 2),
+    and nothing is read or written."""
+
+    name = "path"
+
+    def __init__(self, kind: str = "dir", role: str = "read"):
+        self.kind, self.role = kind, role
+
+    def convert(self, value, param, ctx):
+        from ._paths import path_problem
+
+        if value is None:
+            return None
+        found = path_problem(value, self.kind, self.role)
+        if found:
+            where, reason = found
+            self.fail(f"{where}: {reason}", param, ctx)
+        return os.fsdecode(value) if isinstance(value, bytes) else str(value)
+
+
+IN_DIR, OUT_DIR = CheckedPath("dir", "read"), CheckedPath("dir", "write")
+IN_FILE, OUT_FILE = CheckedPath("file", "read"), CheckedPath("file", "write")
 DATASET_CHOICES = ["lastfm", "ml-1m"]
-data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+data_dir_option = click.option("--data-dir", type=OUT_DIR, default=None,
                                help="Folder with the dataset files (default: $HETREC_DATA, else ~/.hetrec/data).")
 device_option = click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
                              help="Where to train / score: auto (CUDA when available), cpu, cuda or cuda:N.")
@@ -121,5 +146,6 @@ def _model_names():
     return list(MODELS)
 
 
-__all__ = ["CommandGroup", "DATASET_CHOICES", "Stopped", "_device", "_fail", "_load", "_model_names",
-           "_warnings_echoed", "data_dir_option", "device_option", "verify_option"]
+__all__ = ["CheckedPath", "CommandGroup", "DATASET_CHOICES", "IN_DIR", "IN_FILE", "OUT_DIR", "OUT_FILE", "Stopped",
+           "_device", "_fail", "_load", "_model_names", "_warnings_echoed", "data_dir_option", "device_option",
+           "verify_option"]

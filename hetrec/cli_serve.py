@@ -9,7 +9,7 @@ import time
 
 import click
 
-from .cli_common import _device, _fail, _warnings_echoed, device_option
+from .cli_common import IN_DIR, IN_FILE, OUT_FILE, _device, _fail, _warnings_echoed, device_option
 
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads.")
 
@@ -43,9 +43,9 @@ def _parse_items(text: str) -> list:
 
 
 @click.command("recommend")
-@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
+@click.option("--run", "run_dir", type=IN_DIR, required=True)
 @click.option("--user", "user", type=int, default=None, help="One user, by its id in the source data (printed).")
-@click.option("--users", "users_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--users", "users_file", type=IN_FILE, default=None,
               help="Users listed in a file: one raw id per line, or a column of a CSV file (--users-column).")
 @click.option("--users-column", default=None, metavar="NAME", help="The column of user ids in the --users file (a CSV with a header).")
 @click.option("--all-users", is_flag=True, help="Every user of the dataset.")
@@ -54,7 +54,7 @@ def _parse_items(text: str) -> list:
 @click.option("--attributes", "attributes", multiple=True, metavar="KEY=VALUE",
               help="A new user given by attributes (cold start): not supported yet.")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--output", type=click.Path(dir_okay=True), default=None,
+@click.option("--output", type=OUT_FILE, default=None,
               help="Write the table to this file (.csv or .parquet); required with --users / --all-users.")
 @click.option("--fold", type=int, default=None, help="Which fold's model (default: the first trained).")
 @threads_option
@@ -106,8 +106,8 @@ def recommend(run_dir, user, users_file, users_column, all_users, items, attribu
 
 
 @click.command("export")
-@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--out", "out", type=click.Path(dir_okay=True), required=True,
+@click.option("--run", "run_dir", type=IN_DIR, required=True)
+@click.option("--out", "out", type=OUT_FILE, required=True,
               help="The embeddings file: .parquet (kind, id, name, embedding) or .npz (NumPy arrays).")
 @click.option("--index", "index", type=click.Choice(["none", "faiss", "faiss-flat"]), default="none", show_default=True,
               help="Also write a FAISS inner-product index of the item vectors beside --out (<out>.faiss): "

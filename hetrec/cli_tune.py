@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import click
 
-from .cli_common import DATASET_CHOICES, _device, _fail, _load, _model_names, data_dir_option, device_option, verify_option
+from .cli_common import (
+    DATASET_CHOICES,
+    IN_DIR,
+    OUT_DIR,
+    _device,
+    _fail,
+    _load,
+    _model_names,
+    data_dir_option,
+    device_option,
+    verify_option,
+)
 
 
 @click.command("tune")
 @click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None, help="Tune on a named dataset.")
-@click.option("--tables", type=click.Path(file_okay=False), default=None, help="Tune on your own tables folder.")
+@click.option("--tables", type=IN_DIR, default=None, help="Tune on your own tables folder.")
 @click.option("--model", "model_name", type=click.Choice(_model_names()), required=True)
 @click.option("--trials", type=click.IntRange(min=1), required=True,
               help="Budget: finished (complete or pruned) trials the study ends with, those of earlier runs included.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=OUT_DIR, required=True,
               help="The study's folder (study.db, trials.csv, best.json); rerun with it to resume.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
               help="Seed of the split, the sampler and every trial's training.")
