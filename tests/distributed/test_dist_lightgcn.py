@@ -178,7 +178,7 @@ def test_cli_models_are_the_libraries():
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "lightgcn", "--out", "{tmp}/o"], "Missing option '--parts'"),
-    (["--parts", "{tmp}/none", "--model", "lightgcn", "--out", "{tmp}/o"], "no such folder"),
+    (["--parts", "{tmp}/none", "--model", "lightgcn", "--out", "{tmp}/o"], "does not exist"),
     (["--parts", "{parts}", "--model", "ngcf", "--out", "{tmp}/o"], "'ngcf' is not one of 'bprmf', 'lightgcn', 'mthgt'"),
     (["--parts", "{parts}", "--model", "lightgcn", "--preset", "hgt", "--out", "{tmp}/o"], "--preset is MTHGT's"),
     (["--parts", "{parts}", "--model", "mthgt", "--preset", "mthgt-paper", "--out", "{tmp}/o"],
