@@ -283,7 +283,7 @@ def test_same_shape_other_data_is_refused(tables, tmp_path):
     (["recommend", "--run", "{missing}", "--user", "1"], 2, "does not exist"),
     (["evaluate", "--run", "{missing}"], 2, "does not exist"),
     (["evaluate", "--run", "{empty}"], 1, "not a hetrec run folder (no config.json)"),
-    (["data", "info", "--tables", "{missing}"], 1, "tables folder not found"),
+    (["data", "info", "--tables", "{missing}"], 2, "does not exist"),
     (["data", "info", "--tables", "{empty}"], 1, "no interactions.csv"),
 ])
 def test_evaluate_recommend_info_bad_values(tables, tmp_path_factory, args, code, message):

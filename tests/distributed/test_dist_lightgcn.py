@@ -188,7 +188,7 @@ def test_cli_models_are_the_libraries():
      "multiple of the 2 partition"),
     (["--parts", "{parts}", "--model", "lightgcn", "--epochs", "0", "--out", "{tmp}/o"], "0 is not in the range x>=1"),
     (["--parts", "{parts}", "--model", "lightgcn", "--out", "{tmp}/used"], "is not empty (x.txt)"),
-    (["--parts", "{parts}", "--model", "lightgcn", "--out", "{tmp}/file"], "is a file"),
+    (["--parts", "{parts}", "--model", "lightgcn", "--out", "{tmp}/file"], "a file where a folder is needed"),
 ])
 def test_cli_errors_are_one_line_and_exit_non_zero(two_parts, tmp_path, args, message):
     (tmp_path / "used").mkdir()

@@ -353,7 +353,7 @@ def test_cli_partitions_your_own_tables(tmp_path):
     (["--synthetic", 600, "--method", "spectral"], "'spectral' is not one of 'auto', 'metis', 'random'", 2),
     (["--synthetic", 600, "--threads", 0], "0 is not in the range x>=1", 2),
     (["--synthetic", 600, "--num-parts", 5], "node type 'group' has 3 nodes, fewer than the 5 parts asked for", 1),
-    (["--tables", "/nonexistent/tables"], "/nonexistent/tables: tables folder not found", 1),
+    (["--tables", "/nonexistent/tables"], "/nonexistent/tables: does not exist", 2),
 ])
 def test_cli_bad_arguments(tmp_path, args, message, code):
     """One line naming the problem (after click's usage lines for a usage error), no traceback,
