@@ -107,6 +107,29 @@ def _line(src: str, i: int):
     return i + 2 if Path(src).suffix in (".csv", ".tsv", ".tab") else None
 
 
+#: characters a node-type name may not hold: hetrec joins relation names with ":" (partition
+#: metadata) and derives file and relation names from node types
+_FORBIDDEN = set(":/\\\0")
+
+
+def name_problem(name) -> str | None:
+    """Why ``name`` cannot name a node type (an attribute), or None: empty, surrounding
+    whitespace, characters that are not printable or that hetrec's relation and file names use as
+    separators (``:``, ``/``, ``\\``), or over 100 characters."""
+    if not isinstance(name, str) or not name:
+        return "a name must be non-empty text"
+    if name != name.strip():
+        return "a name may not begin or end with whitespace"
+    if not name.isprintable():
+        return "a name may not hold control characters"
+    bad = sorted(set(name) & _FORBIDDEN)
+    if bad:
+        return f"a name may not hold {' '.join(repr(c) for c in bad)}"
+    if len(name) > 100:
+        return f"a name may have at most 100 characters, this one has {len(name)}"
+    return None
+
+
 class TablesDataset(SingleGraph):
     """The result of :func:`from_tables`: same attributes as the file-backed datasets."""
 
@@ -131,6 +154,9 @@ def from_tables(interactions, user_attributes: dict | None = None, item_attribut
     attr_tables = {}
     for owner, col, tables in ((USER, user_col, user_attributes), (ITEM, item_col, item_attributes)):
         for attr, table in tables.items():
+            problem = name_problem(attr)
+            if problem:
+                raise DataError(f"attribute name {attr!r} (from {owner}_{attr}): {problem}")
             if attr in _RESERVED or attr in attr_tables:
                 raise DataError(f"attribute name {attr!r} is used twice or clashes with a node type")
             df, asrc = _read(table, f"{owner} attribute {attr!r}", (col,))

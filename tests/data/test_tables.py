@@ -71,3 +71,30 @@ def test_duplicate_pairs_keep_last_with_warning():
     with pytest.warns(UserWarning, match="1 rows repeat"):
         g = from_tables(inter).graph
     assert g.edges[INTERACTS].data["rating"].tolist() == [5.0, 3.0]
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("", "non-empty"), (" country", "whitespace"), ("country ", "whitespace"), ("a:b", "':'"),
+    ("a\\b", "'\\\\\\\\'"), ("tab\tx", "control characters"), ("x" * 101, "at most 100"),
+])
+def test_attribute_names_are_validated(name, problem):
+    """Names of attributes (node types) are checked where they are read: from the dict of
+    tables, or from a file name ``user_<attr>.csv``."""
+    inter, country, *_ = frames()
+    with pytest.raises(DataError, match=f"attribute name .*{problem}"):
+        from_tables(inter, {name: country.rename(columns={"country": "v"})})
+
+
+@pytest.mark.parametrize("stem", ["user_ spaced", "user_a:b", "user_"])
+def test_attribute_names_from_file_names_are_validated(tmp_path, stem):
+    inter, country, *_ = frames()
+    inter.to_csv(tmp_path / "interactions.csv", index=False)
+    country.to_csv(tmp_path / f"{stem}.csv", index=False)
+    with pytest.raises(DataError, match="attribute name"):
+        load_tables_dir(tmp_path)
+
+
+def test_unicode_and_dashes_are_fine():
+    inter, country, *_ = frames()
+    ds = from_tables(inter, {"pays-é": country.rename(columns={"country": "v"})})
+    assert "pays-é" in ds.graph.ntypes
