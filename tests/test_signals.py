@@ -90,7 +90,10 @@ def resume_finishes(tmp_path, args) -> None:
     assert "finished earlier" not in r.stderr and "NDCG@10" in r.stdout
 
 
-TRAIN = ["train", "--model", "bprmf", "--epochs", "150", "--patience", "150"]
+# small batches: ~75 steps an epoch on the 600-interaction tables, so that the run is still
+# training when the signal arrives (with the default batch an epoch took ~10 ms and an idle
+# machine could finish all 150 epochs between seeing epoch 3 and sending the signal)
+TRAIN = ["train", "--model", "bprmf", "--epochs", "150", "--patience", "150", "--set", "batch_size=8"]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

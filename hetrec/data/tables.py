@@ -107,8 +107,8 @@ def _line(src: str, i: int):
     return i + 2 if Path(src).suffix in (".csv", ".tsv", ".tab") else None
 
 
-#: characters a node-type name may not hold: hetrec joins relation names with ":" (partition
-#: metadata) and derives file and relation names from node types
+#: the characters a node-type name may not hold (hetrec joins relation names with a colon in
+#: partition metadata, and derives file and relation names from node types)
 _FORBIDDEN = set(":/\\\0")
 
 

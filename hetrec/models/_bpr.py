@@ -62,7 +62,8 @@ class BPRRecommender(Recommender):
         user_emb, item_emb = self.train_embeddings(batch)
         u = user_emb[batch.users]
         pos = (u * item_emb[batch.pos_items]).sum(1)
-        neg_items = batch.neg_items.view(len(batch.users), -1)  # (B, k) negatives per positive
+        # (B, k) negatives per positive; B may be 0 (a data-parallel rank's share of a short batch)
+        neg_items = batch.neg_items.view(-1, max(int(getattr(self.config, "num_negatives", 1)), 1))
         kind, temperature = getattr(self.config, "loss", "bpr"), getattr(self.config, "temperature", 1.0)
         if kind == "full-softmax":  # against every item: the sampled negatives only enter the L2 term
             bpr = full_softmax_loss(u, item_emb, batch.pos_items, temperature)
@@ -71,7 +72,7 @@ class BPRRecommender(Recommender):
         user0, item0 = self.layer0()
         # with k negatives, their mean squared norm stands for the one negative of the paper
         reg = (squared_norm_sum(user0, batch.users) + squared_norm_sum(item0, batch.pos_items)
-               + squared_norm_sum(item0, neg_items) / neg_items.shape[1]) / (2 * len(batch.users))
+               + squared_norm_sum(item0, neg_items) / neg_items.shape[1]) / (2 * max(len(batch.users), 1))
         loss = bpr + self.config.reg_weight * reg
         return LossOutput(loss, {"bpr": float(bpr.detach()), "reg": float(reg.detach())})
 

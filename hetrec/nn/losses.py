@@ -27,6 +27,8 @@ __all__ = ["LOSSES", "bpr_loss", "dot_scores", "full_softmax_loss", "info_nce", 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """Mean of ``softplus(neg − pos)`` over all pairs; ``neg`` is ``(B,)`` or ``(B, k)``."""
+    if pos.numel() == 0:  # an empty shard (a data-parallel rank's part of a short last batch)
+        return (pos.sum() + neg.sum()) * 0.0
     neg = neg.reshape(pos.numel(), -1)
     return F.softplus(neg - pos.reshape(-1, 1)).mean()
 
@@ -35,6 +37,8 @@ def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: floa
     """Mean over positives of ``−log softmax([pos, neg_1..neg_k] / temperature)[0]``."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+    if pos.numel() == 0:  # an empty shard (a data-parallel rank's part of a short last batch)
+        return (pos.sum() + neg.sum()) * 0.0
     logits = torch.cat([pos.reshape(-1, 1), neg.reshape(pos.numel(), -1)], 1) / temperature
     return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
 
@@ -45,6 +49,8 @@ def full_softmax_loss(queries: torch.Tensor, table: torch.Tensor, pos_index: tor
     cross-entropy of each query's positive against every row of ``table``."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+    if queries.shape[0] == 0:  # an empty shard
+        return (queries.sum() + table.sum()) * 0.0
     return F.cross_entropy(queries @ table.T / temperature, pos_index)
 
 
@@ -83,5 +89,7 @@ def squared_norm_sum(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE of row ``i`` of ``view1`` against every row of ``view2`` (row ``i`` is the
     positive), on cosine similarities: mean over rows of ``-log softmax(cos / τ)[i, i]``."""
+    if view1.shape[0] == 0:  # an empty shard
+        return (view1.sum() + view2.sum()) * 0.0
     logits = F.normalize(view1, dim=1) @ F.normalize(view2, dim=1).T / temperature
     return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()

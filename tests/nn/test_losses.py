@@ -89,3 +89,18 @@ def test_models_train_with_the_full_softmax_and_mthgt_refuses_it_when_sampled():
         assert torch.isfinite(out.loss) and out.loss.item() > 0
     with pytest.raises(ValueError, match="full-softmax' needs full-graph training"):
         create_model("mthgt", loss="full-softmax", training="sampled").setup(split)
+
+
+@pytest.mark.parametrize("kind", ["bpr", "softmax"])
+def test_an_empty_batch_has_zero_loss_and_a_gradient(kind):
+    """A data-parallel rank can get no pair of a short last batch: its loss is 0, and backward
+    runs (zero gradients), so every rank takes part in the gradient exchange."""
+    from hetrec.nn.losses import ranking_loss
+
+    emb = torch.randn(5, 3, requires_grad=True)
+    pos = (emb[:0] * emb[:0]).sum(-1)
+    neg = (emb[:0].unsqueeze(1) * emb[:0].unsqueeze(1)).sum(-1).reshape(0, 4)
+    loss = ranking_loss(pos, neg, kind)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert emb.grad is not None and torch.equal(emb.grad, torch.zeros_like(emb))
