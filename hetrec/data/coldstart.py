@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import torch
 
 from .schema import INTERACTED_BY, INTERACTS, ITEM, USER, attribute_ntypes
-from .split import Split, _grouped_ranks
+from .split import Split, _grouped_ranks, validation_mask
 
 #: the cold-start protocols of :func:`cold_start_split`
 SETTINGS = ("cold-items", "cold-users")
@@ -156,11 +156,7 @@ class ColdFolds(Sequence):
         f = f % self.k
         users, items, g = self._users, self._items, self.graph
         is_test = self._edge_fold == f
-        rest = np.flatnonzero(~is_test)
-        rank, size = _grouped_ranks(users[rest], self._val_key[rest])
-        quota = np.minimum(np.floor(self.val_ratio * size + 0.5), size - 1)
-        is_val = np.zeros(len(users), dtype=bool)
-        is_val[rest[rank < quota]] = True
+        is_val = validation_mask(users, self._val_key, np.flatnonzero(~is_test), self.val_ratio)
         test_eids = np.flatnonzero(is_test)
         val_eids = np.flatnonzero(is_val)
         train_eids = np.flatnonzero(~(is_test | is_val))

@@ -67,6 +67,17 @@ def _grouped_ranks(groups: np.ndarray, keys: np.ndarray) -> tuple:
     return rank, size
 
 
+def validation_mask(users: np.ndarray, val_key: np.ndarray, rest: np.ndarray, val_ratio: float) -> np.ndarray:
+    """Boolean mask over the interactions: the validation share of the interactions ``rest``
+    (indices), the first ``round(val_ratio * n)`` of each user's ``n`` by the random ``val_key``;
+    at least one interaction of a user always stays in train."""
+    rank, size = _grouped_ranks(users[rest], val_key[rest])
+    quota = np.minimum(np.floor(val_ratio * size + 0.5), size - 1)
+    is_val = np.zeros(len(users), dtype=bool)
+    is_val[rest[rank < quota]] = True
+    return is_val
+
+
 def fold_assignment(users: np.ndarray, k: int, seed: int) -> tuple:
     """Fold of every interaction, and a random key that orders validation candidates.
 
@@ -112,16 +123,8 @@ class KFold(Sequence):
 
     def _assign(self, f: int) -> tuple:
         """Boolean masks over the interactions: (in fold ``f``'s test set, in its validation set)."""
-        users = self._users
         is_test = self._fold == f
-        rest = np.flatnonzero(~is_test)
-        # validation: the first round(val_ratio * n_rest) of each user's rest, by a random key;
-        # at least one interaction of a user always stays in train
-        rank, size = _grouped_ranks(users[rest], self._val_key[rest])
-        quota = np.minimum(np.floor(self.val_ratio * size + 0.5), size - 1)
-        is_val = np.zeros(len(users), dtype=bool)
-        is_val[rest[rank < quota]] = True
-        return is_test, is_val
+        return is_test, validation_mask(self._users, self._val_key, np.flatnonzero(~is_test), self.val_ratio)
 
     def digest(self) -> str:
         """sha256 of the split itself (which fold and which validation key each interaction
