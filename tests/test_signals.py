@@ -15,6 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class Command:
     """``hetrec ARGS`` in a process of its own, with its own temporary folder and a mark in its
     environment that every process it starts inherits."""
@@ -27,8 +32,12 @@ class Command:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                "TMPDIR": str(self.tmp), "OMP_NUM_THREADS": "1", "HETREC_SIGNAL_TEST": self.mark}
         with open(self.err_path, "wb") as err:
+            # SIGINT and SIGTERM as a shell's foreground job has them: a test run started in the
+            # background by a non-interactive shell inherits SIGINT ignored, and hetrec keeps an
+            # ignored signal ignored (test_an_ignored_sigterm_stays_ignored)
             self.proc = subprocess.Popen([sys.executable, "-m", "hetrec.cli", *map(str, args)], cwd=tmp_path, env=env,
-                                         stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+                                         stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                                         preexec_fn=_default_signals)
 
     @property
     def stderr(self) -> str:
