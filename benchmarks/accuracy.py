@@ -46,14 +46,15 @@ from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
 
 TABLE3_MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "bprmf", "multvae", "hin2vec", "ngcf", "lightgcn",
-                 "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt", "mthgt-cl"]
+                 "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt", "mthgt-cl", "mthgt-minibatch"]
 ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
 LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2vec": "HIN2Vec",
           "ngcf": "NGCF", "lightgcn": "LightGCN", "pinsage": "PinSage", "mthgt": "MTHGT",
           "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m", "mthgt-sampled": "MTHGT (sampled)",
           "mthgt-paper": "MTHGT (paper recipe)", "lightgcn-softmax": "LightGCN (sampled softmax)",
           "rp3beta": "RP3beta", "ease": "EASE", "gfcf": "GF-CF", "multvae": "MultVAE", "xsimgcl": "XSimGCL",
-          "pinsage-ui": "PinSage (user-item)", "mthgt-cl": "MTHGT + contrastive"}
+          "pinsage-ui": "PinSage (user-item)", "mthgt-cl": "MTHGT + contrastive",
+          "mthgt-minibatch": "MTHGT (mini-batch)"}
 #: training settings per model: the registry's recommended ones (hetrec.models.TRAINING)
 TRAIN_SETTINGS = TRAINING
 QUICK = dict(epochs=2, patience=2)

@@ -9,6 +9,8 @@ sets ``model.batch_builder``, and :meth:`hetrec.models.Recommender.train_batches
   sampled mode: ``hgt``, ``hgt-d``, ``hgt-m``, ``mthgt-sampled``, ``mthgt-paper``);
 * :class:`FullGraphBatches` — interactions, negatives and link-prediction samples for a step
   over the whole graph (MTHGT's full-graph mode, ``mthgt``);
+* :class:`MiniBatches` — interactions with negatives shared by the batch and a seed for the
+  step's neighbour draws (MTHGT's mini-batch mode, ``mthgt-minibatch``);
 * :class:`BPRTripleBatches` — BPR triples (``bprmf``, ``lightgcn``, ``lightgcn-softmax``, ``ngcf``, ``xsimgcl``);
 * :class:`ItemPairBatches` — query, positive and negative items with their neighbourhood
   blocks (``pinsage``);
@@ -24,12 +26,13 @@ the same batches; the seeding helpers live in :mod:`hetrec._random`.
 """
 from .base import BatchBuilder
 from .full_graph import FullGraphBatch, FullGraphBatches
+from .minibatch import MiniBatch, MiniBatches
 from .item_pairs import ItemPairBatches, PinSageBatch
 from .subgraph import EdgeSubgraphBatch, EdgeSubgraphBatches
 from .triples import BPRBatch, BPRTripleBatches
 from .users import UserRowBatch, UserRowBatches
 from .walks import WalkTripleBatches
 
-__all__ = ["BatchBuilder", "EdgeSubgraphBatch", "EdgeSubgraphBatches", "FullGraphBatch", "FullGraphBatches",
+__all__ = ["BatchBuilder", "EdgeSubgraphBatch", "EdgeSubgraphBatches", "FullGraphBatch", "FullGraphBatches", "MiniBatch", "MiniBatches",
            "BPRBatch", "BPRTripleBatches", "PinSageBatch", "ItemPairBatches", "WalkTripleBatches",
            "UserRowBatch", "UserRowBatches"]

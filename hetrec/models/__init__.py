@@ -41,6 +41,11 @@ MODELS = {
     # the recipe trained for cold start: each step zeroes the ID embedding of 20 % of the users and
     # items, so the layers learn to embed a node from its edges alone (docs/coldstart.md)
     "mthgt-cold": ("hetrec.models.mthgt", "MTHGT", dict(id_dropout=0.2)),
+    # the recipe in the mini-batch mode that training="auto" picks above full_graph_max_edges:
+    # each step computes only its batch's nodes, from historical embeddings refreshed once per
+    # epoch and control variates over 8 in-edges per node and layer, 64 negatives per interaction
+    # from a pool of 65,536 items per batch; settings chosen on Last.FM fold-0 validation (docs/scale.md)
+    "mthgt-minibatch": ("hetrec.models.mthgt", "MTHGT", dict(training="minibatch")),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
     "rp3beta": ("hetrec.models.classic", "RP3beta", {}),
@@ -87,6 +92,7 @@ TRAINING = {
     "mthgt": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-cl": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-cold": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-minibatch": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-m": dict(lr=5e-3, epochs=40, patience=5),

@@ -10,7 +10,12 @@ One class serves two recipes (every difference is measured in docs/mthgt.md):
   sampled softmax over ``num_negatives`` uniform non-training items, plus LightGCN's L2 on the
   batch's layer-0 embeddings. When the training graph has at most ``full_graph_max_edges`` edges
   (``training="auto"``) every step propagates the whole training graph with the step's predicted
-  edges (and their reverses) hidden; otherwise steps run on sampled subgraphs as below. It is
+  edges (and their reverses) hidden; above it, steps run in the **mini-batch mode**
+  (``training="minibatch"``, preset ``mthgt-minibatch``): the same model and loss, each step
+  computing only its batch's nodes from historical embeddings and control variates over sampled
+  in-edges (:mod:`hetrec.models._history`, docs/scale.md), at a cost bounded by the batch;
+  configurations that mode cannot train (:func:`minibatch_problems`) run on sampled subgraphs
+  as below. It is
   single-task by default, because link prediction lowered accuracy in every form tried;
   ``multitask=True`` adds it through MMoE with uncertainty weighting.
 * **the paper's recipe** (``create_model("mthgt-paper")``, :data:`hetrec.models.MTHGT_PAPER`).
@@ -46,7 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches
+from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches, MiniBatch, MiniBatches
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
@@ -98,13 +103,24 @@ class MTHGTConfig:
     num_experts: int = 4
     #: initial weight of the MMoE mixture against its input (Eq. 14's alpha); 0.5 = the paper
     mmoe_alpha: float = 0.05
-    #: "full" (every step encodes the whole training graph), "sampled" (subgraphs around the
-    #: batch, the paper) or "auto" (full when the training graph has <= full_graph_max_edges)
+    #: "full" (every step encodes the whole training graph), "minibatch" (each step computes only
+    #: its batch's nodes, from historical embeddings and control variates over ``history_fanout``
+    #: sampled in-edges per node and layer: :mod:`hetrec.models._history`), "sampled" (subgraphs
+    #: around the batch, the paper) or "auto" (full when the training graph has <=
+    #: full_graph_max_edges edges, else minibatch where the configuration allows it, else sampled)
     training: str = "auto"
     full_graph_max_edges: int = 20_000_000
     #: item-item structure as a relation, each item linked (both ways) to its ``item_neighbors``
     #: most cosine-similar items in the fold's training interactions (0 = off)
     item_neighbors: int = 0
+    #: minibatch mode: in-edges drawn per node and layer (with probability c(e) / C(t)); None =
+    #: every in-edge (exact, for tests and small graphs)
+    history_fanout: int | None = 8
+    #: minibatch mode: steps between refreshes of the historical embeddings (an inference pass
+    #: over the whole graph); 0 = at the start of every epoch
+    history_refresh: int = 0
+    #: minibatch mode: items per batch its interactions' negatives are drawn from
+    negative_pool: int = 65536
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
     sampler: str = "dense"
     #: interactions per step (both modes)
@@ -160,6 +176,27 @@ class MTHGTConfig:
     #: interaction edges alone, as it must for a node it has no trained embedding of (cold start,
     #: :meth:`MTHGT.inductive_embeddings`, docs/coldstart.md). 0 = off (the recipe)
     id_dropout: float = 0.0
+
+
+def minibatch_problems(cfg: MTHGTConfig) -> list:
+    """What in ``cfg`` the mini-batch mode cannot train (empty: it can). The mode relies on the
+    layers being linear in their input (the light layer without per-edge attention) and on one
+    recommendation task."""
+    problems = []
+    if cfg.conv != "light":
+        problems.append(f"conv='light' (got {cfg.conv!r})")
+    if cfg.attention == "edge" or cfg.attention is True:
+        problems.append("attention 'relation' or 'none' (per-edge attention is not linear in the input)")
+    if cfg.multitask:
+        problems.append("multitask=False")
+    if cfg.projection:
+        problems.append("projection=False")
+    if cfg.loss == "full-softmax":
+        problems.append("loss 'softmax' or 'bpr'")
+    for name in ("cl_weight", "id_dropout", "dropout"):
+        if getattr(cfg, name):
+            problems.append(f"{name}=0")
+    return problems
 
 
 def resolve_max_in_edges(cfg: MTHGTConfig, num_edges: int):
@@ -227,7 +264,7 @@ class MTHGT(Recommender):
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
-                "training": ("auto", "full", "sampled"), "loss": ("bpr", "softmax", "full-softmax"), "lp_loss": ("bpr", "softmax"),
+                "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"), "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
                 "max_in_edges": ("auto",)}
 
@@ -251,6 +288,13 @@ class MTHGT(Recommender):
         self.lp_relations = _pair_relations(g)
         self.full_graph = cfg.training == "full" or (
             cfg.training == "auto" and g.num_edges() <= cfg.full_graph_max_edges)
+        problems = minibatch_problems(cfg)
+        self.minibatch = cfg.training == "minibatch" or (
+            cfg.training == "auto" and not self.full_graph and not problems)
+        if cfg.training == "minibatch" and problems:
+            raise ValueError("training='minibatch' needs " + "; ".join(problems))
+        self._history = None
+        self._steps_since_refresh = 0
         if cfg.loss == "full-softmax" and not self.full_graph:
             raise ValueError("loss 'full-softmax' needs full-graph training (a sampled subgraph holds only some "
                              "items); use 'softmax' with num_negatives, or training='full'")
@@ -287,7 +331,12 @@ class MTHGT(Recommender):
                              activation=F.gelu if cfg.expert_activation == "gelu" else None,
                              init_alpha=cfg.mmoe_alpha, expert_bias=cfg.expert_bias)
             self.weighting = UncertaintyWeighting(2)
-        if self.full_graph:
+        if self.minibatch:
+            self.batch_builder = MiniBatches(g, cfg.batch_size, cfg.num_negatives, cfg.negative_pool)
+            u, i = g.edges(etype=INTERACTS)
+            # sorted (user, item) keys of the training pairs: a negative that is one is masked
+            self._train_keys = torch.unique(u.long() * g.num_nodes(ITEM) + i.long())
+        elif self.full_graph:
             self.batch_builder = FullGraphBatches(
                 g, split.train, cfg.batch_size, cfg.num_negatives, self.lp_relations if cfg.multitask else (),
                 cfg.lp_edges_per_relation, cfg.lp_negatives, cfg.drop_batch_edges,
@@ -508,6 +557,8 @@ class MTHGT(Recommender):
         or an :class:`~hetrec.batching.EdgeSubgraphBatch`."""
         if isinstance(batch, FullGraphBatch):
             return self._full_graph_loss(batch)
+        if isinstance(batch, MiniBatch):
+            return self._minibatch_loss(batch)
         return self._subgraph_loss(batch)
 
     def _subgraph_loss(self, batch) -> LossOutput:
@@ -583,6 +634,84 @@ class MTHGT(Recommender):
         if cl is None:
             return out
         return LossOutput(out.loss + cfg.cl_weight * cl, {**out.logs, "cl": float(cl.detach())})
+
+    # -- mini-batch mode ---------------------------------------------------------------------
+    def _relation_logits(self) -> list:
+        """Each light layer's relation logits ``(R, heads)`` (None: no attention)."""
+        return [layer.relation_logit if layer.attention == "relation" else None for layer in self.gnns[0]]
+
+    def history(self, refresh: bool = False):
+        """The :class:`~hetrec.models._history.HistoricalPropagation` of the training graph on the
+        model's device, with a snapshot of the current parameters (taken now when ``refresh``,
+        when there is none, or when the device changed)."""
+        from ._history import HistoricalPropagation
+
+        hp = self._history
+        if hp is None or hp.src.device != self.device:
+            hp = self._history = HistoricalPropagation(self.device_graph, self.config.norm)
+        if refresh or hp.history is None:
+            with torch.no_grad():
+                hp.refresh(self.propagate(self.device_graph)[0], self._relation_logits())
+            self._steps_since_refresh = 0
+        return hp
+
+    def layer0_global(self, ids: torch.Tensor) -> torch.Tensor:
+        """Layer-0 rows (ID embeddings) of global node ids (:class:`HistoricalPropagation`)."""
+        hp = self._history
+        out = None
+        for t in hp.ntypes:
+            table = self.proj[t]
+            lo = hp.offset[t]
+            mask = (ids >= lo) & (ids < lo + table.num_embeddings)
+            if not mask.any():
+                continue
+            rows = table(ids[mask] - lo)
+            if out is None:
+                out = rows.new_zeros(len(ids), rows.shape[1])
+            out = out.index_put((mask.nonzero().flatten(),), rows)
+        return out
+
+    def _minibatch_loss(self, batch: MiniBatch) -> LossOutput:
+        cfg = self.config
+        refresh = self._history is None or (cfg.history_refresh == 0 and batch.first) or (
+            cfg.history_refresh > 0 and self._steps_since_refresh >= cfg.history_refresh)
+        hp = self.history(refresh=refresh)
+        self._steps_since_refresh += 1
+        users, pos, neg = (hp.global_ids(USER, batch.users), hp.global_ids(ITEM, batch.pos_items),
+                           hp.global_ids(ITEM, batch.neg_items))
+        targets = torch.unique(torch.cat([users, pos, neg.flatten()]))
+        gen = torch.Generator().manual_seed(int(batch.seed))
+        hidden = None
+        if cfg.drop_batch_edges:
+            pairs = torch.unique(batch.users * self.graph.num_nodes(ITEM) + batch.pos_items)
+            n_items = self.graph.num_nodes(ITEM)
+            hidden = hp.hidden_edges(INTERACTS, pairs // n_items, pairs % n_items, self.reverse[INTERACTS])
+        seq, frontiers = hp.propagate(targets, self.layer0_global, self._relation_logits(), cfg.num_heads,
+                                      cfg.history_fanout, gen, hidden)
+        z = torch.stack(seq).mean(0) if cfg.combine == "mean" else seq[-1]
+        ru, rp, rn = (torch.searchsorted(targets, x) for x in (users, pos, neg))
+        u = z[ru]
+        pos_s = (u * z[rp]).sum(-1)
+        neg_s = torch.bmm(z[rn], u.unsqueeze(-1)).squeeze(-1)  # (B, k)
+        if self._train_keys.device != neg.device:
+            self._train_keys = self._train_keys.to(neg.device)
+        keys = self._train_keys
+        key = batch.users.unsqueeze(1) * self.graph.num_nodes(ITEM) + batch.neg_items
+        at = torch.searchsorted(keys, key).clamp(max=max(len(keys) - 1, 0))
+        neg_s = neg_s.masked_fill(keys[at] == key, -1e9) if len(keys) else neg_s
+        rec = ranking_loss(pos_s, neg_s, cfg.loss, cfg.temperature)
+        reg = None
+        if cfg.reg_weight:
+            h0 = seq[0]
+            b = max(len(users), 1)
+            reg = 0.5 * (h0[ru].pow(2).sum() + h0[rp].pow(2).sum() + h0.pow(2).sum(-1)[rn].mean(1).sum()) / b
+        out = self._combine(rec, None, reg)
+        return LossOutput(out.loss, {**out.logs, "step_nodes": float(len(frontiers[0]))})
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load parameters; the mini-batch mode's snapshot of the old ones is dropped."""
+        self._history = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def cl_loss(self, final: dict, view: dict, users, items) -> torch.Tensor:
         """XSimGCL's contrastive term: InfoNCE between the final recommendation embeddings and the

@@ -1,0 +1,234 @@
+"""MTHGT's mini-batch mode (hetrec.models._history): the estimator against the full-graph layers
+(DGL message passing over the whole training graph), its batches, loss and settings."""
+import pytest
+import torch
+
+from hetrec.batching import MiniBatch, MiniBatches
+from hetrec.data import INTERACTS, ITEM, USER
+from hetrec.models import create_model
+from hetrec.train import TrainConfig, Trainer
+
+
+def _model(split, **overrides):
+    torch.manual_seed(0)
+    m = create_model("mthgt-minibatch", **overrides)
+    m.setup(split)
+    return m
+
+
+def _perturb(model, scale=0.05, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
+def _full(model):
+    """``[H^0, ..., H^L]`` of every node from the full-graph layers, in global order."""
+    hp = model.history()
+    return [hp.to_global(h) for h in model.propagate(model.device_graph)[0]]
+
+
+def _targets(hp):
+    n = hp.num_nodes
+    return torch.tensor(sorted({0, 3, hp.offset[ITEM] + 2, hp.offset[ITEM] + 9, n // 2, n - 1}))
+
+
+@pytest.mark.parametrize("attention", ["relation", "none"])
+@pytest.mark.parametrize("norm", ["node", "relation"])
+def test_every_in_edge_gives_the_full_graph_layers_and_their_gradients(split, attention, norm):
+    m = _model(split, attention=attention, norm=norm, history_fanout=None)
+    hp = m.history(refresh=True)
+    _perturb(m)  # parameters now differ from the snapshot: the control variate must cancel exactly
+    t = _targets(hp)
+    seq, _ = hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, None, None)
+    full = _full(m)
+    assert len(seq) == m.config.num_layers + 1
+    for got, want in zip(seq, full):
+        torch.testing.assert_close(got, want[t], atol=1e-6, rtol=1e-5)
+    w = torch.randn(len(t), m.config.hidden_size, generator=torch.Generator().manual_seed(2))
+
+    def grads(out):
+        m.zero_grad()
+        (out * w).sum().backward()
+        return {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+
+    g_mb = grads(torch.stack(seq).mean(0))
+    g_full = grads(torch.stack(_full(m)).mean(0)[t])
+    assert set(g_mb) == set(g_full) and g_full
+    for name in g_full:
+        torch.testing.assert_close(g_mb[name], g_full[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_sampled_layers_are_exact_at_the_snapshot(split):
+    m = _model(split)
+    hp = m.history(refresh=True)
+    t = _targets(hp)
+    seq, frontiers = hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, 2,
+                                  torch.Generator().manual_seed(0))
+    for got, want in zip(seq, _full(m)):
+        torch.testing.assert_close(got, want[t], atol=1e-6, rtol=1e-5)
+    # each hop adds at most fanout sources per node
+    for lo, hi in zip(frontiers[:-1], frontiers[1:]):
+        assert set(hi.tolist()) <= set(lo.tolist()) and len(lo) <= 3 * len(hi)
+
+
+def test_sampled_layers_are_unbiased(split):
+    """Away from the snapshot, the mean of many draws converges to the exact layers: every
+    entry within 5 standard errors of its Monte Carlo mean."""
+    m = _model(split)
+    hp = m.history(refresh=True)
+    _perturb(m)
+    t = _targets(hp)
+    full = _full(m)
+    gen = torch.Generator().manual_seed(0)
+    draws = 1500
+    with torch.no_grad():
+        outs = [hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, 2, gen)[0][-1]
+                for _ in range(draws)]
+    x = torch.stack(outs)
+    mean, se = x.mean(0), x.std(0) / draws ** 0.5
+    assert (x.std(0) > 0).any()  # the draws do vary
+    assert ((mean - full[-1][t]).abs() <= 5 * se + 1e-6).all()
+
+
+def test_hidden_edges_carry_no_message(split):
+    """A step's predicted edges (and their reverses) leave every layer: against the full-graph
+    layers over the graph without them, normalised with the whole graph's degrees (the
+    mini-batch mode keeps those). Without attention the two are the same computation."""
+    from hetrec.data import INTERACTED_BY
+    from hetrec.nn.light_hgt import IN_DEGREE, OUT_DEGREE
+
+    m = _model(split, attention="none", history_fanout=None)
+    g = m.device_graph
+    hp = m.history(refresh=True)
+    u, i = g.edges(etype=INTERACTS)
+    pick = torch.arange(0, len(u), 7)
+    hidden = hp.hidden_edges(INTERACTS, u[pick], i[pick], INTERACTED_BY)
+    t = torch.unique(torch.cat([hp.global_ids(USER, u[pick][:10]), hp.global_ids(ITEM, i[pick][:10])]))
+    _perturb(m)
+    seq, _ = hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, None,
+                          torch.Generator().manual_seed(0), hidden)
+    rev = m.reverse[INTERACTS]
+    s_all, d_all = g.edges(etype=rev)
+    drop_rev = torch.isin(s_all * g.num_nodes(USER) + d_all, i[pick] * g.num_nodes(USER) + u[pick]).nonzero().flatten()
+    mp = m.message_graph({INTERACTS: pick, rev: drop_rev})
+    for nt in g.ntypes:
+        mp.nodes[nt].data[OUT_DEGREE] = sum(g.out_degrees(etype=r) for r in g.canonical_etypes if r[0] == nt)
+        mp.nodes[nt].data[IN_DEGREE] = sum(g.in_degrees(etype=r) for r in g.canonical_etypes if r[2] == nt)
+    want = [hp.to_global(h) for h in m.propagate(mp)[0]]
+    kept, _ = hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, None, None)
+    assert not torch.allclose(kept[-1], want[-1][t], atol=1e-4)  # the hidden edges did matter
+    for got, w in zip(seq, want):
+        torch.testing.assert_close(got, w[t], atol=1e-6, rtol=1e-5)
+
+
+def test_minibatches_cover_each_interaction_once_with_pool_negatives(split):
+    g = split.train_graph
+    b = MiniBatches(g, batch_size=128, num_negatives=8, negative_pool=16)
+    batches = list(b.batches(torch.Generator().manual_seed(0)))
+    users = torch.cat([x.users for x in batches])
+    items = torch.cat([x.pos_items for x in batches])
+    u, i = g.edges(etype=INTERACTS)
+    key = lambda a, c: sorted((a * g.num_nodes(ITEM) + c).tolist())  # noqa: E731
+    assert key(users, items) == key(u.long(), i.long())
+    assert [x.first for x in batches] == [True] + [False] * (len(batches) - 1)
+    for x in batches:
+        assert x.neg_items.shape == (len(x.users), 8)
+        assert len(torch.unique(x.neg_items)) <= 16
+        assert int(x.neg_items.max()) < g.num_nodes(ITEM)
+    again = list(b.batches(torch.Generator().manual_seed(0)))
+    assert all(torch.equal(a.neg_items, c.neg_items) and a.seed == c.seed for a, c in zip(batches, again))
+    part = b.shard(batches[0], 1, 2)
+    assert torch.equal(part.users, batches[0].users[1::2]) and part.seed == batches[0].seed
+
+
+def test_a_negative_the_user_trained_on_is_masked(split):
+    """A negative that is one of the user's training items drops out of the loss: the loss is
+    the sampled softmax over the positive and the other negatives, from full-graph embeddings."""
+    from hetrec.nn.losses import ranking_loss
+
+    m = _model(split, reg_weight=0.0, history_fanout=None, drop_batch_edges=False)
+    g = split.train_graph
+    u, i = (x.long() for x in g.edges(etype=INTERACTS))
+    user = u[0]
+    trained = i[u == user]
+    others = torch.tensor([j for j in range(g.num_nodes(ITEM)) if j not in set(trained.tolist())])[:3]
+    batch = MiniBatch(user.view(1), trained[:1], torch.cat([trained[1:2], others]).view(1, -1), 0, True)
+    got = m.loss(batch).loss
+    hp = m.history()
+    z = torch.stack(_full(m)).mean(0)
+    zu, zi = z[hp.global_ids(USER, user.view(1))], z[hp.global_ids(ITEM, torch.arange(g.num_nodes(ITEM)))]
+    want = ranking_loss((zu * zi[trained[:1]]).sum(-1), zu @ zi[others].T, "softmax", m.config.temperature)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+
+
+def test_minibatch_loss_equals_the_full_graph_loss_on_the_same_triples(split):
+    """With every in-edge, the mini-batch loss is the full-graph model's loss (predicted edges
+    left in) on the same users, positives and negatives."""
+    from hetrec.batching import FullGraphBatch
+
+    m = _model(split, history_fanout=None, drop_batch_edges=False)
+    full = create_model("mthgt", training="full", drop_batch_edges=False)
+    full.setup(split)
+    full.load_state_dict(m.state_dict())
+    _perturb(m)
+    full.load_state_dict(m.state_dict())
+    g = split.train_graph
+    u, i = (x.long() for x in g.edges(etype=INTERACTS))
+    users, pos = u[:20], i[:20]
+    free = torch.tensor(sorted(set(range(g.num_nodes(ITEM))) - set(i[torch.isin(u, users)].tolist())))
+    gen = torch.Generator().manual_seed(3)
+    neg = free[torch.randint(0, len(free), (20, 5), generator=gen)]  # true negatives: nothing masked
+    want = full.loss(FullGraphBatch(users, pos, neg, {}, {})).loss
+    got = m.loss(MiniBatch(users, pos, neg, 0, True)).loss
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+
+
+def test_settings_the_mode_cannot_train_fail_at_setup(split):
+    for bad in (dict(conv="hgt"), dict(attention="edge"), dict(multitask=True), dict(cl_weight=0.1)):
+        with pytest.raises(ValueError, match="minibatch"):
+            _model(split, **bad)
+
+
+def test_auto_picks_minibatch_above_the_threshold_where_it_can(split):
+    m = create_model("mthgt", full_graph_max_edges=10)
+    m.setup(split)
+    assert m.minibatch and not m.full_graph and isinstance(m.batch_builder, MiniBatches)
+    m = create_model("mthgt", full_graph_max_edges=10, multitask=True)
+    m.setup(split)
+    assert not m.minibatch and not m.full_graph  # sampled subgraphs
+    m = create_model("mthgt")
+    m.setup(split)
+    assert m.full_graph and not m.minibatch
+
+
+def test_training_is_reproducible_learns_and_runs_on_an_explicit_device(split, tmp_path):
+    def run(out):
+        torch.manual_seed(0)
+        m = create_model("mthgt-minibatch", hidden_size=16, num_heads=2, batch_size=256, negative_pool=32)
+        res = Trainer(TrainConfig(epochs=4, lr=1e-2, patience=10, seed=0), out_dir=out,
+                      device=torch.device("cpu")).fit(m, split)
+        return m, res
+
+    m1, r1 = run(tmp_path / "a")
+    m2, r2 = run(tmp_path / "b")
+    assert r1.test == r2.test and r1.val == r2.val
+    losses = [h["loss"] for h in r1.history]
+    assert losses[-1] < losses[0]
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    assert m1.history().src.device.type == "cpu" and m1.history().history[0].device.type == "cpu"
+
+
+def test_history_refresh_every_n_steps(split):
+    m = _model(split, history_refresh=2, batch_size=64)
+    batches = iter(m.train_batches(torch.Generator().manual_seed(0)))
+    snapshots = []
+    for _ in range(5):
+        m.loss(next(batches))
+        snapshots.append(id(m._history.history))
+        with torch.no_grad():
+            m.proj[USER].weight.add_(0.01)
+    # a refresh on the first step, then every second step
+    assert snapshots[0] == snapshots[1] != snapshots[2] == snapshots[3] != snapshots[4]
