@@ -26,13 +26,14 @@ the same batches; the seeding helpers live in :mod:`hetrec._random`.
 """
 from .base import BatchBuilder
 from .full_graph import FullGraphBatch, FullGraphBatches
-from .minibatch import MiniBatch, MiniBatches
 from .item_pairs import ItemPairBatches, PinSageBatch
+from .minibatch import MiniBatch, MiniBatches
 from .subgraph import EdgeSubgraphBatch, EdgeSubgraphBatches
 from .triples import BPRBatch, BPRTripleBatches
 from .users import UserRowBatch, UserRowBatches
 from .walks import WalkTripleBatches
 
-__all__ = ["BatchBuilder", "EdgeSubgraphBatch", "EdgeSubgraphBatches", "FullGraphBatch", "FullGraphBatches", "MiniBatch", "MiniBatches",
+__all__ = ["BatchBuilder", "EdgeSubgraphBatch", "EdgeSubgraphBatches", "FullGraphBatch", "FullGraphBatches",
+           "MiniBatch", "MiniBatches",
            "BPRBatch", "BPRTripleBatches", "PinSageBatch", "ItemPairBatches", "WalkTripleBatches",
            "UserRowBatch", "UserRowBatches"]

@@ -192,8 +192,8 @@ class HistoricalPropagation:
         num_layers = len(logits)
         frontiers, hops = [None] * (num_layers + 1), [None] * (num_layers + 1)
         frontiers[num_layers] = torch.unique(targets)
-        for l in range(num_layers, 0, -1):
-            nodes = frontiers[l]
+        for k in range(num_layers, 0, -1):
+            nodes = frontiers[k]
             row, pos, scale = self._in_edges(nodes, fanout, generator)
             src = self.src[pos].long()
             below = torch.unique(torch.cat([nodes, src]))
@@ -203,29 +203,29 @@ class HistoricalPropagation:
                 key = nodes[row] * n + src
                 at = torch.searchsorted(keys, key).clamp(max=len(keys) - 1)
                 scale = scale.masked_fill(keys[at] == key, 0.0)
-            hops[l] = (row, pos, scale, torch.searchsorted(below, src))
-            frontiers[l - 1] = below
+            hops[k] = (row, pos, scale, torch.searchsorted(below, src))
+            frontiers[k - 1] = below
         h = h0_fn(frontiers[0])
         outs = [h]
-        for l in range(1, num_layers + 1):
-            nodes, (row, pos, scale, src_idx) = frontiers[l], hops[l]
+        for k in range(1, num_layers + 1):
+            nodes, (row, pos, scale, src_idx) = frontiers[k], hops[k]
             d = h.shape[1]
             dh = d // heads
             tgt = nodes[row]
             rel = self.rel[pos].long()
-            a = self._weights(logits[l - 1], tgt, rel, heads) * scale.unsqueeze(1)
-            a_bar = self._weights(self.logits[l - 1], tgt, rel, heads) * scale.unsqueeze(1)
-            hist_prev = self.history[l - 1][frontiers[l - 1]]
+            a = self._weights(logits[k - 1], tgt, rel, heads) * scale.unsqueeze(1)
+            a_bar = self._weights(self.logits[k - 1], tgt, rel, heads) * scale.unsqueeze(1)
+            hist_prev = self.history[k - 1][frontiers[k - 1]]
             msg = (a.unsqueeze(-1) * h[src_idx].view(-1, heads, dh)
                    - a_bar.unsqueeze(-1) * hist_prev[src_idx].view(-1, heads, dh)).reshape(-1, d)
-            out = self.history[l][nodes].clone()
+            out = self.history[k][nodes].clone()
             if hidden is not None and len(hidden[0]):
                 h_src, h_dst, h_rel, h_c = hidden
                 at = torch.searchsorted(nodes, h_dst).clamp(max=len(nodes) - 1)
                 inside = nodes[at] == h_dst
                 if inside.any():
-                    a_h = self._weights(self.logits[l - 1], h_dst[inside], h_rel[inside], heads) * h_c[inside].unsqueeze(1)
-                    old = (a_h.unsqueeze(-1) * self.history[l - 1][h_src[inside]].view(-1, heads, d // heads))
+                    a_h = self._weights(self.logits[k - 1], h_dst[inside], h_rel[inside], heads) * h_c[inside].unsqueeze(1)
+                    old = (a_h.unsqueeze(-1) * self.history[k - 1][h_src[inside]].view(-1, heads, d // heads))
                     out = out.index_add(0, at[inside], -old.reshape(-1, d))
             out = out.index_add(0, row, msg)
             h = out
@@ -234,7 +234,7 @@ class HistoricalPropagation:
         t = frontiers[num_layers]
         idx = torch.searchsorted(t, targets)
         result = []
-        for l, x in enumerate(outs):
-            rows = torch.searchsorted(frontiers[l], t)[idx]
+        for k, x in enumerate(outs):
+            rows = torch.searchsorted(frontiers[k], t)[idx]
             result.append(x[rows])
         return result, frontiers

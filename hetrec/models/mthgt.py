@@ -264,7 +264,8 @@ class MTHGT(Recommender):
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
-                "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"), "lp_loss": ("bpr", "softmax"),
+                "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"),
+                "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
                 "max_in_edges": ("auto",)}
 
