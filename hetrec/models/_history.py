@@ -153,14 +153,16 @@ class HistoricalPropagation:
         scale = torch.cat([self.c[e_pos], (self.C[nodes] / fanout)[s_row]])
         return torch.cat([e_row, s_row]), torch.cat([e_pos, s_pos]), scale
 
-    def _weights(self, logits, nodes, rel, heads: int):
-        """``a_r(t)`` per edge ``(E, heads)`` for target rows ``nodes`` (global ids) and edge
-        relations ``rel``, from relation logits ``(R, heads)`` (None: ones)."""
+    def _weights(self, logits, nodes, rel, heads: int, row=None):
+        """``a_r(t)`` per edge ``(E, heads)`` for the edges' relations ``rel`` and targets: global
+        ids ``nodes`` (one per edge), or with ``row`` the edges' rows in ``nodes`` (the factor
+        ``C(t) / den(t)`` is then computed once per node), from relation logits ``(R, heads)``
+        (None: ones)."""
         if logits is None:
             return torch.ones(len(rel), heads, device=rel.device)
         w = logits.exp()  # (R, heads)
-        den = self.S[nodes] @ w  # (E, heads)
-        return w[rel] * (self.C[nodes].unsqueeze(1) / den.clamp(min=1e-30))
+        f = self.C[nodes].unsqueeze(1) / (self.S[nodes] @ w).clamp(min=1e-30)  # (nodes, heads)
+        return w[rel] * (f if row is None else f[row])
 
     def hidden_edges(self, relation, src_local, dst_local, hide_reverse: tuple | None = None):
         """``(src, dst, rel, c)`` (global ids) of edges of ``relation`` to hide from a step's
@@ -192,18 +194,18 @@ class HistoricalPropagation:
         num_layers = len(logits)
         frontiers, hops = [None] * (num_layers + 1), [None] * (num_layers + 1)
         frontiers[num_layers] = torch.unique(targets)
+        n = self.num_nodes
+        hidden_keys = torch.sort(hidden[1] * n + hidden[0]).values if hidden is not None and len(hidden[0]) else None
         for k in range(num_layers, 0, -1):
             nodes = frontiers[k]
             row, pos, scale = self._in_edges(nodes, fanout, generator)
             src = self.src[pos].long()
-            below = torch.unique(torch.cat([nodes, src]))
-            if hidden is not None and len(hidden[0]):
-                n = self.num_nodes
-                keys = torch.sort(hidden[1] * n + hidden[0]).values
+            below, inverse = torch.unique(torch.cat([nodes, src]), return_inverse=True)
+            if hidden_keys is not None:
                 key = nodes[row] * n + src
-                at = torch.searchsorted(keys, key).clamp(max=len(keys) - 1)
-                scale = scale.masked_fill(keys[at] == key, 0.0)
-            hops[k] = (row, pos, scale, torch.searchsorted(below, src))
+                at = torch.searchsorted(hidden_keys, key).clamp(max=len(hidden_keys) - 1)
+                scale = scale.masked_fill(hidden_keys[at] == key, 0.0)
+            hops[k] = (row, pos, scale, inverse[len(nodes):])
             frontiers[k - 1] = below
         h = h0_fn(frontiers[0])
         outs = [h]
@@ -211,13 +213,11 @@ class HistoricalPropagation:
             nodes, (row, pos, scale, src_idx) = frontiers[k], hops[k]
             d = h.shape[1]
             dh = d // heads
-            tgt = nodes[row]
             rel = self.rel[pos].long()
-            a = self._weights(logits[k - 1], tgt, rel, heads) * scale.unsqueeze(1)
-            a_bar = self._weights(self.logits[k - 1], tgt, rel, heads) * scale.unsqueeze(1)
-            hist_prev = self.history[k - 1][frontiers[k - 1]]
-            msg = (a.unsqueeze(-1) * h[src_idx].view(-1, heads, dh)
-                   - a_bar.unsqueeze(-1) * hist_prev[src_idx].view(-1, heads, dh)).reshape(-1, d)
+            a = self._weights(logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
+            a_bar = self._weights(self.logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
+            hist_src = self.history[k - 1][frontiers[k - 1][src_idx]].view(-1, heads, dh)
+            msg = (a.unsqueeze(-1) * h[src_idx].view(-1, heads, dh) - a_bar.unsqueeze(-1) * hist_src).reshape(-1, d)
             out = self.history[k][nodes].clone()
             if hidden is not None and len(hidden[0]):
                 h_src, h_dst, h_rel, h_c = hidden
