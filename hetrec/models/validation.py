@@ -21,10 +21,10 @@ POSITIVE_INTS = {
     "width", "fanout", "num_negatives", "lp_edges_per_relation", "lp_negatives", "walk_length",
     "walks_per_node", "window", "num_neighbors", "num_random_walks", "num_traversals",
     "inference_random_walks", "k", "block_entries", "num_factors", "full_graph_max_edges", "max_neighbors", "max_in_edges",
-    "latent_size", "total_anneal_steps", "cl_layer",
+    "latent_size", "total_anneal_steps", "cl_layer", "history_fanout", "negative_pool",
 }
 #: integer settings that must be at least 0
-NON_NEGATIVE_INTS = {"attention_layers", "seed", "num_layers"}  # 0 layers: LightGCN / NGCF = MF
+NON_NEGATIVE_INTS = {"attention_layers", "seed", "num_layers", "history_refresh"}  # 0 layers: LightGCN / NGCF = MF
 #: (low, high, low inclusive, high inclusive) for number settings
 FLOAT_RANGES = {
     "dropout": (0.0, 1.0, True, False),

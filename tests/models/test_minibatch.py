@@ -191,6 +191,12 @@ def test_settings_the_mode_cannot_train_fail_at_setup(split):
             _model(split, **bad)
 
 
+@pytest.mark.parametrize("bad", [dict(history_fanout=0), dict(negative_pool=0), dict(history_refresh=-1)])
+def test_mode_settings_out_of_range_are_refused(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        create_model("mthgt-minibatch", **bad)
+
+
 def test_auto_picks_minibatch_above_the_threshold_where_it_can(split):
     m = create_model("mthgt", full_graph_max_edges=10)
     m.setup(split)
