@@ -61,8 +61,9 @@ class HistoricalPropagation:
         self.ntypes = list(g.ntypes)
         self.etypes = [tuple(r) for r in g.canonical_etypes]
         dev = g.device
-        counts = torch.tensor([g.num_nodes(t) for t in self.ntypes], dtype=torch.int64)
-        offsets = torch.zeros(len(counts) + 1, dtype=torch.int64)
+        # host-side bookkeeping (read back as Python ints)
+        counts = torch.tensor([g.num_nodes(t) for t in self.ntypes], dtype=torch.int64, device="cpu")
+        offsets = torch.zeros(len(counts) + 1, dtype=torch.int64, device="cpu")
         offsets[1:] = torch.cumsum(counts, 0)
         self.offset = {t: int(offsets[i]) for i, t in enumerate(self.ntypes)}
         self.num_nodes = int(offsets[-1])
