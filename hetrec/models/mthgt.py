@@ -113,13 +113,13 @@ class MTHGTConfig:
     #: item-item structure as a relation, each item linked (both ways) to its ``item_neighbors``
     #: most cosine-similar items in the fold's training interactions (0 = off)
     item_neighbors: int = 0
-    #: minibatch mode: in-edges drawn per node and layer (with probability c(e) / C(t)); None =
+    #: in-edges drawn per node and layer in the mini-batch mode (with probability c(e) / C(t)); None =
     #: every in-edge (exact, for tests and small graphs)
     history_fanout: int | None = 8
-    #: minibatch mode: steps between refreshes of the historical embeddings (an inference pass
+    #: steps between refreshes of the mini-batch mode's historical embeddings (an inference pass
     #: over the whole graph); 0 = at the start of every epoch
     history_refresh: int = 0
-    #: minibatch mode: items per batch its interactions' negatives are drawn from
+    #: items per batch the mini-batch mode draws each interaction's negatives from
     negative_pool: int = 65536
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
     sampler: str = "dense"
