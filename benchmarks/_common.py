@@ -73,3 +73,36 @@ def status_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise OSError(field)
+
+
+def run_cells(script, sizes, cells: Path, args_for_cell, timeout: float, summary) -> list:
+    """Run ``script --cell N ARGS`` in its own process for each size ``N`` without a finished
+    cell under ``cells`` (``<N>.json``, written atomically from the last stdout line), stopping
+    at the first timeout or failure (larger sizes skipped); ``summary(row)`` is printed per new
+    cell. Returns every finished cell's row."""
+    import json
+    import subprocess
+    import sys
+
+    from hetrec._io import atomic_write_text
+
+    cells.mkdir(parents=True, exist_ok=True)
+    for n in sizes:
+        path = cells / f"{int(n)}.json"
+        if path.exists():
+            continue
+        print(f"== {int(n):,} interactions", file=sys.stderr, flush=True)
+        cmd = [sys.executable, str(script), "--cell", str(n), *args_for_cell]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"   {int(n):,}: over {timeout:.0f} s, stopped; larger sizes skipped", file=sys.stderr)
+            break
+        if res.returncode != 0:
+            tail = res.stderr.strip().splitlines()[-1:] or ["(no message)"]
+            print(f"   {int(n):,}: failed ({tail[0]}); larger sizes skipped", file=sys.stderr)
+            break
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        atomic_write_text(path, json.dumps(row, indent=1))
+        print(f"   {summary(row)}", file=sys.stderr, flush=True)
+    return [json.loads(f.read_text()) for f in sorted(cells.glob("*.json"))]

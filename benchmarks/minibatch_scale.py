@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakRSS, machine, status_kib, write_csv_atomically  # noqa: E402
+from _common import PeakRSS, machine, run_cells, status_kib, write_csv_atomically  # noqa: E402
 from scale import exponent, graph_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,31 +134,9 @@ def main(argv=None):
     if args.cell:
         print(json.dumps(run_cell(args.cell, args)))
         return
-    cells = out / "cells"
-    cells.mkdir(parents=True, exist_ok=True)
-    for n in ([] if args.collect else (args.sizes or SIZES)):
-        path = cells / f"{int(n)}.json"
-        if path.exists():
-            continue
-        print(f"== {int(n):,} interactions", file=sys.stderr, flush=True)
-        cmd = [sys.executable, __file__, "--cell", str(n)] + [
-            x for k in ("threads", "batch", "pool", "fanout", "steps", "warmup") for x in (f"--{k}", str(getattr(args, k)))]
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            print(f"   over {args.timeout:.0f} s, stopped; larger sizes skipped", file=sys.stderr)
-            break
-        if res.returncode != 0:
-            tail = res.stderr.strip().splitlines()[-1:] or ["(no message)"]
-            print(f"   failed ({tail[0]}); larger sizes skipped", file=sys.stderr)
-            break
-        row = json.loads(res.stdout.strip().splitlines()[-1])
-        from hetrec._io import atomic_write_text
-
-        atomic_write_text(path, json.dumps(row, indent=1))
-        print(f"   {row['edges']:,} edges: step {row['step_s']:.3f} s, refresh {row['refresh_s']:.1f} s",
-              file=sys.stderr, flush=True)
-    rows = [json.loads(f.read_text()) for f in sorted(cells.glob("*.json"))]
+    cell_args = [x for k in ("threads", "batch", "pool", "fanout", "steps", "warmup") for x in (f"--{k}", str(getattr(args, k)))]
+    rows = run_cells(__file__, [] if args.collect else (args.sizes or SIZES), out / "cells", cell_args, args.timeout,
+                     lambda r: f"{r['edges']:,} edges: step {r['step_s']:.3f} s, refresh {r['refresh_s']:.1f} s")
     if not rows:
         sys.exit("no finished cells")
     print(report(rows, out))

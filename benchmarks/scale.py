@@ -33,7 +33,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakRSS, machine, status_kib, write_csv_atomically  # noqa: E402
+from _common import PeakRSS, machine, run_cells, status_kib, write_csv_atomically  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7]  # interactions; a graph has ~3.2x as many edges
@@ -291,32 +290,10 @@ def main(argv=None):
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     if args.quick:
         args.batches, args.repeats, args.steps = 4, 1, 4
-    cells = out / "cells"
-    cells.mkdir(parents=True, exist_ok=True)
-    for n in ([] if args.collect else sizes):
-        path = cells / f"{int(n)}.json"
-        if path.exists():
-            continue
-        print(f"== {int(n):,} interactions", file=sys.stderr, flush=True)
-        cmd = [sys.executable, __file__, "--cell", str(n), "--threads", str(args.threads),
-               "--batches", str(args.batches), "--repeats", str(args.repeats), "--steps", str(args.steps),
-               "--max-infer-edges", str(args.max_infer_edges)]
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            print(f"   {int(n):,}: over {args.timeout:.0f} s, stopped; larger sizes skipped", file=sys.stderr)
-            break
-        if res.returncode != 0:
-            tail = res.stderr.strip().splitlines()[-1:] or ["(no message)"]
-            print(f"   {int(n):,}: failed ({tail[0]}); larger sizes skipped", file=sys.stderr)
-            break
-        row = json.loads(res.stdout.strip().splitlines()[-1])
-        from hetrec._io import atomic_write_text
-
-        atomic_write_text(path, json.dumps(row, indent=1))
-        print(f"   {row['edges']:,} edges: build {row['build_s']:.1f} s, step {row['step_s']:.2f} s",
-              file=sys.stderr, flush=True)
-    rows = [json.loads(f.read_text()) for f in sorted(cells.glob("*.json"))]
+    cell_args = ["--threads", str(args.threads), "--batches", str(args.batches), "--repeats", str(args.repeats),
+                 "--steps", str(args.steps), "--max-infer-edges", str(args.max_infer_edges)]
+    rows = run_cells(__file__, [] if args.collect else sizes, out / "cells", cell_args, args.timeout,
+                     lambda r: f"{r['edges']:,} edges: build {r['build_s']:.1f} s, step {r['step_s']:.2f} s")
     if not rows:
         sys.exit("no finished cells")
     print(report(rows, out))
