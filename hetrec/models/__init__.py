@@ -70,8 +70,11 @@ MODELS = {
     "attr-mostpop": ("hetrec.models.coldstart", "AttributeMostPop", {}),
     "attr-profile": ("hetrec.models.coldstart", "AttributeProfile", {}),
     "lightfm": ("hetrec.models.lightfm", "LightFM", {}),
-    # LightFM on attribute features only, no identity features (the metadata-only setting)
-    "lightfm-attr": ("hetrec.models.lightfm", "LightFM", dict(identity=False)),
+    # Kula's cold-start setting: the cold node type described by its attribute values only (its
+    # feature rows normalised to sum 1, or binary: -raw); the warm type keeps identity features
+    # (rows normalised)
+    "lightfm-attr": ("hetrec.models.lightfm", "LightFM", dict(identity="warm-types")),  # normalize="all"
+    "lightfm-attr-raw": ("hetrec.models.lightfm", "LightFM", dict(identity="warm-types", normalize="identity-types")),
 }
 
 

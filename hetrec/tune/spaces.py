@@ -69,6 +69,9 @@ SPACES = {
     "lightfm-attr": {"no_components": ("choice", [32, 64, 128]), "learning_rate": ("log", 1e-3, 1e-1),
                 "item_alpha": ("log", 1e-8, 1e-4), "user_alpha": ("log", 1e-8, 1e-4),
                 "epochs": ("choice", [10, 30, 60]), "loss": ("choice", ["warp", "bpr"])},
+    "lightfm-attr-raw": {"no_components": ("choice", [32, 64, 128]), "learning_rate": ("log", 1e-3, 1e-1),
+                "item_alpha": ("log", 1e-8, 1e-4), "user_alpha": ("log", 1e-8, 1e-4),
+                "epochs": ("choice", [10, 30, 60]), "loss": ("choice", ["warp", "bpr"])},
     "itemknn": {
         "k": ("log-int", 5, 1000),
         "shrink": ("uniform", 0.0, 1000.0),

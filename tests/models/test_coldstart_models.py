@@ -210,3 +210,77 @@ def test_lightfm_scores_cold_items_from_their_attributes_only(small):
         torch.testing.assert_close(cold[:, i], cold[:, j])
     # warm ranking still works (identity features kept)
     assert model.scores(users).shape == cold.shape
+
+
+@pytest.mark.parametrize("normalize", ["all", "identity-types"])
+def test_lightfm_metadata_only_items_are_their_attributes(small, normalize):
+    """identity="warm-types" on a cold-items fold: items (the cold type) have no identity feature,
+    so an item's representation is its attribute values' embeddings summed (binary rows with
+    "identity-types") or averaged (rows normalised), whether it is warm or cold, and users keep
+    identities. Checked against LightFM's own embedding tables; a warm item and a cold item with
+    the same attribute values score alike."""
+    pytest.importorskip("lightfm")
+    from hetrec.models.coldstart import attribute_matrix
+
+    split = cold_start_split(small, "cold-items", k=5, seed=0)[0]
+    model = create_model("lightfm", identity="warm-types", normalize=normalize, epochs=3, no_components=8)
+    model.setup(split)
+    assert model.with_identity == (True, False)
+    users = torch.arange(small.num_nodes(USER))
+    cold = model.cold_start_scorer(split.train_graph, split.cold_nodes)(users)
+    a = attribute_matrix(split.train_graph, ITEM)[0].toarray()
+    rows = a / np.maximum(a.sum(1, keepdims=True), 1) if normalize == "all" else a
+    lf = model.lightfm
+    # item feature columns: [identity of the active items (width len(active)) | attributes]
+    width = len(model.active[1])
+    expected_items = rows @ lf.item_embeddings[width:]
+    expected_bias = rows @ lf.item_biases[width:]
+    _, got = lf.get_item_representations(model._item_features)
+    np.testing.assert_allclose(got, expected_items, rtol=1e-5, atol=1e-6)
+    ub, ue = lf.get_user_representations(model._user_features)
+    by_hand = ue @ expected_items.T + ub[:, None] + expected_bias[None]
+    np.testing.assert_allclose(cold.numpy(), by_hand, rtol=1e-4, atol=1e-5)
+    warm_ids = np.setdiff1d(np.arange(small.num_nodes(ITEM)), split.cold)
+    twins = [(i, j) for i in split.cold.tolist() for j in warm_ids.tolist() if (a[i] == a[j]).all()]
+    for i, j in twins[:5]:
+        torch.testing.assert_close(cold[:, i], cold[:, j])
+
+
+def test_lightfm_fit_leaves_out_nodes_without_any_feature(small, monkeypatch):
+    """A metadata-only node without attribute values has an all-zero row: its interactions are not
+    in the matrix LightFM is fitted on (and every other interaction of the fold is)."""
+    lightfm = pytest.importorskip("lightfm")
+    from hetrec.models.classic import binary_matrix
+    from hetrec.models.coldstart import attribute_matrix
+
+    # items 0..9 lose every attribute edge (both directions)
+    g = small
+    for et in [et for et in small.canonical_etypes if ITEM in (et[0], et[2]) and USER not in (et[0], et[2])]:
+        src, dst = g.edges(etype=et)
+        side = src if et[0] == ITEM else dst
+        g = dgl.remove_edges(g, torch.nonzero(side < 10).ravel(), etype=et)
+    split = cold_start_split(g, "cold-items", k=5, seed=0)[0]
+    a = attribute_matrix(split.train_graph, ITEM)[0]
+    bare = np.flatnonzero(np.diff(a.indptr) == 0)
+    assert set(range(10)) <= set(bare.tolist())
+    seen = {}
+    real_fit = lightfm.LightFM.fit
+
+    def spy(self, interactions, **kw):
+        seen["m"] = interactions.tocsr()
+        return real_fit(self, interactions, **kw)
+
+    monkeypatch.setattr(lightfm.LightFM, "fit", spy)
+    model = create_model("lightfm-attr-raw", epochs=1, no_components=4)
+    model.setup(split)
+    r = binary_matrix(split.train).tocsr()
+    act_u, act_i = model.active
+    expected = r[act_u][:, act_i].tolil()
+    keep = ~np.isin(act_i, bare)
+    expected = (expected.tocsr() @ sp.diags(keep.astype(np.float32))).tocsr()
+    expected.eliminate_zeros()
+    assert (seen["m"] != expected).nnz == 0
+    assert seen["m"].nnz < r[act_u][:, act_i].nnz
+    # the hybrid model (identities everywhere) fits every interaction
+    create_model("lightfm", epochs=1, no_components=4).setup(split)
+    assert (seen["m"] != r[act_u][:, act_i]).nnz == 0
