@@ -23,6 +23,13 @@ x fold and ``coldstart.md`` the tables (mean ± std over folds).
     python benchmarks/coldstart.py --dataset lastfm --data-dir ../shared/data --folds 0 1 2 3 4
     python benchmarks/coldstart.py --dataset lastfm --models attr-mostpop,lightfm --settings cold-items
     python benchmarks/coldstart.py --dataset lastfm --collect          # tables only, train nothing
+    python benchmarks/coldstart.py --dataset lastfm --validation --folds 0   # choose settings here
+
+``--validation`` runs the same cells on a **nested** split that never sees a test node: the training
+graph of outer fold 0 (its cold nodes have no interaction there, so they are never dealt, and its
+warm validation interactions are gone) is dealt again into k folds with the same seed, and the
+cells go to ``OUT/<dataset>/validation/``. Choices between variants of a model (LightFM's
+normalisation, MTHGT's ID dropout, ...) are made on those numbers, never on the test folds.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
@@ -38,6 +46,8 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import torch  # noqa: E402
 from _common import machine, write_csv_atomically  # noqa: E402
 
+from hetrec._integrity import load_pt  # noqa: E402
+from hetrec._schemas import MODEL_FILE  # noqa: E402
 from hetrec.data import DataError, cold_start_split, load_dataset  # noqa: E402
 from hetrec.data.coldstart import SETTINGS  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
@@ -51,6 +61,9 @@ REVEALS = (0, 1, 3, 5)
 REVEAL_MAX = max(REVEALS)
 ROW_SETTINGS = ["cold-items", "cold-users"] + [f"cold-users-n{n}" for n in REVEALS]
 METRICS = ("P", "R", "HR", "NDCG")
+#: models that differ from another only in settings read at inference: their cells load the other
+#: model's trained weights from the same (setting, fold) cell instead of training the same model again
+REUSE = {"mthgt-coldmean": ("mthgt", {"cold_init"})}
 NS = (5, 10, 20)
 
 
@@ -97,6 +110,8 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
         settings["patience"] = args.patience
     split = folds[fold]
     model = create_model(model_name)
+    if model_name in REUSE and _reuse_weights(args, model, split, out, folds, path):
+        return
     trainer = Trainer(TrainConfig(seed=args.seed, num_threads=args.threads, progress=False, **settings),
                       out_dir=out, log=lambda m: print(f"   {model_name} {setting} f{fold} {m}", file=sys.stderr,
                                                        flush=True))
@@ -106,6 +121,7 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     t0 = time.perf_counter()
     results = evaluate_cell(model, split)
     record = {"dataset": args.dataset, "model": model_name, "protocol": setting, "fold": fold, "k": args.k,
+              "nested_validation": bool(args.validation),
               "seed": args.seed, "split_digest": folds.digest(), "best_epoch": fit.best_epoch,
               "warm_val": fit.val, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t0,
               "results": results, "machine": machine()}
@@ -113,6 +129,37 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     (out / "checkpoint.pt").unlink(missing_ok=True)
     nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
     print(f"== {model_name} {setting} fold {fold}: NDCG@10 {nd} ({train_s:.0f}s)", file=sys.stderr, flush=True)
+
+
+def _reuse_weights(args, model, split, out: Path, folds, path: Path) -> bool:
+    """Evaluate ``model`` with the weights its donor (:data:`REUSE`) learned in the same cell; False
+    when the donor cell is not finished (the model is then trained)."""
+    donor, inference_only = REUSE[model.name]
+    donor_dir = out.parent.parent.parent / donor / out.parent.name / out.name
+    if not (donor_dir / "result.json").is_file() or not (donor_dir / "model.pt").is_file():
+        return False
+    saved, _ = load_pt(donor_dir / "model.pt", MODEL_FILE)
+    mine = {k: v for k, v in asdict(model.config).items() if k not in inference_only}
+    theirs = {k: v for k, v in saved["model_config"].items() if k not in inference_only}
+    if saved["model_name"] != donor or json.dumps(mine, default=str) != json.dumps(theirs, default=str):
+        raise SystemExit(f"error: {donor_dir / 'model.pt'} is not a {donor!r} model trained with "
+                         f"{model.name!r}'s settings")
+    rec = json.loads((donor_dir / "result.json").read_text())
+    if rec["split_digest"] != folds.digest():
+        raise SystemExit(f"error: {donor_dir} was trained on another split")
+    model.setup(split)
+    model.load_state_dict(saved["model"])
+    t0 = time.perf_counter()
+    results = evaluate_cell(model, split)
+    record = {**{k: rec[k] for k in ("dataset", "protocol", "fold", "k", "seed", "split_digest", "best_epoch",
+                                     "warm_val", "train_seconds")},
+              "model": model.name, "nested_validation": bool(args.validation), "weights_of": donor,
+              "eval_seconds": time.perf_counter() - t0, "results": results, "machine": machine()}
+    atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+    nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
+    print(f"== {model.name} {split.setting} fold {split.fold}: NDCG@10 {nd} (weights of {donor})",
+          file=sys.stderr, flush=True)
+    return True
 
 
 def collect_rows(root: Path, models) -> list:
@@ -165,6 +212,8 @@ def main(argv=None) -> None:
     p.add_argument("--patience", type=int, default=None)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "coldstart"))
     p.add_argument("--collect", action="store_true", help="write the tables from finished cells only")
+    p.add_argument("--validation", action="store_true",
+                   help="nested split inside outer fold 0's training graph (module docstring): choose settings here")
     args = p.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]
@@ -176,7 +225,7 @@ def main(argv=None) -> None:
     if args.threads < 1 or args.k < 2 or any(not 0 <= f < args.k for f in args.folds):
         p.error(f"--threads must be >= 1, --k >= 2 and every fold in 0..k-1 (k={args.k})")
     torch.set_num_threads(args.threads)
-    root = Path(args.out) / args.dataset
+    root = Path(args.out) / args.dataset / ("validation" if args.validation else "")
     if not args.collect:
         try:
             graph = load_dataset(args.dataset, root=args.data_dir).graph
@@ -184,19 +233,25 @@ def main(argv=None) -> None:
             sys.exit(f"error: {err}")
         for setting in settings:
             folds = cold_start_split(graph, setting, k=args.k, seed=args.seed)
+            if args.validation:  # deal outer fold 0's training graph again: no test node inside
+                folds = cold_start_split(folds[0].train_graph, setting, k=args.k, seed=args.seed)
             for fold in args.folds:
                 for model in models:
                     try:
                         run_cell(args, model, setting, fold, folds, root / model / setting / f"fold-{fold}")
                     except ImportError as err:  # an optional extra (lightfm) not installed
                         print(f"== {model}: skipped: {err}", file=sys.stderr, flush=True)
-    every = list(dict.fromkeys(models + DEFAULT_MODELS + sorted(p.name for p in root.glob("*") if p.is_dir())))
+    every = list(dict.fromkeys(models + DEFAULT_MODELS + sorted(p.name for p in root.glob("*")
+                                                                 if p.is_dir() and p.name != "validation")))
     rows = collect_rows(root, every)
     if not rows:
         sys.exit(f"error: no finished cell under {root}")
     write_csv_atomically(rows, root / "coldstart.csv")
-    text = (f"# Cold start on {args.dataset}\n\nMean ± std over folds (k={args.k}, seed {args.seed}); "
-            f"written by `python benchmarks/coldstart.py --dataset {args.dataset} --collect`.\n"
+    what = "nested validation split (outer fold 0's training graph), " if args.validation else ""
+    text = (f"# Cold start on {args.dataset}{' (validation)' if args.validation else ''}\n\n"
+            f"{what}Mean ± std over folds (k={args.k}, seed {args.seed}); "
+            f"written by `python benchmarks/coldstart.py --dataset {args.dataset} --collect"
+            f"{' --validation' if args.validation else ''}`.\n"
             f"Machine of the last cells: {machine()}\n\n" + tables(rows, every) + "\n")
     atomic_write_bytes(root / "coldstart.md", text.encode())
     print(text)

@@ -41,6 +41,9 @@ MODELS = {
     # the recipe trained for cold start: each step zeroes the ID embedding of 20 % of the users and
     # items, so the layers learn to embed a node from its edges alone (docs/coldstart.md)
     "mthgt-cold": ("hetrec.models.mthgt", "MTHGT", dict(id_dropout=0.2)),
+    # the recipe with an imputed layer 0 for nodes it has no embedding of (the mean of their known
+    # neighbours'); trained exactly as mthgt, it differs at inference only (docs/coldstart.md)
+    "mthgt-coldmean": ("hetrec.models.mthgt", "MTHGT", dict(cold_init="mean")),
     # the recipe in the mini-batch mode that training="auto" picks above full_graph_max_edges:
     # each step computes only its batch's nodes, from historical embeddings refreshed once per
     # epoch and control variates over 8 in-edges per node and layer, 64 negatives per interaction
@@ -95,6 +98,7 @@ TRAINING = {
     "mthgt": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-cl": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-cold": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-coldmean": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-minibatch": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),

@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 import torch
 
 #: registry names of the models that implement :meth:`Recommender.cold_start_scorer`
-COLD_START_MODELS = ("mthgt", "mthgt-cold", "attr-mostpop", "attr-profile", "lightfm", "lightfm-attr",
+COLD_START_MODELS = ("mthgt", "mthgt-cold", "mthgt-coldmean", "attr-mostpop", "attr-profile", "lightfm", "lightfm-attr",
                      "lightfm-attr-raw")
 
 

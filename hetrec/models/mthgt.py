@@ -176,6 +176,11 @@ class MTHGTConfig:
     #: interaction edges alone, as it must for a node it has no trained embedding of (cold start,
     #: :meth:`MTHGT.inductive_embeddings`, docs/coldstart.md). 0 = off (the recipe)
     id_dropout: float = 0.0
+    #: layer 0 of a node the model has no trained embedding of, at inference
+    #: (:meth:`MTHGT.inductive_embeddings`): "zero" (H^0 = 0, the node's representation averages
+    #: H^1..H^K) or "mean" (H^0 = the mean layer-0 embedding of its known neighbours over every
+    #: relation, then averaged with H^1..H^K as a trained node's). Inference only: training is the same
+    cold_init: str = "zero"
 
 
 def minibatch_problems(cfg: MTHGTConfig) -> list:
@@ -264,6 +269,7 @@ class MTHGT(Recommender):
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
+                "cold_init": ("zero", "mean"),
                 "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"),
                 "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
@@ -740,7 +746,10 @@ class MTHGT(Recommender):
         in training, so :math:`H^1_v` is the normalised sum of its neighbours' embeddings
         (attributes, revealed items); its representation averages :math:`H^1..H^K` (its zero
         :math:`H^0` left out, :meth:`combine_layers`). Training with ``id_dropout`` teaches the
-        layers this case.
+        layers this case. With ``cold_init="mean"`` an unknown node's layer 0 is instead the mean
+        of its known in-neighbours' layer-0 embeddings over every relation (an imputed ID
+        embedding), and it averages :math:`H^0..H^K` as a trained node does; a node without any
+        known neighbour keeps the zero rule.
         """
         cfg = self.config
         if cfg.projection:
@@ -771,9 +780,33 @@ class MTHGT(Recommender):
             h[known] = table(known)
             h0[t] = h.masked_fill(mask.unsqueeze(1), 0.0)
             cold[t] = mask
+        if cfg.cold_init == "mean":
+            h0, cold = self._impute_layer0(graph, h0, cold)
         with torch.no_grad():
             seqs = self.propagate(graph, h0)
             return self.task_heads([self.combine_layers(seq, cold) for seq in seqs])["rec"]
+
+    @staticmethod
+    def _impute_layer0(graph, h0: dict, cold: dict) -> tuple:
+        """``cold_init="mean"``: every unknown node's layer 0 set to the mean of its known
+        in-neighbours' layer 0 over all relations (one vectorised pass per relation); the nodes
+        that got one are no longer treated as unknown by :meth:`combine_layers`."""
+        sums = {t: torch.zeros_like(h0[t]) for t in cold}
+        counts = {t: torch.zeros(len(h0[t]), device=h0[t].device) for t in cold}
+        for s_t, r, d_t in graph.canonical_etypes:
+            if not cold[d_t].any():
+                continue
+            src, dst = graph.edges(etype=(s_t, r, d_t))
+            keep = cold[d_t][dst] & ~cold[s_t][src]
+            src, dst = src[keep], dst[keep]
+            sums[d_t].index_add_(0, dst, h0[s_t][src])
+            counts[d_t].index_add_(0, dst, torch.ones(len(dst), device=dst.device))
+        out, still = dict(h0), {}
+        for t in cold:
+            got = cold[t] & (counts[t] > 0)
+            out[t] = torch.where(got.unsqueeze(1), sums[t] / counts[t].clamp(min=1).unsqueeze(1), h0[t])
+            still[t] = cold[t] & ~got
+        return out, still
 
     def cold_start_scorer(self, graph, cold: dict):
         """``score_fn(users)`` over every item of ``graph`` from :meth:`inductive_embeddings`."""

@@ -51,3 +51,67 @@ def test_a_cold_user_cell_reports_every_reveal_and_contrast_models_are_marked(be
         assert all(m["inductive"] is inductive for m in out.values())
         # the reveal variants share their targets
         assert len({m["num_users"] for k, m in out.items() if k != "cold-users"}) == 1
+
+
+def test_inference_only_variant_reuses_the_donor_weights(bench, tmp_path):
+    """mthgt-coldmean's cell loads mthgt's weights of the same cell (no second training) and is
+    evaluated with its own inference rule; a donor with other training settings is refused."""
+    import argparse
+    import json
+
+    import torch
+
+    from hetrec.data import cold_start_split, synthetic
+    from hetrec.models import create_model
+
+    g = synthetic(num_users=50, num_items=60, num_interactions=1200, seed=3)
+    folds = cold_start_split(g, "cold-items", k=5, seed=0)
+    args = argparse.Namespace(dataset="synthetic", epochs=2, patience=None, seed=0, threads=1, k=5, validation=False)
+    cell = lambda m: tmp_path / m / "cold-items" / "fold-0"  # noqa: E731
+    bench.run_cell(args, "mthgt", "cold-items", 0, folds, cell("mthgt"))
+    bench.run_cell(args, "mthgt-coldmean", "cold-items", 0, folds, cell("mthgt-coldmean"))
+    donor = json.loads((cell("mthgt") / "result.json").read_text())
+    mine = json.loads((cell("mthgt-coldmean") / "result.json").read_text())
+    assert mine["weights_of"] == "mthgt" and not (cell("mthgt-coldmean") / "model.pt").exists()
+    assert mine["best_epoch"] == donor["best_epoch"] and mine["warm_val"] == donor["warm_val"]
+    # the same weights evaluated by hand with the imputing rule
+    from hetrec._integrity import load_pt
+    from hetrec._schemas import MODEL_FILE
+
+    model = create_model("mthgt-coldmean")
+    model.setup(folds[0])
+    model.load_state_dict(load_pt(cell("mthgt") / "model.pt", MODEL_FILE)[0]["model"])
+    want = bench.evaluate_cell(model, folds[0])["cold-items"]
+    assert mine["results"]["cold-items"]["NDCG@10"] == pytest.approx(want["NDCG@10"])
+    assert mine["results"]["cold-items"]["NDCG@10"] != donor["results"]["cold-items"]["NDCG@10"]
+    # a donor trained with other settings is refused by name
+    other = tmp_path / "other"
+    saved = torch.load(cell("mthgt") / "model.pt", weights_only=True)
+    assert saved["model_config"]["hidden_size"] == 64
+    (other / "mthgt" / "cold-items" / "fold-0").mkdir(parents=True)
+    for f in ("result.json", "model.pt"):
+        (other / "mthgt" / "cold-items" / "fold-0" / f).write_bytes((cell("mthgt") / f).read_bytes())
+    model = create_model("mthgt-coldmean", hidden_size=32)
+    with pytest.raises(SystemExit, match="not a 'mthgt' model trained with"):
+        bench._reuse_weights(args, model, folds[0], other / "mthgt-coldmean" / "cold-items" / "fold-0", folds,
+                             other / "x.json")
+
+
+def test_nested_validation_split_holds_no_outer_test_interaction():
+    """--validation deals outer fold 0's training graph again: every interaction of the nested
+    split (train, validation, test) is an outer training interaction, no outer test node is dealt."""
+    import numpy as np
+
+    from hetrec.data import INTERACTS, cold_start_split, synthetic
+
+    g = synthetic(num_users=50, num_items=60, num_interactions=1200, seed=3)
+    for setting in ("cold-items", "cold-users"):
+        outer = cold_start_split(g, setting, k=5, seed=0)[0]
+        inner = cold_start_split(outer.train_graph, setting, k=5, seed=0)
+        outer_train = set(zip(*outer.train.nonzero()))
+        for f in range(5):
+            s = inner[f]
+            for m in (s.train, s.val, s.test):
+                assert set(zip(*m.nonzero())) <= outer_train
+            assert not set(s.cold.tolist()) & set(outer.cold.tolist())
+        assert outer.train_graph.num_edges(INTERACTS) == len(outer_train) and np.all(outer.test.sum() > 0)
