@@ -62,8 +62,9 @@ REVEAL_MAX = max(REVEALS)
 ROW_SETTINGS = ["cold-items", "cold-users"] + [f"cold-users-n{n}" for n in REVEALS]
 METRICS = ("P", "R", "HR", "NDCG")
 #: models that differ from another only in settings read at inference: their cells load the other
-#: model's trained weights from the same (setting, fold) cell instead of training the same model again
-REUSE = {"mthgt-coldmean": ("mthgt", {"cold_init"})}
+#: model's trained weights from the same (setting, fold) cell, where it is finished, instead of
+#: training the same model again (either way round)
+REUSE = {"mthgt-coldmean": ("mthgt", {"cold_init"}), "mthgt": ("mthgt-coldmean", {"cold_init"})}
 NS = (5, 10, 20)
 
 
