@@ -55,7 +55,8 @@ from hetrec.eval import mean_std, topn_metrics  # noqa: E402
 from hetrec.models import MODELS, TRAINING, create_model  # noqa: E402
 from hetrec.train import TrainConfig, Trainer  # noqa: E402
 
-DEFAULT_MODELS = ["mostpop", "attr-mostpop", "attr-profile", "lightfm", "mthgt", "mthgt-cold"]
+DEFAULT_MODELS = ["mostpop", "ease", "attr-mostpop", "attr-profile", "lightfm", "lightfm-attr", "lightfm-attr-raw",
+                  "mthgt", "mthgt-coldmean", "mthgt-cold"]
 #: revealed interactions of the cold-user variant, and the targets' start (after the first REVEAL_MAX)
 REVEALS = (0, 1, 3, 5)
 REVEAL_MAX = max(REVEALS)
