@@ -75,11 +75,11 @@ class LightFMConfig:
     epochs: int = 30
     num_threads: int = 1
     seed: int = 0
-    #: which node types have identity features beside their attribute values: "all", "warm-types"
-    #: (types without cold nodes in the split; cold types are metadata only) or "none"
+    #: the node types that have identity features beside their attribute values ("all",
+    #: "warm-types" = the types without cold nodes in the split, cold types metadata only, or "none")
     identity: str = "all"
-    #: which feature rows are normalised to sum 1 (lightfm.data.Dataset's default) rather than left
-    #: binary: "all", "none" or "identity-types" (the rows of types with identity features;
+    #: the feature rows normalised to sum 1 (lightfm.data.Dataset's default) rather than left
+    #: binary ("all", "none" or "identity-types" = the rows of types with identity features,
     #: metadata-only types binary)
     normalize: str = "all"
 
