@@ -43,7 +43,23 @@ the graph's size.
 """
 from __future__ import annotations
 
+import dgl
 import torch
+
+
+def unique_inverse(x: torch.Tensor, n: int) -> tuple:
+    """``torch.unique(x, return_inverse=True)`` for ids in ``[0, n)``: the sorted distinct ids and
+    each entry's position among them. Where ``n`` is small against ``len(x)`` (a step that covers
+    much of a small graph) it marks the ids in an ``n``-long mask and counts instead of sorting
+    ``x``, which costs ``O(n + len(x))``; otherwise it sorts, ``O(len(x) log len(x))``, so the cost
+    stays bounded by the step on large graphs."""
+    if n > 4 * len(x):
+        return torch.unique(x, return_inverse=True)
+    mark = torch.zeros(n, dtype=torch.bool, device=x.device)
+    mark[x] = True
+    uniq = mark.nonzero().squeeze(1)
+    position = torch.cumsum(mark, 0) - 1
+    return uniq, position[x]
 
 
 class HistoricalPropagation:
@@ -183,7 +199,8 @@ class HistoricalPropagation:
         """Estimated ``[H^0_T, ..., H^L_T]`` (each ``(len(targets), d)``) for the global ids
         ``targets`` (unique), with gradients: ``h0_fn(ids)`` gives the current layer-0 rows,
         ``logits[l]`` layer ``l+1``'s current relation logits (None: no attention). Needs a
-        snapshot (:meth:`refresh`).
+        snapshot (:meth:`refresh`). ``fanout``: in-edges drawn per node, one number for every
+        layer or a list with one per layer (layer 1 first), None for every in-edge.
 
         ``hidden`` (:meth:`hidden_edges`, unique edges) are left out of every layer's messages,
         as full-graph training hides a step's predicted edges: their snapshot messages are
@@ -197,11 +214,14 @@ class HistoricalPropagation:
         frontiers[num_layers] = torch.unique(targets)
         n = self.num_nodes
         hidden_keys = torch.sort(hidden[1] * n + hidden[0]).values if hidden is not None and len(hidden[0]) else None
+        if isinstance(fanout, (list, tuple)) and len(fanout) != num_layers:
+            raise ValueError(f"fanout needs one entry per layer ({num_layers}), got {list(fanout)}")
         for k in range(num_layers, 0, -1):
             nodes = frontiers[k]
-            row, pos, scale = self._in_edges(nodes, fanout, generator)
+            row, pos, scale = self._in_edges(nodes, fanout[k - 1] if isinstance(fanout, (list, tuple)) else fanout,
+                                             generator)
             src = self.src[pos].long()
-            below, inverse = torch.unique(torch.cat([nodes, src]), return_inverse=True)
+            below, inverse = unique_inverse(torch.cat([nodes, src]), n)
             if hidden_keys is not None:
                 key = nodes[row] * n + src
                 at = torch.searchsorted(hidden_keys, key).clamp(max=len(hidden_keys) - 1)
@@ -215,11 +235,22 @@ class HistoricalPropagation:
             d = h.shape[1]
             dh = d // heads
             rel = self.rel[pos].long()
-            a = self._weights(logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
-            a_bar = self._weights(self.logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
-            hist_src = self.history[k - 1][frontiers[k - 1][src_idx]].view(-1, heads, dh)
-            msg = (a.unsqueeze(-1) * h[src_idx].view(-1, heads, dh) - a_bar.unsqueeze(-1) * hist_src).reshape(-1, d)
+            # the step's edges as a DGL block (sources: F_{k-1}, targets: F_k), so that gather,
+            # weighting and sum run as one fused SpMM (and its transpose in the backward pass)
+            # instead of materialising an (edges x d) message tensor
+            block = dgl.create_block((src_idx, row), num_src_nodes=len(frontiers[k - 1]),
+                                     num_dst_nodes=len(nodes), device=nodes.device)
+            hist_below = self.history[k - 1][frontiers[k - 1]]
             out = self.history[k][nodes].clone()
+            if logits[k - 1] is None and self.logits[k - 1] is None:
+                # no attention: a = a_bar = scale, one SpMM of the change since the snapshot
+                msg = dgl.ops.u_mul_e_sum(block, h - hist_below, scale.unsqueeze(1))
+            else:
+                a = self._weights(logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
+                with torch.no_grad():
+                    a_bar = self._weights(self.logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
+                    old_msg = dgl.ops.u_mul_e_sum(block, hist_below.view(-1, heads, dh), a_bar.unsqueeze(-1))
+                msg = (dgl.ops.u_mul_e_sum(block, h.view(-1, heads, dh), a.unsqueeze(-1)) - old_msg).reshape(-1, d)
             if hidden is not None and len(hidden[0]):
                 h_src, h_dst, h_rel, h_c = hidden
                 at = torch.searchsorted(nodes, h_dst).clamp(max=len(nodes) - 1)
@@ -228,7 +259,7 @@ class HistoricalPropagation:
                     a_h = self._weights(self.logits[k - 1], h_dst[inside], h_rel[inside], heads) * h_c[inside].unsqueeze(1)
                     old = (a_h.unsqueeze(-1) * self.history[k - 1][h_src[inside]].view(-1, heads, d // heads))
                     out = out.index_add(0, at[inside], -old.reshape(-1, d))
-            out = out.index_add(0, row, msg)
+            out = out + msg
             h = out
             outs.append(h)
         # every frontier contains the targets: their rows in each layer's output

@@ -56,6 +56,7 @@ from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reve
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
 from .base import LossOutput, Recommender
+from ._history import unique_inverse
 
 #: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
 #: a single-task model has "rec" only
@@ -113,12 +114,20 @@ class MTHGTConfig:
     #: item-item structure as a relation, each item linked (both ways) to its ``item_neighbors``
     #: most cosine-similar items in the fold's training interactions (0 = off)
     item_neighbors: int = 0
-    #: in-edges drawn per node and layer in the mini-batch mode (with probability c(e) / C(t)); None =
+    #: in-edges drawn per node and layer in the mini-batch mode (with probability c(e) / C(t)): one
+    #: number for every layer, or one per layer, layer 1 (next to the ID embeddings) first; None =
     #: every in-edge (exact, for tests and small graphs)
-    history_fanout: int | None = 8
+    history_fanout: int | list[int] | None = 8
     #: steps between refreshes of the mini-batch mode's historical embeddings (an inference pass
     #: over the whole graph); 0 = at the start of every epoch
     history_refresh: int = 0
+    #: with history_refresh = 0, the most steps one snapshot serves before a refresh inside an
+    #: epoch (None: the whole epoch). On a large graph an epoch is thousands of steps; parameters
+    #: (the relation logits above all, which every node's layers use) drift from the snapshot and
+    #: the control variate's variance grows with the drift: on a synthetic graph of 10⁷ edges the
+    #: loss rose again after ~250 steps without a refresh (docs/scale.md). Epochs of Last.FM and
+    #: ML-1M are shorter (9 and 78 steps), so this changes nothing there.
+    history_max_age: int | None = 100
     #: items per batch the mini-batch mode draws each interaction's negatives from
     negative_pool: int = 65536
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
@@ -310,6 +319,9 @@ class MTHGT(Recommender):
                              "or cl_weight=0")
         if cfg.id_dropout and not self.full_graph:
             raise ValueError("id_dropout > 0 needs full-graph training; set training='full' or id_dropout=0")
+        if isinstance(cfg.history_fanout, (list, tuple)) and len(cfg.history_fanout) != cfg.num_layers:
+            raise ValueError(f"history_fanout needs one entry per layer (num_layers={cfg.num_layers}), "
+                             f"got {list(cfg.history_fanout)}")
         if cfg.cl_weight and not 1 <= cfg.cl_layer <= cfg.num_layers:
             raise ValueError(f"cl_layer ({cfg.cl_layer}) must lie in 1..num_layers ({cfg.num_layers})")
         num_nodes = {t: g.num_nodes(t) for t in g.ntypes}
@@ -680,13 +692,16 @@ class MTHGT(Recommender):
 
     def _minibatch_loss(self, batch: MiniBatch) -> LossOutput:
         cfg = self.config
+        every = cfg.history_refresh if cfg.history_refresh > 0 else cfg.history_max_age
         refresh = self._history is None or (cfg.history_refresh == 0 and batch.first) or (
-            cfg.history_refresh > 0 and self._steps_since_refresh >= cfg.history_refresh)
+            every is not None and self._steps_since_refresh >= every)
         hp = self.history(refresh=refresh)
         self._steps_since_refresh += 1
         users, pos, neg = (hp.global_ids(USER, batch.users), hp.global_ids(ITEM, batch.pos_items),
                            hp.global_ids(ITEM, batch.neg_items))
-        targets = torch.unique(torch.cat([users, pos, neg.flatten()]))
+        targets, inverse = unique_inverse(torch.cat([users, pos, neg.flatten()]), hp.num_nodes)
+        ru, rp, rn = inverse.split([len(users), len(pos), neg.numel()])
+        rn = rn.view(neg.shape)
         gen = torch.Generator().manual_seed(int(batch.seed))
         hidden = None
         if cfg.drop_batch_edges:
@@ -696,7 +711,6 @@ class MTHGT(Recommender):
         seq, frontiers = hp.propagate(targets, self.layer0_global, self._relation_logits(), cfg.num_heads,
                                       cfg.history_fanout, gen, hidden)
         z = torch.stack(seq).mean(0) if cfg.combine == "mean" else seq[-1]
-        ru, rp, rn = (torch.searchsorted(targets, x) for x in (users, pos, neg))
         u = z[ru]
         pos_s = (u * z[rp]).sum(-1)
         neg_s = torch.bmm(z[rn], u.unsqueeze(-1)).squeeze(-1)  # (B, k)

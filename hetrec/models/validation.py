@@ -21,7 +21,7 @@ POSITIVE_INTS = {
     "width", "fanout", "num_negatives", "lp_edges_per_relation", "lp_negatives", "walk_length",
     "walks_per_node", "window", "num_neighbors", "num_random_walks", "num_traversals",
     "inference_random_walks", "k", "block_entries", "num_factors", "full_graph_max_edges", "max_neighbors", "max_in_edges",
-    "latent_size", "total_anneal_steps", "cl_layer", "history_fanout", "negative_pool",
+    "latent_size", "total_anneal_steps", "cl_layer", "history_fanout", "negative_pool", "history_max_age",
 }
 #: integer settings that must be at least 0
 NON_NEGATIVE_INTS = {"attention_layers", "seed", "num_layers", "history_refresh"}  # 0 layers: LightGCN / NGCF = MF
@@ -81,6 +81,16 @@ def check_config(cfg, choices: dict | None = None, model: str = "", minimums: di
                 if v not in allowed.get(f.name, ()):
                     raise ValueError(f"{where}setting {f.name} expects an integer or one of "
                                      f"{', '.join(map(repr, allowed.get(f.name, ())))}, got {v!r}")
+                continue
+            kind = "int"
+        if kind == "int | list[int]":  # one integer, or one per layer (e.g. history_fanout)
+            if isinstance(v, (list, tuple)):
+                if not v or any(isinstance(x, bool) or not isinstance(x, int) for x in v):
+                    raise ValueError(f"{where}setting {f.name} expects an integer or a non-empty list of "
+                                     f"integers, got {v!r}")
+                low = 1 if f.name in POSITIVE_INTS else 0 if f.name in NON_NEGATIVE_INTS else None
+                if low is not None and min(v) < low:
+                    raise ValueError(f"{where}setting {f.name} must be at least {low} everywhere, got {v}")
                 continue
             kind = "int"
         if kind == "int":

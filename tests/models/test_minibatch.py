@@ -73,7 +73,29 @@ def test_sampled_layers_are_exact_at_the_snapshot(split):
         assert set(hi.tolist()) <= set(lo.tolist()) and len(lo) <= 3 * len(hi)
 
 
-def test_sampled_layers_are_unbiased(split):
+def test_a_fanout_per_layer_bounds_each_hop_by_its_own_fanout(split):
+    m = _model(split)
+    hp = m.history(refresh=True)
+    _perturb(m)
+    t = _targets(hp)
+    args = (m.layer0_global, m._relation_logits(), m.config.num_heads)
+    # the same number for every layer, given as a list: the very same draws and values
+    a, fa = hp.propagate(t, *args, 2, torch.Generator().manual_seed(3))
+    b, fb = hp.propagate(t, *args, [2, 2, 2], torch.Generator().manual_seed(3))
+    for x, y in zip(a + fa, b + fb):
+        torch.testing.assert_close(x, y, atol=0, rtol=0)
+    # layer 1 (next to the ID embeddings) first: hop k adds at most fanout[k-1] sources per node
+    per_layer = [1, 1, 4]
+    _, frontiers = hp.propagate(t, *args, per_layer, torch.Generator().manual_seed(0))
+    for k in range(1, len(frontiers)):
+        assert len(frontiers[k - 1]) <= (1 + per_layer[k - 1]) * len(frontiers[k])
+    assert len(frontiers[0]) < len(fa[0])  # smaller than fanout 2 everywhere would give
+    with pytest.raises(ValueError, match="one entry per layer"):
+        hp.propagate(t, *args, [2, 2], torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("fanout", [2, [1, 3, 2]])
+def test_sampled_layers_are_unbiased(split, fanout):
     """Away from the snapshot, the mean of many draws converges to the exact layers: every
     entry within 5 standard errors of its Monte Carlo mean."""
     m = _model(split)
@@ -84,7 +106,7 @@ def test_sampled_layers_are_unbiased(split):
     gen = torch.Generator().manual_seed(0)
     draws = 1500
     with torch.no_grad():
-        outs = [hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, 2, gen)[0][-1]
+        outs = [hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, fanout, gen)[0][-1]
                 for _ in range(draws)]
     x = torch.stack(outs)
     mean, se = x.mean(0), x.std(0) / draws ** 0.5
@@ -191,10 +213,18 @@ def test_settings_the_mode_cannot_train_fail_at_setup(split):
             _model(split, **bad)
 
 
-@pytest.mark.parametrize("bad", [dict(history_fanout=0), dict(negative_pool=0), dict(history_refresh=-1)])
+@pytest.mark.parametrize("bad", [dict(history_fanout=0), dict(negative_pool=0), dict(history_refresh=-1),
+                                 dict(history_max_age=0),
+                                 dict(history_fanout=[8, 0, 2]), dict(history_fanout=[]),
+                                 dict(history_fanout=[8, True, 2]), dict(history_fanout=[8, 2.5, 2])])
 def test_mode_settings_out_of_range_are_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         create_model("mthgt-minibatch", **bad)
+
+
+def test_a_fanout_list_of_the_wrong_length_fails_at_setup(split):
+    with pytest.raises(ValueError, match="history_fanout needs one entry per layer"):
+        _model(split, history_fanout=[8, 2])
 
 
 def test_auto_picks_minibatch_above_the_threshold_where_it_can(split):
@@ -238,3 +268,31 @@ def test_history_refresh_every_n_steps(split):
             m.proj[USER].weight.add_(0.01)
     # a refresh on the first step, then every second step
     assert snapshots[0] == snapshots[1] != snapshots[2] == snapshots[3] != snapshots[4]
+
+
+def test_a_snapshot_serves_at_most_history_max_age_steps_of_an_epoch(split):
+    def refreshes(**settings):
+        m = _model(split, batch_size=16, **settings)
+        batches = list(m.train_batches(torch.Generator().manual_seed(0)))[:7]
+        snapshots = []
+        for b in batches + batches[:3]:  # a second epoch starts at the 8th step
+            m.loss(b)
+            snapshots.append(id(m._history.history))
+            with torch.no_grad():
+                m.proj[USER].weight.add_(0.01)
+        return [i for i in range(1, len(snapshots)) if snapshots[i] != snapshots[i - 1]]
+
+    assert refreshes(history_max_age=3) == [3, 6, 7]  # every third step, and the next epoch's first
+    assert refreshes(history_max_age=None) == [7]  # the next epoch's first step only
+    assert refreshes(history_refresh=2, history_max_age=3) == [2, 4, 6, 8]  # a fixed period wins
+
+
+@pytest.mark.parametrize("n, size", [(50, 1000), (10_000, 30)])  # the mask path and the sorting path
+def test_unique_inverse_agrees_with_torch_unique(n, size):
+    from hetrec.models._history import unique_inverse
+
+    x = torch.randint(0, n, (size,), generator=torch.Generator().manual_seed(0))
+    uniq, inv = unique_inverse(x, n)
+    want_uniq, want_inv = torch.unique(x, return_inverse=True)
+    assert torch.equal(uniq, want_uniq) and torch.equal(inv, want_inv)
+    assert torch.equal(uniq[inv], x)
