@@ -55,8 +55,8 @@ from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches, Mi
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
-from .base import LossOutput, Recommender
 from ._history import unique_inverse
+from .base import LossOutput, Recommender
 
 #: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
 #: a single-task model has "rec" only
