@@ -47,6 +47,10 @@ MEASURES = {
 }
 
 
+def fanout_of(args):
+    return args.fanout[0] if len(args.fanout) == 1 else list(args.fanout)
+
+
 def run_cell(interactions: float, args) -> dict:
     import torch
 
@@ -62,7 +66,7 @@ def run_cell(interactions: float, args) -> dict:
     split = kfold_split(g, k=5, seed=0)[0]
     del g
     model = create_model("mthgt-minibatch", sparse_embeddings=True, batch_size=args.batch,
-                         negative_pool=args.pool, history_fanout=args.fanout)
+                         negative_pool=args.pool, history_fanout=fanout_of(args))
     model.setup(split)
     opt = make_optimizer(model, lr=1e-2)
     gen = seed_everything(0, 1)
@@ -92,7 +96,7 @@ def run_cell(interactions: float, args) -> dict:
     row["step_mib"] = float(np.median(mibs)) if None not in mibs else None
     row["step_nodes"] = float(np.median(nodes))
     row["peak_mib"] = status_kib("VmHWM") / 1024 - base
-    row["settings"] = dict(batch=args.batch, pool=args.pool, fanout=args.fanout, threads=args.threads)
+    row["settings"] = dict(batch=args.batch, pool=args.pool, fanout=fanout_of(args), threads=args.threads)
     row["machine"] = machine()
     return row
 
@@ -122,7 +126,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--pool", type=int, default=4096)
-    p.add_argument("--fanout", type=int, default=8)
+    p.add_argument("--fanout", type=int, nargs="+", default=[8],
+                   help="in-edges drawn per node: one number, or one per layer (layer 1 first)")
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--timeout", type=float, default=3600, help="seconds per size")
@@ -134,7 +139,8 @@ def main(argv=None):
     if args.cell:
         print(json.dumps(run_cell(args.cell, args)))
         return
-    cell_args = [x for k in ("threads", "batch", "pool", "fanout", "steps", "warmup") for x in (f"--{k}", str(getattr(args, k)))]
+    cell_args = [x for k in ("threads", "batch", "pool", "steps", "warmup") for x in (f"--{k}", str(getattr(args, k)))]
+    cell_args += ["--fanout", *map(str, args.fanout)]
     rows = run_cells(__file__, [] if args.collect else (args.sizes or SIZES), out / "cells", cell_args, args.timeout,
                      lambda r: f"{r['edges']:,} edges: step {r['step_s']:.3f} s, refresh {r['refresh_s']:.1f} s")
     if not rows:

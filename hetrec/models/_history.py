@@ -145,7 +145,8 @@ class HistoricalPropagation:
         """``(row, edge position, scale)`` of the in-edges a step uses for ``nodes`` (row = the
         node's index there): every in-edge (scale ``c(e)``) of a node with at most ``fanout`` of
         them (all of them with ``fanout=None``), and ``fanout`` in-edges drawn with probability
-        ``c(e)/C(t)`` (scale ``C(t)/fanout``) for the others."""
+        ``c(e)/C(t)`` (scale ``C(t)/fanout``) for the others. The exact edges come first; the
+        fourth entry is their number, the fifth the mask of the sampled nodes (None: none)."""
         start, stop = self.indptr[nodes], self.indptr[nodes + 1]
         lens = stop - start
         small = lens <= fanout if fanout is not None else torch.ones_like(lens, dtype=torch.bool)
@@ -156,7 +157,7 @@ class HistoricalPropagation:
         first = torch.repeat_interleave(start - torch.cumsum(e_lens, 0) + e_lens, e_lens)
         e_pos = first + torch.arange(len(e_row), device=nodes.device)
         if fanout is None or bool(small.all()):
-            return e_row, e_pos, self.c[e_pos]
+            return e_row, e_pos, self.c[e_pos], len(e_row), None
         big = ~small
         start_h, stop_h = start[big], stop[big]
         s_row = rows[big].repeat_interleave(fanout)
@@ -168,7 +169,7 @@ class HistoricalPropagation:
         s_pos = torch.searchsorted(self.cum, target, right=True)
         s_pos = torch.minimum(torch.maximum(s_pos, start_h.repeat_interleave(fanout)), stop_h.repeat_interleave(fanout) - 1)
         scale = torch.cat([self.c[e_pos], (self.C[nodes] / fanout)[s_row]])
-        return torch.cat([e_row, s_row]), torch.cat([e_pos, s_pos]), scale
+        return torch.cat([e_row, s_row]), torch.cat([e_pos, s_pos]), scale, len(e_row), big
 
     def _weights(self, logits, nodes, rel, heads: int, row=None):
         """``a_r(t)`` per edge ``(E, heads)`` for the edges' relations ``rel`` and targets: global
@@ -218,48 +219,62 @@ class HistoricalPropagation:
             raise ValueError(f"fanout needs one entry per layer ({num_layers}), got {list(fanout)}")
         for k in range(num_layers, 0, -1):
             nodes = frontiers[k]
-            row, pos, scale = self._in_edges(nodes, fanout[k - 1] if isinstance(fanout, (list, tuple)) else fanout,
-                                             generator)
+            row, pos, scale, n_exact, big = self._in_edges(
+                nodes, fanout[k - 1] if isinstance(fanout, (list, tuple)) else fanout, generator)
             src = self.src[pos].long()
             below, inverse = unique_inverse(torch.cat([nodes, src]), n)
             if hidden_keys is not None:
                 key = nodes[row] * n + src
                 at = torch.searchsorted(hidden_keys, key).clamp(max=len(hidden_keys) - 1)
                 scale = scale.masked_fill(hidden_keys[at] == key, 0.0)
-            hops[k] = (row, pos, scale, inverse[len(nodes):])
+            hops[k] = (row, pos, scale, inverse[len(nodes):], n_exact, big)
             frontiers[k - 1] = below
         h = h0_fn(frontiers[0])
         outs = [h]
         for k in range(1, num_layers + 1):
-            nodes, (row, pos, scale, src_idx) = frontiers[k], hops[k]
+            nodes, (row, pos, scale, src_idx, n_exact, big) = frontiers[k], hops[k]
             d = h.shape[1]
             dh = d // heads
             rel = self.rel[pos].long()
-            # the step's edges as a DGL block (sources: F_{k-1}, targets: F_k), so that gather,
+            n_below = len(frontiers[k - 1])
+            # the step's edges as DGL blocks (sources: F_{k-1}, targets: F_k), so that gather,
             # weighting and sum run as one fused SpMM (and its transpose in the backward pass)
             # instead of materialising an (edges x d) message tensor
-            block = dgl.create_block((src_idx, row), num_src_nodes=len(frontiers[k - 1]),
-                                     num_dst_nodes=len(nodes), device=nodes.device)
-            hist_below = self.history[k - 1][frontiers[k - 1]]
-            out = self.history[k][nodes].clone()
-            if logits[k - 1] is None and self.logits[k - 1] is None:
-                # no attention: a = a_bar = scale, one SpMM of the change since the snapshot
-                msg = dgl.ops.u_mul_e_sum(block, h - hist_below, scale.unsqueeze(1))
-            else:
+            block = dgl.create_block((src_idx, row), num_src_nodes=n_below, num_dst_nodes=len(nodes),
+                                     device=nodes.device)
+            att = logits[k - 1] is not None or self.logits[k - 1] is not None
+            if att:
                 a = self._weights(logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
+                out = dgl.ops.u_mul_e_sum(block, h.view(-1, heads, dh), a.unsqueeze(-1)).reshape(-1, d)
+            else:
+                out = dgl.ops.u_mul_e_sum(block, h, scale.unsqueeze(1))
+            if big is not None:
+                # a node whose in-edges were all taken is exact as it is; a sampled node adds the
+                # snapshot's layer and subtracts its sampled edges' snapshot messages (the control
+                # variate), and the snapshot messages of the step's hidden edges into it
                 with torch.no_grad():
-                    a_bar = self._weights(self.logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
-                    old_msg = dgl.ops.u_mul_e_sum(block, hist_below.view(-1, heads, dh), a_bar.unsqueeze(-1))
-                msg = (dgl.ops.u_mul_e_sum(block, h.view(-1, heads, dh), a.unsqueeze(-1)) - old_msg).reshape(-1, d)
-            if hidden is not None and len(hidden[0]):
-                h_src, h_dst, h_rel, h_c = hidden
-                at = torch.searchsorted(nodes, h_dst).clamp(max=len(nodes) - 1)
-                inside = nodes[at] == h_dst
-                if inside.any():
-                    a_h = self._weights(self.logits[k - 1], h_dst[inside], h_rel[inside], heads) * h_c[inside].unsqueeze(1)
-                    old = (a_h.unsqueeze(-1) * self.history[k - 1][h_src[inside]].view(-1, heads, d // heads))
-                    out = out.index_add(0, at[inside], -old.reshape(-1, d))
-            out = out + msg
+                    out_bar = self.history[k][nodes] * big.unsqueeze(1)
+                    s_src, s_row = src_idx[n_exact:], row[n_exact:]
+                    s_block = dgl.create_block((s_src, s_row), num_src_nodes=n_below, num_dst_nodes=len(nodes),
+                                               device=nodes.device)
+                    hist_below = self.history[k - 1][frontiers[k - 1]]
+                    if att:
+                        a_bar = (self._weights(self.logits[k - 1], nodes, rel[n_exact:], heads, s_row)
+                                 * scale[n_exact:].unsqueeze(1))
+                        old = dgl.ops.u_mul_e_sum(s_block, hist_below.view(-1, heads, dh), a_bar.unsqueeze(-1))
+                    else:
+                        old = dgl.ops.u_mul_e_sum(s_block, hist_below, scale[n_exact:].unsqueeze(1))
+                    out_bar = out_bar - old.reshape(-1, d)
+                    if hidden is not None and len(hidden[0]):
+                        h_src, h_dst, h_rel, h_c = hidden
+                        at = torch.searchsorted(nodes, h_dst).clamp(max=len(nodes) - 1)
+                        inside = (nodes[at] == h_dst) & big[at]
+                        if inside.any():
+                            a_h = (self._weights(self.logits[k - 1], h_dst[inside], h_rel[inside], heads)
+                                   * h_c[inside].unsqueeze(1))
+                            old_h = a_h.unsqueeze(-1) * self.history[k - 1][h_src[inside]].view(-1, heads, dh)
+                            out_bar = out_bar.index_add(0, at[inside], -old_h.reshape(-1, d))
+                out = out + out_bar
             h = out
             outs.append(h)
         # every frontier contains the targets: their rows in each layer's output
