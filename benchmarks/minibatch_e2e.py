@@ -145,7 +145,7 @@ def main(argv=None):
 
     opt = make_optimizer(model, lr=args.lr)
     model.train()
-    batches, epoch_steps = iter(model.train_batches(gen)), 0
+    batches = iter(model.train_batches(gen))
     step_times, refresh_times, losses = [], [], []
     train_start = time.perf_counter()
     for step in range(args.steps):
@@ -154,7 +154,6 @@ def main(argv=None):
         except StopIteration:
             batches = iter(model.train_batches(gen))
             batch = next(batches)
-        epoch_steps += 1
         t = time.perf_counter()
         out_ = model.loss(batch)
         opt.zero_grad(set_to_none=True)
