@@ -713,7 +713,7 @@ class MTHGT(Recommender):
         z = torch.stack(seq).mean(0) if cfg.combine == "mean" else seq[-1]
         u = z[ru]
         pos_s = (u * z[rp]).sum(-1)
-        neg_s = torch.bmm(z[rn], u.unsqueeze(-1)).squeeze(-1)  # (B, k)
+        neg_s = dot_scores(u, z, rn)  # (B, k)
         if self._train_keys.device != neg.device:
             self._train_keys = self._train_keys.to(neg.device)
         keys = self._train_keys

@@ -59,6 +59,26 @@ def test_dot_scores_and_squared_norms_equal_loops():
         assert abs(float(squared_norm_sum(table, idx)) - expected) < 1e-5
 
 
+def test_dot_scores_with_many_negatives_match_gather_and_matmul_with_gradients():
+    from hetrec.nn.losses import dot_scores
+
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(7, 8, generator=g, requires_grad=True)
+    table = torch.randn(11, 8, generator=g, requires_grad=True)
+    idx = torch.randint(0, 11, (7, 5), generator=g)  # repeated rows: their gradients add up
+    w = torch.randn(7, 5, generator=g)
+    got = dot_scores(q, table, idx)
+    gq, gt = torch.autograd.grad((got * w).sum(), (q, table))
+    want = torch.bmm(table[idx], q.unsqueeze(-1)).squeeze(-1)
+    wq, wt = torch.autograd.grad((want * w).sum(), (q, table))
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(gq, wq)
+    torch.testing.assert_close(gt, wt)
+    empty = dot_scores(q[:0], table, idx[:0])
+    assert empty.shape == (0, 5)
+    empty.sum().backward()  # an empty shard still has a graph to back-propagate through
+
+
 def test_full_softmax_is_the_cross_entropy_over_every_item():
     g = torch.Generator().manual_seed(0)
     q, table = torch.randn(5, 4, generator=g), torch.randn(9, 4, generator=g)
