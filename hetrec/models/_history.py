@@ -71,9 +71,19 @@ class HistoricalPropagation:
         The training graph (any device; the arrays live on ``g.device``).
     norm : str
         ``"node"`` (degrees over all relations) or ``"relation"`` (within each), as the layers.
+    draw : str
+        How a sampled node's in-edges are drawn: ``"norm"`` with probability ``c(e)/C(t)`` (the
+        default), ``"uniform"`` (``1/deg(t)``) or ``"dense"`` (in proportion to the source's
+        squared degree, the paper's Eq. 2 probabilities). Each draw is weighted by
+        ``c(e) / (k p(e))``, so every choice is unbiased; they differ in variance.
     """
 
-    def __init__(self, g, norm: str = "node"):
+    DRAWS = ("norm", "uniform", "dense")
+
+    def __init__(self, g, norm: str = "node", draw: str = "norm"):
+        if draw not in self.DRAWS:
+            raise ValueError(f"draw must be one of {', '.join(map(repr, self.DRAWS))}, got {draw!r}")
+        self.draw = draw
         self.ntypes = list(g.ntypes)
         self.etypes = [tuple(r) for r in g.canonical_etypes]
         dev = g.device
@@ -116,7 +126,15 @@ class HistoricalPropagation:
         self.S.index_put_((dst, self.rel.long()), self.c, accumulate=True)
         del dst, order, src, rel, c
         self.C = self.S.sum(1)
-        self.cum = torch.cumsum(self.c.double(), 0)
+        # the draw's weight per edge (None: c itself) and its float64 running sum
+        if draw == "norm":
+            self.w = None
+        elif draw == "uniform":
+            self.w = torch.ones_like(self.c)
+        else:
+            out_deg = torch.bincount(self.src.long(), minlength=self.num_nodes).float()
+            self.w = out_deg[self.src.long()].pow(2)
+        self.cum = torch.cumsum((self.c if self.w is None else self.w).double(), 0)
         self.history: list | None = None
         self.logits: list | None = None
 
@@ -145,7 +163,7 @@ class HistoricalPropagation:
         """``(row, edge position, scale)`` of the in-edges a step uses for ``nodes`` (row = the
         node's index there): every in-edge (scale ``c(e)``) of a node with at most ``fanout`` of
         them (all of them with ``fanout=None``), and ``fanout`` in-edges drawn with probability
-        ``c(e)/C(t)`` (scale ``C(t)/fanout``) for the others. The exact edges come first; the
+        ``p(e)`` (``c(e)/C(t)`` by default, see ``draw``; scale ``c(e)/(fanout p(e))``) for the others. The exact edges come first; the
         fourth entry is their number, the fifth the mask of the sampled nodes (None: none)."""
         start, stop = self.indptr[nodes], self.indptr[nodes + 1]
         lens = stop - start
@@ -168,7 +186,11 @@ class HistoricalPropagation:
         target = base.repeat_interleave(fanout) + u * total.repeat_interleave(fanout)
         s_pos = torch.searchsorted(self.cum, target, right=True)
         s_pos = torch.minimum(torch.maximum(s_pos, start_h.repeat_interleave(fanout)), stop_h.repeat_interleave(fanout) - 1)
-        scale = torch.cat([self.c[e_pos], (self.C[nodes] / fanout)[s_row]])
+        if self.w is None:  # p(e) = c(e) / C(t): every draw weighs C(t) / k
+            s_scale = (self.C[nodes] / fanout)[s_row]
+        else:  # p(e) = w(e) / W(t): a draw weighs c(e) W(t) / (k w(e))
+            s_scale = (self.c[s_pos] * total.repeat_interleave(fanout).float()) / (fanout * self.w[s_pos])
+        scale = torch.cat([self.c[e_pos], s_scale])
         return torch.cat([e_row, s_row]), torch.cat([e_pos, s_pos]), scale, len(e_row), big
 
     def _weights(self, logits, nodes, rel, heads: int, row=None):

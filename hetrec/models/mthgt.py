@@ -114,8 +114,8 @@ class MTHGTConfig:
     #: item-item structure as a relation, each item linked (both ways) to its ``item_neighbors``
     #: most cosine-similar items in the fold's training interactions (0 = off)
     item_neighbors: int = 0
-    #: in-edges drawn per node and layer in the mini-batch mode (with probability c(e) / C(t)): one
-    #: number for every layer, or one per layer, layer 1 (next to the ID embeddings) first; None =
+    #: in-edges drawn per node and layer in the mini-batch mode (see history_draw), one number for
+    #: every layer or a list with one per layer, layer 1 (next to the ID embeddings) first; None =
     #: every in-edge (exact, for tests and small graphs)
     history_fanout: int | list[int] | None = 8
     #: steps between refreshes of the mini-batch mode's historical embeddings (an inference pass
@@ -128,6 +128,9 @@ class MTHGTConfig:
     #: loss rose again after ~250 steps without a refresh (docs/scale.md). Epochs of Last.FM and
     #: ML-1M are shorter (9 and 78 steps), so this changes nothing there.
     history_max_age: int | None = 100
+    #: how the mini-batch mode draws a sampled node's in-edges, "norm" (probability c(e)/C(t)),
+    #: "uniform" or "dense" (the source's squared degree, Eq. 2), each unbiased
+    history_draw: str = "norm"
     #: items per batch the mini-batch mode draws each interaction's negatives from
     negative_pool: int = 65536
     #: "dense" (DenseSubgraphSampler, Eq. 2) or "uniform" (uniform neighbour sampling); sampled mode
@@ -282,7 +285,7 @@ class MTHGT(Recommender):
                 "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"),
                 "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
-                "max_in_edges": ("auto",)}
+                "max_in_edges": ("auto",), "history_draw": ("norm", "uniform", "dense")}
 
     def setup(self, split) -> None:
         if isinstance(self.config.attention, bool):  # True / False: edge attention / none
@@ -667,7 +670,7 @@ class MTHGT(Recommender):
 
         hp = self._history
         if hp is None or hp.src.device != self.device:
-            hp = self._history = HistoricalPropagation(self.device_graph, self.config.norm)
+            hp = self._history = HistoricalPropagation(self.device_graph, self.config.norm, self.config.history_draw)
         if refresh or hp.history is None:
             with torch.no_grad():
                 hp.refresh(self.propagate(self.device_graph)[0], self._relation_logits())

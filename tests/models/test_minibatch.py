@@ -60,8 +60,9 @@ def test_every_in_edge_gives_the_full_graph_layers_and_their_gradients(split, at
         torch.testing.assert_close(g_mb[name], g_full[name], atol=1e-6, rtol=1e-5, msg=name)
 
 
-def test_sampled_layers_are_exact_at_the_snapshot(split):
-    m = _model(split)
+@pytest.mark.parametrize("draw", ["norm", "dense"])
+def test_sampled_layers_are_exact_at_the_snapshot(split, draw):
+    m = _model(split, history_draw=draw)
     hp = m.history(refresh=True)
     t = _targets(hp)
     seq, frontiers = hp.propagate(t, m.layer0_global, m._relation_logits(), m.config.num_heads, 2,
@@ -94,11 +95,43 @@ def test_a_fanout_per_layer_bounds_each_hop_by_its_own_fanout(split):
         hp.propagate(t, *args, [2, 2], torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("fanout", [2, [1, 3, 2]])
-def test_sampled_layers_are_unbiased(split, fanout):
+@pytest.mark.parametrize("draw", ["norm", "uniform", "dense"])
+def test_in_edge_draws_follow_their_distribution_and_weigh_c_over_k_p(split, draw):
+    from hetrec.models._history import HistoricalPropagation
+
+    hp = HistoricalPropagation(split.train_graph, "node", draw)
+    deg = hp.indptr[1:] - hp.indptr[:-1]
+    t = int(torch.argmax(deg))
+    lo, hi = int(hp.indptr[t]), int(hp.indptr[t + 1])
+    k = 4
+    reps = 3000
+    row, pos, scale, n_exact, big = hp._in_edges(torch.full((reps,), t), k, torch.Generator().manual_seed(0))
+    assert n_exact == 0 and bool(big.all()) and len(pos) == reps * k
+    c = hp.c[lo:hi].double()
+    if draw == "norm":
+        w = c
+    elif draw == "uniform":
+        w = torch.ones_like(c)
+    else:
+        out_deg = torch.bincount(hp.src.long(), minlength=hp.num_nodes).double()
+        w = out_deg[hp.src[lo:hi].long()] ** 2
+    p = w / w.sum()
+    freq = torch.bincount(pos - lo, minlength=hi - lo).double() / len(pos)
+    se = (p * (1 - p) / len(pos)).sqrt()
+    assert ((freq - p).abs() <= 5 * se + 1e-4).all()
+    torch.testing.assert_close(scale.double(), (c / (k * p))[pos - lo], rtol=1e-4, atol=0)
+
+
+def test_an_unknown_draw_is_refused(split):
+    with pytest.raises(ValueError, match="history_draw"):
+        _model(split, history_draw="squared")
+
+
+@pytest.mark.parametrize("fanout, draw", [(2, "norm"), ([1, 3, 2], "norm"), (2, "uniform"), (2, "dense")])
+def test_sampled_layers_are_unbiased(split, fanout, draw):
     """Away from the snapshot, the mean of many draws converges to the exact layers: every
     entry within 5 standard errors of its Monte Carlo mean."""
-    m = _model(split)
+    m = _model(split, history_draw=draw)
     hp = m.history(refresh=True)
     _perturb(m)
     t = _targets(hp)
