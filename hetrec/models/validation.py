@@ -116,6 +116,9 @@ def check_config(cfg, choices: dict | None = None, model: str = "", minimums: di
             if f.name in allowed and v not in allowed[f.name]:
                 raise ValueError(f"{where}setting {f.name} must be one of "
                                  f"{', '.join(map(repr, allowed[f.name]))}, got {v!r}")
+    fanout, layers = getattr(cfg, "history_fanout", None), getattr(cfg, "num_layers", None)
+    if isinstance(fanout, (list, tuple)) and layers is not None and len(fanout) != layers:
+        raise ValueError(f"{where}history_fanout needs one entry per layer (num_layers={layers}), got {list(fanout)}")
     size, heads = getattr(cfg, "hidden_size", None), getattr(cfg, "num_heads", None)
     if size is not None and heads is not None and size % heads:
         raise ValueError(f"{where}hidden_size ({size}) must be a multiple of num_heads ({heads})")

@@ -255,9 +255,18 @@ def test_mode_settings_out_of_range_are_refused(bad):
         create_model("mthgt-minibatch", **bad)
 
 
-def test_a_fanout_list_of_the_wrong_length_fails_at_setup(split):
+def test_a_fanout_list_of_the_wrong_length_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="history_fanout needs one entry per layer"):
-        _model(split, history_fanout=[8, 2])
+        create_model("mthgt-minibatch", history_fanout=[8, 2])
+    from click.testing import CliRunner
+
+    from hetrec.cli import main
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--dataset", "lastfm", "--data-dir", str(tmp_path / "none"), "--model",
+                                  "mthgt-minibatch", "--set", "history_fanout=[8,2]", "--out", str(out)])
+    assert r.exit_code != 0 and "history_fanout needs one entry per layer" in r.output
+    assert "Traceback" not in r.output and not out.exists()
 
 
 def test_auto_picks_minibatch_above_the_threshold_where_it_can(split):
