@@ -295,7 +295,7 @@ def partition(dataset, tables, synthetic_n, fold, k, val_ratio, seed, num_parts,
 
 DIST_MODEL_CHOICES = ["bprmf", "lightgcn", "mthgt"]  # hetrec.distributed.DIST_MODELS (tests check they agree)
 # hetrec.distributed.mthgt.PRESETS (tests check they agree; not imported here, so that the CLI starts without DGL)
-DIST_PRESET_CHOICES = ["mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt"]
+DIST_PRESET_CHOICES = ["mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt", "mthgt-minibatch"]
 DIST_RESULTS_FILE = "results.json"
 
 
@@ -304,8 +304,10 @@ DIST_RESULTS_FILE = "results.json"
               help="A partition folder made by hetrec partition (one DGL graph server per partition).")
 @click.option("--model", "model_name", type=click.Choice(DIST_MODEL_CHOICES), required=True)
 @click.option("--preset", type=click.Choice(DIST_PRESET_CHOICES), default=None,
-              help="MTHGT's preset (default mthgt-sampled; hgt and hgt-m sample with DGL's distributed neighbour "
-                   "sampler, the others with the dense sampler on each partition plus HALO).")
+              help="MTHGT's preset (default mthgt-sampled). mthgt (hetrec's recipe) and mthgt-minibatch train in the "
+                   "mini-batch mode (historical embeddings, in-edges drawn through DGL's distributed sampler); hgt "
+                   "and hgt-m sample subgraphs with DGL's distributed neighbour sampler, mthgt-sampled and hgt-d "
+                   "with the dense sampler on each partition plus HALO.")
 @click.option("--num-trainers", type=click.IntRange(min=1), default=None,
               help="Trainer processes, a multiple of the number of partitions (default: one per partition).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,

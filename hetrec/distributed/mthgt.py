@@ -89,7 +89,7 @@ from ..nn.light_hgt import IN_DEGREE, OUT_DEGREE
 
 #: the presets of :data:`hetrec.models.MODELS` that train on a DistGraph (paper Fig. 4, MTHGT and
 #: its ablations, sampled training)
-PRESETS = ("mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt")
+PRESETS = ("mthgt-sampled", "hgt", "hgt-d", "hgt-m", "mthgt", "mthgt-minibatch")
 #: the interaction relations and their reverses (a batch's interactions are excluded in both)
 _REVERSE = {INTERACTS: INTERACTED_BY, INTERACTED_BY: INTERACTS}
 
@@ -149,20 +149,30 @@ class DistMTHGTConfig:
         """The preset's :class:`~hetrec.models.mthgt.MTHGTConfig` with ``overrides`` applied,
         checked for what the distributed trainer supports."""
         from ..models import model_config
+        from ..models.mthgt import minibatch_problems
 
         cfg = model_config(self.preset, **self.overrides)
         if cfg.training == "auto":
-            # a DistGraph is trained on samples: hetrec's own recipe ("mthgt") trains that way on
-            # one machine too once the graph has more than full_graph_max_edges edges
-            cfg = replace(cfg, training="sampled")
-        unsupported = {"training": ("sampled",), "projection": (False,), "negatives": ("uniform",),
+            # a DistGraph is never trained on the whole graph per step: hetrec's own recipe
+            # ("mthgt") trains as it does on one machine above full_graph_max_edges, in the
+            # mini-batch mode where its settings allow it, else on sampled subgraphs
+            cfg = replace(cfg, training="sampled" if minibatch_problems(cfg) else "minibatch")
+        unsupported = {"training": ("sampled", "minibatch"), "projection": (False,), "negatives": ("uniform",),
                        "relations": ("all",)}
         if cfg.conv == "light":
             unsupported["norm"] = ("node",)
         for name, allowed in unsupported.items():
             if getattr(cfg, name) not in allowed:
-                raise ValueError(f"distributed MTHGT supports {name}={allowed[0]!r} only, got "
+                raise ValueError(f"distributed MTHGT supports {name}={' or '.join(map(repr, allowed))} only, got "
                                  f"{getattr(cfg, name)!r} (preset {self.preset!r}, overrides {self.overrides})")
+        if cfg.training == "minibatch":
+            problems = minibatch_problems(cfg)
+            if problems:
+                raise ValueError("training='minibatch' needs " + "; ".join(problems)
+                                 + f" (preset {self.preset!r}, overrides {self.overrides})")
+            if cfg.history_draw != "norm":
+                raise ValueError("distributed mini-batch MTHGT draws in-edges with history_draw='norm' (stratified "
+                                 f"by relation) only, got {cfg.history_draw!r}")
         if cfg.init_std is None:
             raise ValueError("distributed MTHGT initialises its DistEmbedding tables from N(0, init_std²): "
                              "init_std must be a number, got None")
@@ -172,6 +182,11 @@ class DistMTHGTConfig:
     def sampler(self) -> str:
         """``"dense"`` or ``"uniform"``: the preset's sampler."""
         return self.model_config().sampler
+
+    @property
+    def minibatch(self) -> bool:
+        """Whether the settings train in the mini-batch mode (:mod:`hetrec.distributed.minibatch`)."""
+        return self.model_config().training == "minibatch"
 
 
 class DistRows(nn.Module):
@@ -373,7 +388,7 @@ def train_process(job: dict) -> None:
     from ..batching import EdgeSubgraphBatch
     from ..models.mthgt import resolve_max_in_edges
     from ..sampling import DenseSubgraphSampler
-    from .local import DIST_ID, LocalDenseSampler, local_graph
+    from .local import DIST_ID, INNER, LocalDenseSampler, local_graph
     from .partition import ORIG_IDS_FILE, _etype_key, load_heldout
     from .runtime import _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
 
@@ -425,7 +440,8 @@ def train_process(job: dict) -> None:
     g.barrier()  # every trainer's degrees are written
 
     model = build_model(cfg, ntypes, etypes, cfg.seed)
-    dense = cfg.sampler == "dense"
+    minibatch = cfg.minibatch
+    dense = cfg.sampler == "dense" and not minibatch
     model.proj = nn.ModuleDict({t: DistRows(tables[t], dist_of[t] if dense else None) for t in ntypes})
 
     with np.load(out / ORIG_IDS_FILE, allow_pickle=False) as z:
@@ -455,6 +471,38 @@ def train_process(job: dict) -> None:
             got[nt][orig[nt]] = tensor[torch.arange(n)]
         return got
 
+    if minibatch:
+        from . import minibatch as mb
+
+        sums = {nt: dgl.distributed.DistTensor((g.num_nodes(nt), len(etypes)), torch.float32,
+                                               f"hetrec_mthgt_sums_{nt}", part_policy=g.get_node_partition_policy(nt),
+                                               persistent=True) for nt in ntypes}
+        probs = {et: dgl.distributed.DistTensor((g.num_edges(et),), torch.float32, f"hetrec_mthgt_prob_{et[1]}",
+                                                part_policy=g.get_edge_partition_policy(et), persistent=True)
+                 for et in etypes}
+        snapshot = [dist_tensors(f"hist{k}", mcfg.hidden_size) for k in range(mcfg.num_layers + 1)]
+        mb.fill_sums(local, share_local, share, dist_of, degrees, sums, etypes)
+        if index_on_machine == 0:  # the machine's first trainer writes the weights of the edges it owns
+            mb.fill_prob(g, local, dist_of, degrees, probs,
+                         {et: local.edges[et].data[INNER].nonzero().flatten() for et in etypes})
+        for et in etypes:
+            g.edges[et].data[mb.PROB] = probs[et]
+        g.barrier()  # S(t, r) and the draw weights are written
+        hp = mb.DistHistory(g, degrees, sums, snapshot)
+        train_keys = mb.interaction_keys(users_m, items_m, num_items)
+        pair_users, pair_items = dist_of[USER][src_l[mine_local]], dist_of[ITEM][dst_l[mine_local]]
+        max_age = mcfg.history_refresh if mcfg.history_refresh > 0 else mcfg.history_max_age
+        since = [0]
+
+        def refresh():
+            model.eval()
+            try:
+                hp.refresh(logits=mb.snapshot_layers(model, block, tables, src_dist, share, snapshot, degrees,
+                                                     g.barrier))
+            finally:
+                model.train()
+            since[0] = 0
+
     if job["probe"]:  # the layer-wise embeddings of given parameters, for tests
         probe = torch.load(job["probe"], weights_only=True)
         model.load_state_dict(probe["state"], strict=False)
@@ -475,6 +523,16 @@ def train_process(job: dict) -> None:
             g.barrier()
             if rank == 0:
                 result["probe_all"][task] = in_dataset_ids(holder)
+        if minibatch and "history" in probe:
+            got = mb.probe_history(probe["history"], model, hp, tables, share, refresh, dgl_id, orig, g.barrier)
+            result["probe_history"] = {}
+            for name, (width, rows_of) in got.items():
+                holder = dist_tensors(f"probe_hist_{name}", width)
+                for nt, (ids_, rows) in rows_of.items():
+                    holder[nt][ids_] = rows
+                g.barrier()
+                if rank == 0:
+                    result["probe_history"][name] = in_dataset_ids(holder)
         if rank == 0:
             _save_result(job, result)
         _leave()
@@ -497,14 +555,20 @@ def train_process(job: dict) -> None:
     sparse_opt = dgl.distributed.optim.SparseAdam(list(tables.values()), lr=cfg.lr)
 
     def train_step(idx) -> float:
-        if dense:
+        if minibatch:
+            if max_age is not None and since[0] >= max_age:
+                refresh()
+            since[0] += 1
+            loss = mb.step_loss(model, hp, tables, pair_users[idx], pair_items[idx], num_items, gen, train_keys).loss
+        elif dense:
             with dgl_one_thread():
                 input_nodes, pair, negative, sub = edge_sampler.sample(local, {INTERACTS: mine_local[idx]})
             batch = EdgeSubgraphBatch(input_nodes, pair, negative, sub, draw_seed(gen))
         else:
             batch = uniform_batch(shadow, pair_users[idx], pair_items[idx], pair_facts[idx], num_items,
                                   mcfg.num_negatives, gen, draw_seed(gen))
-        loss = model.loss(batch).loss
+        if not minibatch:
+            loss = model.loss(batch).loss
         opt.zero_grad()
         (loss / world).backward()  # each row's gradient as from the mean over the step's trainers
         flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
@@ -523,12 +587,17 @@ def train_process(job: dict) -> None:
         g.barrier()  # every trainer's rows are in ``out``
         return rec
 
+    def before_epoch():
+        seed_torch_and_dgl(draw_seed(gen, 2**31 - 1))  # DGL's negative sampler, the dense sampler, local draws
+        if minibatch:
+            refresh()  # the epoch's snapshot (collective: every trainer starts the epoch here)
+
     model.train()
     _drive(job, cfg, g=g, rank=rank, world=world, share=share, steps=steps, num_examples=len(mine_local), gen=gen,
            train_step=train_step, share_embeddings=share_embeddings, final=final, best=best, ranking=ranking,
            num_items=num_items, num_users=num_users, user_orig=orig[USER], interactions=all_counts,
            ranked_users=ranked_users, in_dataset_ids=in_dataset_ids,
-           before_epoch=lambda: seed_torch_and_dgl(draw_seed(gen, 2**31 - 1)))  # DGL's negative sampler, the dense sampler
+           before_epoch=before_epoch)
 
 
 __all__ = ["DistMTHGTConfig", "DistRows", "DistShaDowSampler", "PRESETS", "build_model", "dense_parameters",

@@ -189,7 +189,9 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
         For ``"mthgt"``: ``{"tables": {node type: table}, "state": dense state dict}`` (the ID
         tables in the dataset graph's ids and :func:`~hetrec.distributed.mthgt.dense_state` of a
         single-machine model); ``"probe_all"`` is then ``{task: {node type: rows}}``, the task
-        embeddings of every node computed layer-wise (:mod:`hetrec.distributed.mthgt`).
+        embeddings of every node computed layer-wise (:mod:`hetrec.distributed.mthgt`); in the
+        mini-batch mode a further ``"history"`` entry gives ``"probe_history"``, the estimator's
+        layers (:func:`hetrec.distributed.minibatch.probe_history`).
 
     Returns
     -------
@@ -269,7 +271,8 @@ def train_distributed(partition_dir, model: str = "bprmf", *, num_trainers: int 
 
     seconds = time.perf_counter() - t0
     if probe is not None:
-        return {**{k: result[k] for k in ("probe_batch", "probe_all") if k in result}, "seconds": seconds}
+        return {**{k: result[k] for k in ("probe_batch", "probe_all", "probe_history") if k in result},
+                "seconds": seconds}
     test = result["test"]
     log(f"trained {result['epochs_run']} epoch(s) in {seconds:.1f} s; tested epoch {result['best_epoch']}: "
         + ", ".join(f"{k} {test[k]:.4f}" for k in test if "@" in k))

@@ -193,15 +193,34 @@ class HistoricalPropagation:
         scale = torch.cat([self.c[e_pos], s_scale])
         return torch.cat([e_row, s_row]), torch.cat([e_pos, s_pos]), scale, len(e_row), big
 
-    def _weights(self, logits, nodes, rel, heads: int, row=None):
-        """``a_r(t)`` per edge ``(E, heads)`` for the edges' relations ``rel`` and targets: global
-        ids ``nodes`` (one per edge), or with ``row`` the edges' rows in ``nodes`` (the factor
-        ``C(t) / den(t)`` is then computed once per node), from relation logits ``(R, heads)``
-        (None: ones)."""
+    def _draw(self, nodes: torch.Tensor, fanout, generator):
+        """The in-edges a step uses for ``nodes`` (global ids) as ``(row, source, relation,
+        scale, n_exact, big)``: the edges' rows in ``nodes``, their sources' global ids, their
+        relations' indices, their weights, how many of them (the first ones) are every in-edge
+        of a node taken exactly, and the mask of the nodes whose in-edges were drawn (None:
+        none). :meth:`propagate` needs only this, :meth:`node_sums` and :meth:`snapshot_rows`
+        from the graph, so another store of the graph (a partitioned one) can supply them."""
+        row, pos, scale, n_exact, big = self._in_edges(nodes, fanout, generator)
+        return row, self.src[pos].long(), self.rel[pos].long(), scale, n_exact, big
+
+    def node_sums(self, nodes: torch.Tensor) -> tuple:
+        """``(S(t, r), C(t))`` of the global ids ``nodes``: ``(n, R)`` and ``(n,)``."""
+        return self.S[nodes], self.C[nodes]
+
+    def snapshot_rows(self, layer: int, ids: torch.Tensor) -> torch.Tensor:
+        """The snapshot's layer ``layer`` (:math:`\\bar H^l`) of the global ids ``ids``."""
+        return self.history[layer][ids]
+
+    @staticmethod
+    def _weights(logits, S, C, rel, heads: int, row=None):
+        """``a_r(t)`` per edge ``(E, heads)`` for the edges' relations ``rel`` and targets, whose
+        ``S(t, r)`` and ``C(t)`` (:meth:`node_sums`) are ``S`` and ``C`` (one row per edge, or with
+        ``row`` the edges' rows in them: the factor ``C(t) / den(t)`` is then computed once per
+        node), from relation logits ``(R, heads)`` (None: ones)."""
         if logits is None:
             return torch.ones(len(rel), heads, device=rel.device)
         w = logits.exp()  # (R, heads)
-        f = self.C[nodes].unsqueeze(1) / (self.S[nodes] @ w).clamp(min=1e-30)  # (nodes, heads)
+        f = C.unsqueeze(1) / (S @ w).clamp(min=1e-30)  # (nodes, heads)
         return w[rel] * (f if row is None else f[row])
 
     def hidden_edges(self, relation, src_local, dst_local, hide_reverse: tuple | None = None):
@@ -230,7 +249,7 @@ class HistoricalPropagation:
         subtracted and draws that land on them carry nothing. The normalisation (degrees,
         :math:`C`, :math:`S`) stays that of the whole graph, where full-graph training
         recomputes it without them."""
-        if self.history is None:
+        if self.logits is None:
             raise RuntimeError("no snapshot: call refresh() before propagate()")
         num_layers = len(logits)
         frontiers, hops = [None] * (num_layers + 1), [None] * (num_layers + 1)
@@ -241,23 +260,21 @@ class HistoricalPropagation:
             raise ValueError(f"fanout needs one entry per layer ({num_layers}), got {list(fanout)}")
         for k in range(num_layers, 0, -1):
             nodes = frontiers[k]
-            row, pos, scale, n_exact, big = self._in_edges(
+            row, src, rel, scale, n_exact, big = self._draw(
                 nodes, fanout[k - 1] if isinstance(fanout, (list, tuple)) else fanout, generator)
-            src = self.src[pos].long()
             below, inverse = unique_inverse(torch.cat([nodes, src]), n)
             if hidden_keys is not None:
                 key = nodes[row] * n + src
                 at = torch.searchsorted(hidden_keys, key).clamp(max=len(hidden_keys) - 1)
                 scale = scale.masked_fill(hidden_keys[at] == key, 0.0)
-            hops[k] = (row, pos, scale, inverse[len(nodes):], n_exact, big)
+            hops[k] = (row, rel, scale, inverse[len(nodes):], n_exact, big)
             frontiers[k - 1] = below
         h = h0_fn(frontiers[0])
         outs = [h]
         for k in range(1, num_layers + 1):
-            nodes, (row, pos, scale, src_idx, n_exact, big) = frontiers[k], hops[k]
+            nodes, (row, rel, scale, src_idx, n_exact, big) = frontiers[k], hops[k]
             d = h.shape[1]
             dh = d // heads
-            rel = self.rel[pos].long()
             n_below = len(frontiers[k - 1])
             # the step's edges as DGL blocks (sources: F_{k-1}, targets: F_k), so that gather,
             # weighting and sum run as one fused SpMM (and its transpose in the backward pass)
@@ -265,8 +282,9 @@ class HistoricalPropagation:
             block = dgl.create_block((src_idx, row), num_src_nodes=n_below, num_dst_nodes=len(nodes),
                                      device=nodes.device)
             att = logits[k - 1] is not None or self.logits[k - 1] is not None
+            S, C = self.node_sums(nodes) if att else (None, None)
             if att:
-                a = self._weights(logits[k - 1], nodes, rel, heads, row) * scale.unsqueeze(1)
+                a = self._weights(logits[k - 1], S, C, rel, heads, row) * scale.unsqueeze(1)
                 out = dgl.ops.u_mul_e_sum(block, h.view(-1, heads, dh), a.unsqueeze(-1)).reshape(-1, d)
             else:
                 out = dgl.ops.u_mul_e_sum(block, h, scale.unsqueeze(1))
@@ -275,13 +293,13 @@ class HistoricalPropagation:
                 # snapshot's layer and subtracts its sampled edges' snapshot messages (the control
                 # variate), and the snapshot messages of the step's hidden edges into it
                 with torch.no_grad():
-                    out_bar = self.history[k][nodes] * big.unsqueeze(1)
+                    out_bar = self.snapshot_rows(k, nodes) * big.unsqueeze(1)
                     s_src, s_row = src_idx[n_exact:], row[n_exact:]
                     s_block = dgl.create_block((s_src, s_row), num_src_nodes=n_below, num_dst_nodes=len(nodes),
                                                device=nodes.device)
-                    hist_below = self.history[k - 1][frontiers[k - 1]]
+                    hist_below = self.snapshot_rows(k - 1, frontiers[k - 1])
                     if att:
-                        a_bar = (self._weights(self.logits[k - 1], nodes, rel[n_exact:], heads, s_row)
+                        a_bar = (self._weights(self.logits[k - 1], S, C, rel[n_exact:], heads, s_row)
                                  * scale[n_exact:].unsqueeze(1))
                         old = dgl.ops.u_mul_e_sum(s_block, hist_below.view(-1, heads, dh), a_bar.unsqueeze(-1))
                     else:
@@ -292,9 +310,9 @@ class HistoricalPropagation:
                         at = torch.searchsorted(nodes, h_dst).clamp(max=len(nodes) - 1)
                         inside = (nodes[at] == h_dst) & big[at]
                         if inside.any():
-                            a_h = (self._weights(self.logits[k - 1], h_dst[inside], h_rel[inside], heads)
+                            a_h = (self._weights(self.logits[k - 1], S, C, h_rel[inside], heads, at[inside])
                                    * h_c[inside].unsqueeze(1))
-                            old_h = a_h.unsqueeze(-1) * self.history[k - 1][h_src[inside]].view(-1, heads, dh)
+                            old_h = a_h.unsqueeze(-1) * self.snapshot_rows(k - 1, h_src[inside]).view(-1, heads, dh)
                             out_bar = out_bar.index_add(0, at[inside], -old_h.reshape(-1, d))
                 out = out + out_bar
             h = out

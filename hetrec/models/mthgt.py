@@ -700,34 +700,47 @@ class MTHGT(Recommender):
             every is not None and self._steps_since_refresh >= every)
         hp = self.history(refresh=refresh)
         self._steps_since_refresh += 1
-        users, pos, neg = (hp.global_ids(USER, batch.users), hp.global_ids(ITEM, batch.pos_items),
-                           hp.global_ids(ITEM, batch.neg_items))
-        targets, inverse = unique_inverse(torch.cat([users, pos, neg.flatten()]), hp.num_nodes)
-        ru, rp, rn = inverse.split([len(users), len(pos), neg.numel()])
-        rn = rn.view(neg.shape)
-        gen = torch.Generator().manual_seed(int(batch.seed))
         hidden = None
         if cfg.drop_batch_edges:
             pairs = torch.unique(batch.users * self.graph.num_nodes(ITEM) + batch.pos_items)
             n_items = self.graph.num_nodes(ITEM)
             hidden = hp.hidden_edges(INTERACTS, pairs // n_items, pairs % n_items, self.reverse[INTERACTS])
-        seq, frontiers = hp.propagate(targets, self.layer0_global, self._relation_logits(), cfg.num_heads,
+        if self._train_keys.device != batch.neg_items.device:
+            self._train_keys = self._train_keys.to(batch.neg_items.device)
+        return self.history_loss(hp, batch.users, batch.pos_items, batch.neg_items, batch.seed, self.layer0_global,
+                                 hidden, self._train_keys, self.graph.num_nodes(ITEM))
+
+    def history_loss(self, hp, users, pos_items, neg_items, seed: int, h0_fn, hidden, train_keys,
+                     num_items: int) -> LossOutput:
+        """The mini-batch mode's loss of one step: ``users`` / ``pos_items`` (``(B,)``, ids by type)
+        and their negatives ``neg_items`` ``(B, k)``, propagated by ``hp`` (a
+        :class:`~hetrec.models._history.HistoricalPropagation` or another store of the graph with
+        its interface, e.g. the partitioned one of :mod:`hetrec.distributed.minibatch`) with the
+        neighbour draws of ``seed``, layer 0 from ``h0_fn(global ids)`` and the edges ``hidden``
+        left out. A negative that is one of the user's training items (``train_keys``: the sorted
+        ``user * num_items + item`` of the training interactions) is masked out of the loss."""
+        cfg = self.config
+        gu, gp, gn = (hp.global_ids(USER, users), hp.global_ids(ITEM, pos_items), hp.global_ids(ITEM, neg_items))
+        targets, inverse = unique_inverse(torch.cat([gu, gp, gn.flatten()]), hp.num_nodes)
+        ru, rp, rn = inverse.split([len(gu), len(gp), gn.numel()])
+        rn = rn.view(gn.shape)
+        gen = torch.Generator().manual_seed(int(seed))
+        seq, frontiers = hp.propagate(targets, h0_fn, self._relation_logits(), cfg.num_heads,
                                       cfg.history_fanout, gen, hidden)
         z = torch.stack(seq).mean(0) if cfg.combine == "mean" else seq[-1]
         u = z[ru]
         pos_s = (u * z[rp]).sum(-1)
         neg_s = dot_scores(u, z, rn)  # (B, k)
-        if self._train_keys.device != neg.device:
-            self._train_keys = self._train_keys.to(neg.device)
-        keys = self._train_keys
-        key = batch.users.unsqueeze(1) * self.graph.num_nodes(ITEM) + batch.neg_items
-        at = torch.searchsorted(keys, key).clamp(max=max(len(keys) - 1, 0))
-        neg_s = neg_s.masked_fill(keys[at] == key, -1e9) if len(keys) else neg_s
+        keys = train_keys
+        if len(keys):
+            key = users.unsqueeze(1) * num_items + neg_items
+            at = torch.searchsorted(keys, key).clamp(max=len(keys) - 1)
+            neg_s = neg_s.masked_fill(keys[at] == key, -1e9)
         rec = ranking_loss(pos_s, neg_s, cfg.loss, cfg.temperature)
         reg = None
         if cfg.reg_weight:
             h0 = seq[0]
-            b = max(len(users), 1)
+            b = max(len(gu), 1)
             reg = 0.5 * (h0[ru].pow(2).sum() + h0[rp].pow(2).sum() + h0.pow(2).sum(-1)[rn].mean(1).sum()) / b
         out = self._combine(rec, None, reg)
         return LossOutput(out.loss, {**out.logs, "step_nodes": float(len(frontiers[0]))})

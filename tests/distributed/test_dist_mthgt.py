@@ -232,9 +232,10 @@ def test_a_killed_mthgt_trainer_ends_the_run_with_an_error_naming_it(two_parts, 
 
 
 def test_bad_mthgt_settings_are_refused_before_anything_starts(two_parts):
-    with pytest.raises(ValueError, match="preset must be one of mthgt-sampled, hgt, hgt-d, hgt-m, mthgt, got 'mthgt-paper'"):
+    with pytest.raises(ValueError, match="preset must be one of mthgt-sampled, hgt, hgt-d, hgt-m, mthgt, "
+                                         "mthgt-minibatch, got 'mthgt-paper'"):
         DistMTHGTConfig(preset="mthgt-paper")
-    with pytest.raises(ValueError, match="supports training='sampled' only, got 'full'"):
+    with pytest.raises(ValueError, match="supports training='sampled' or 'minibatch' only, got 'full'"):
         DistMTHGTConfig(overrides={"training": "full"})
     with pytest.raises(ValueError, match="supports projection=False only"):
         DistMTHGTConfig(overrides={"projection": True})
@@ -306,15 +307,16 @@ def test_the_same_seed_gives_the_same_run(two_parts):
 
 
 def test_hetrecs_own_recipe_trains_sampled_on_a_dist_graph(two_parts, most_pop_ndcg10):
-    # "mthgt" trains the whole graph per step on one machine up to full_graph_max_edges, on samples
-    # above; on a DistGraph it is sampled (dense sampler on each partition plus HALO), with its own
-    # loss (sampled softmax over 64 negatives) and layers (LightHGT, global degrees)
-    cfg = DistMTHGTConfig(preset="mthgt", overrides={"hidden_size": DIM, "batch_size": BATCH}, epochs=8, lr=LR,
-                          patience=8, seed=0)
+    # "mthgt" trains the whole graph per step on one machine up to full_graph_max_edges, in the
+    # mini-batch mode above (and on a DistGraph: tests/distributed/test_dist_minibatch.py); with
+    # training="sampled" it trains on subgraphs (dense sampler on each partition plus HALO), with
+    # its own loss (sampled softmax over 64 negatives) and layers (LightHGT, global degrees)
+    cfg = DistMTHGTConfig(preset="mthgt", overrides={"hidden_size": DIM, "batch_size": BATCH, "training": "sampled"},
+                          epochs=8, lr=LR, patience=8, seed=0)
     mcfg = cfg.model_config()
     assert (mcfg.training, mcfg.conv, mcfg.loss, mcfg.multitask, cfg.sampler) == ("sampled", "light", "softmax",
                                                                                   False, "dense")
-    with pytest.raises(ValueError, match="training='sampled' only"):
+    with pytest.raises(ValueError, match="training='sampled' or 'minibatch' only"):
         DistMTHGTConfig(preset="mthgt", overrides={"training": "full"})
     r = train_distributed(two_parts, "mthgt", num_trainers=2, timeout_s=150, config=cfg)
     assert min(r["loss"]) < 0.9 * r["loss"][0], r["loss"]
