@@ -167,6 +167,9 @@ def _drive(job: dict, cfg, *, g, rank: int, world: int, share: dict, steps: int,
                         best[nt][share[nt]] = rows[nt]
             else:
                 bad += 1
+            if rank == 0:  # progress, in trainer 0's log
+                print(f"epoch {epoch}  loss {losses[-1]:.4f}  val {cfg.metric} {val[cfg.metric]:.4f}  best "
+                      f"{best_metric:.4f}@{best_epoch}  {times[-1]:.1f} s train", flush=True)
             if bad >= cfg.patience:
                 break
 
