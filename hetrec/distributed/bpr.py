@@ -16,7 +16,19 @@ import numpy as np
 
 from ..data import INTERACTED_BY, ITEM, USER
 from .partition import ORIG_IDS_FILE, load_heldout
-from .runtime import _check_metrics, _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
+from .runtime import (
+    _check_metrics,
+    _connect,
+    _counts,
+    _drive,
+    _edges,
+    _leave,
+    _matrix,
+    _normal_rows,
+    _Ranking,
+    _save_result,
+    sparse_step,
+)
 
 #: DistTensor names of the embedding tables
 _USER_EMB, _ITEM_EMB = "hetrec_user_emb", "hetrec_item_emb"
@@ -188,7 +200,7 @@ def train_process(job: dict) -> None:
         reg = (eu0.pow(2).sum() + ei0.pow(2).sum() + ej0.pow(2).sum()) / (2 * len(u))
         loss = bpr + cfg.reg_weight * reg
         (loss / world).backward()  # each row's gradient as from the mean over the whole step's batch
-        opt.step()
+        sparse_step(opt)
         return float(loss.detach())
 
     _drive(job, cfg, g=g, rank=rank, world=world, share=share, steps=steps, num_examples=len(users), gen=gen,

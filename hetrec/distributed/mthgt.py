@@ -390,7 +390,7 @@ def train_process(job: dict) -> None:
     from ..sampling import DenseSubgraphSampler
     from .local import DIST_ID, INNER, LocalDenseSampler, local_graph
     from .partition import ORIG_IDS_FILE, _etype_key, load_heldout
-    from .runtime import _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result
+    from .runtime import _connect, _counts, _drive, _edges, _leave, _matrix, _normal_rows, _Ranking, _save_result, sparse_step
 
     cfg = DistMTHGTConfig(**job["config"])
     mcfg = cfg.model_config()
@@ -576,7 +576,7 @@ def train_process(job: dict) -> None:
         for p, part in zip(params, torch.split(flat, [p.numel() for p in params])):
             p.grad = part.view_as(p)
         opt.step()
-        sparse_opt.step()
+        sparse_step(sparse_opt)
         return float(loss.detach())
 
     def share_embeddings(out: dict) -> dict:  # the recommendation task's rows of this trainer's users and items

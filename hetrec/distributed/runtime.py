@@ -20,6 +20,17 @@ from ..data import ITEM, USER
 from .partition import local_partition_edges
 
 
+def sparse_step(opt) -> None:
+    """One step of DGL's distributed ``SparseAdam`` on the gradients of this step's lookups only.
+
+    ``DistEmbedding`` records every lookup made with gradients (its trace) and ``SparseAdam.step``
+    sends the gradients of the whole trace, clearing it afterwards only when ``zero_grad()`` was
+    called since the last step. Without it the trace grows with every step, and each step applies
+    (the mean of) every earlier step's gradients again, at a cost growing with the step count."""
+    opt.zero_grad()
+    opt.step()
+
+
 def _check_metrics(ns: tuple, metric: str) -> None:
     """The cut-offs ``ns`` and the validation ``metric`` of a distributed config, or ValueError."""
     if not ns or min(ns) < 1:
