@@ -139,8 +139,10 @@ def test_mthgt_sampled_trains_on_a_dist_graph_like_on_one_machine(mthgt_sampled,
 def test_hgt_trains_through_dgls_distributed_sampler(two_parts):
     r = train_distributed(two_parts, "mthgt", num_trainers=2, timeout_s=150,
                           config=DistMTHGTConfig(preset="hgt", overrides={"hidden_size": DIM, "batch_size": BATCH},
-                                                 epochs=6, lr=LR, eval_every=0, seed=0))
-    assert r["config"]["preset"] == "hgt" and r["epochs_run"] == 6 and r["best_epoch"] == 6
+                                                 epochs=8, lr=LR, eval_every=0, seed=0))
+    assert r["config"]["preset"] == "hgt" and r["epochs_run"] == 8 and r["best_epoch"] == 8
+    # (6 epochs sufficed while SparseAdam re-applied every earlier step's gradients; with each
+    # step's own gradients only, one run fell 0.692 -> 0.558 in 6 epochs, still steepening)
     assert r["loss"][-1] < 0.8 * r["loss"][0], r["loss"]
     assert 0 < r["test"]["NDCG@10"] <= 1
 
