@@ -290,8 +290,9 @@ def probe_history(spec: dict, model, hp: DistHistory, tables: dict, share: dict,
 
     ``spec``: ``{"fanout": k, "draws": n, "hidden": (user ids, item ids), "tables": {node type:
     table}, "state": dense state}`` (ids and tables in the dataset graph's ids). After a snapshot of
-    A: ``"exact"`` (every in-edge, no snapshot involved) and ``"snapshot"`` (``k`` draws, the
-    ``hidden`` interactions and their reverses left out; deterministic at the snapshot), all layers
+    A: ``"exact"`` (every in-edge, no snapshot involved), ``"exact_hidden"`` (the same without the
+    ``hidden`` interactions and their reverses) and ``"snapshot"`` (``k`` draws, the hidden edges
+    left out; layer 1 deterministic at the snapshot), all layers
     side by side; with B loaded and A's snapshot kept: ``"exact_b"`` and the mean and standard
     error of the last layer over ``n`` draws (``"mean_b"``, ``"se_b"``). Returns ``{name: (width,
     {node type: (DistGraph ids, rows)})}``. Collective."""
@@ -310,6 +311,7 @@ def probe_history(spec: dict, model, hp: DistHistory, tables: dict, share: dict,
     with torch.no_grad():
         logits = model._relation_logits()
         out["exact"] = torch.cat(hp.propagate(targets, h0, logits, heads, None, gen)[0], 1)
+        out["exact_hidden"] = torch.cat(hp.propagate(targets, h0, logits, heads, None, gen, hidden)[0], 1)
         out["snapshot"] = torch.cat(hp.propagate(targets, h0, logits, heads, k, gen, hidden)[0], 1)
         barrier()  # every trainer is done with A
         model.load_state_dict(spec["state"], strict=False)

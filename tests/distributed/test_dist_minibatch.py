@@ -65,6 +65,8 @@ def probed(two_parts, synthetic_splits):
         every = torch.arange(hp.num_nodes)
         snap_a = hp.propagate(every, model.layer0_global, model._relation_logits(), 2, 2,
                               torch.Generator().manual_seed(0), hidden)[0]
+        hidden_a = hp.propagate(every, model.layer0_global, model._relation_logits(), 2, None,
+                                torch.Generator().manual_seed(0), hidden)[0]
     other = create_model("mthgt-minibatch", **SMALL)
     other.setup(split)
     _randomise(other, 4)
@@ -80,6 +82,7 @@ def probed(two_parts, synthetic_splits):
                "history": {"fanout": 2, "draws": 600, "hidden": (u[pick], i[pick]), "tables": tables_b,
                            "state": state_b}})
     snap = [_by_type(hp, x, tg) for x in snap_a]
+    got["probe_history"]["one_machine_hidden"] = [_by_type(hp, x, tg) for x in hidden_a]
     return got["probe_history"], layers_a, snap, layers_b, tg
 
 
@@ -97,6 +100,18 @@ def test_every_in_edge_gives_the_exact_layers(probed):
                 assert torch.allclose(x[t], want[t], atol=FLOAT_TOLERANCE, rtol=0), (name, k, t)
     # the check can fail: A's and B's layers differ well beyond the tolerance
     assert (layers_a[-1]["item"] - layers_b[-1]["item"]).abs().max() > 100 * FLOAT_TOLERANCE
+
+
+def test_hidden_edges_leave_every_layer_as_on_one_machine(probed):
+    """With every in-edge and a fifth of the interactions (and their reverses) hidden, every layer
+    equals single-machine HistoricalPropagation's with the same hidden edges."""
+    got, layers_a, _, _, tg = probed
+    ref = got["one_machine_hidden"]
+    mine = _layers(got["exact_hidden"], tg, len(ref) - 1, SMALL["hidden_size"])
+    for k, (x, want) in enumerate(zip(mine, ref)):
+        for t in tg.ntypes:
+            assert torch.allclose(x[t], want[t], atol=FLOAT_TOLERANCE, rtol=0), (k, t, (x[t] - want[t]).abs().max())
+    assert (ref[-1]["item"] - layers_a[-1]["item"]).abs().max() > 100 * FLOAT_TOLERANCE
 
 
 def test_at_the_snapshot_draws_with_hidden_edges_match_one_machine(probed):
