@@ -492,7 +492,7 @@ def train_process(job: dict) -> None:
         train_keys = mb.interaction_keys(users_m, items_m, num_items)
         pair_users, pair_items = dist_of[USER][src_l[mine_local]], dist_of[ITEM][dst_l[mine_local]]
         max_age = mcfg.history_refresh if mcfg.history_refresh > 0 else mcfg.history_max_age
-        since = [0]
+        since = [math.inf]  # steps the snapshot has served (none yet: the first step takes one)
 
         def refresh():
             model.eval()
@@ -556,7 +556,7 @@ def train_process(job: dict) -> None:
 
     def train_step(idx) -> float:
         if minibatch:
-            if max_age is not None and since[0] >= max_age:
+            if since[0] >= (max_age if max_age is not None else math.inf):
                 refresh()
             since[0] += 1
             loss = mb.step_loss(model, hp, tables, pair_users[idx], pair_items[idx], num_items, gen, train_keys).loss
@@ -589,8 +589,9 @@ def train_process(job: dict) -> None:
 
     def before_epoch():
         seed_torch_and_dgl(draw_seed(gen, 2**31 - 1))  # DGL's negative sampler, the dense sampler, local draws
-        if minibatch:
-            refresh()  # the epoch's snapshot (collective: every trainer starts the epoch here)
+        if minibatch and mcfg.history_refresh == 0:
+            refresh()  # the epoch's snapshot (collective: every trainer starts the epoch here), as on
+            # one machine; with history_refresh = N > 0 only every N steps
 
     model.train()
     _drive(job, cfg, g=g, rank=rank, world=world, share=share, steps=steps, num_examples=len(mine_local), gen=gen,
