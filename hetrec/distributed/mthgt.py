@@ -1,9 +1,11 @@
-r"""MTHGT (its sampled recipes) and its Fig. 4 ablations trained on a :class:`dgl.distributed.DistGraph`.
+r"""MTHGT (hetrec's recipe, the sampled recipes) and its Fig. 4 ablations trained on a :class:`dgl.distributed.DistGraph`.
 
 ``train_distributed(folder, "mthgt", config=DistMTHGTConfig(preset="mthgt-sampled"))`` trains the
 model of a preset of :data:`hetrec.models.MODELS` (``"mthgt-sampled"``, ``"hgt"``, ``"hgt-d"``,
-``"hgt-m"``, and ``"mthgt"``, hetrec's own recipe, trained on samples as it is on one machine
-above ``full_graph_max_edges``: its ``training="auto"`` means ``"sampled"`` here; :data:`PRESETS`)
+``"hgt-m"``, and ``"mthgt"``, hetrec's own recipe, trained as on one machine above
+``full_graph_max_edges``: its ``training="auto"`` means the mini-batch mode here
+(:mod:`hetrec.distributed.minibatch`; ``"mthgt-minibatch"`` names it), or sampled subgraphs for
+settings that mode cannot train; :data:`PRESETS`)
 with the preset's :class:`~hetrec.models.mthgt.MTHGTConfig` values
 (``overrides`` changes them) and, by default, its recommended learning rate, epochs and patience
 (:data:`hetrec.models.TRAINING`). The servers, trainer processes, validation, early stopping,
