@@ -127,6 +127,19 @@ def local_graph(partition_dir, part_id: int, *, splits=None, verify: bool = True
     return g
 
 
+def set_global_degrees(block, degrees: dict, src_dist: dict, share: dict) -> None:
+    """Give an inference block the global degrees its light layers normalise with (a HALO node's
+    local degree is not its degree): sources' out-degrees and destinations' in-degrees from
+    ``degrees`` (``{node type: DistTensor (N, 2)}``), by their DistGraph ids ``src_dist`` / ``share``."""
+    from ..nn.light_hgt import IN_DEGREE, OUT_DEGREE
+
+    for t in block.srctypes:
+        if block.num_src_nodes(t):
+            block.srcnodes[t].data[OUT_DEGREE] = degrees[t][src_dist[t]][:, 1]
+        if block.num_dst_nodes(t):
+            block.dstnodes[t].data[IN_DEGREE] = degrees[t][share[t]][:, 0]
+
+
 class LocalDenseSampler:
     """:class:`~hetrec.sampling.DenseSubgraphSampler` on one partition's :func:`local_graph`,
     with seeds and sampled nodes in :class:`~dgl.distributed.DistGraph` ids (or the dataset's).

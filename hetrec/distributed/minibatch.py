@@ -234,16 +234,12 @@ def snapshot_layers(model, block, tables: dict, src_dist: dict, share: dict, lay
     graph, layer ``l`` of the sources read from ``layers[l]`` once every trainer has written it.
     Layer 0 is copied from the ``DistEmbedding`` tables first, so each layer of the snapshot is
     exactly the light layer of the one below it. Collective; returns the relation logits used."""
-    from ..nn.light_hgt import IN_DEGREE, OUT_DEGREE
+    from .local import set_global_degrees
 
     ntypes = list(block.srctypes)
     barrier()  # every trainer's previous step (its SparseAdam update included) is over
     with torch.no_grad(), block.local_scope():
-        for t in ntypes:
-            if block.num_src_nodes(t):
-                block.srcnodes[t].data[OUT_DEGREE] = degrees[t][src_dist[t]][:, 1]
-            if block.num_dst_nodes(t):
-                block.dstnodes[t].data[IN_DEGREE] = degrees[t][share[t]][:, 0]
+        set_global_degrees(block, degrees, src_dist, share)
         for t in ntypes:
             if len(share[t]):
                 layers[0][t][share[t]] = tables[t].weight[share[t]]

@@ -87,7 +87,7 @@ import torch
 import torch.nn as nn
 
 from ..data import INTERACTED_BY, INTERACTS, ITEM, USER
-from ..nn.light_hgt import IN_DEGREE, OUT_DEGREE
+from .local import set_global_degrees
 
 #: the presets of :data:`hetrec.models.MODELS` that train on a DistGraph (paper Fig. 4, MTHGT and
 #: its ablations, sampled training)
@@ -352,11 +352,7 @@ def layerwise_embeddings(model, block, tables: dict, src_dist: dict, share: dict
     is written, or overwritten before all have read it."""
     ntypes = list(block.srctypes)
     with torch.no_grad(), block.local_scope():
-        for t in ntypes:
-            if block.num_src_nodes(t):
-                block.srcnodes[t].data[OUT_DEGREE] = degrees[t][src_dist[t]][:, 1]
-            if block.num_dst_nodes(t):
-                block.dstnodes[t].data[IN_DEGREE] = degrees[t][share[t]][:, 0]
+        set_global_degrees(block, degrees, src_dist, share)
         h0_src = {t: tables[t].weight[src_dist[t]] for t in ntypes}
         h0 = {t: h0_src[t][:block.num_dst_nodes(t)] for t in ntypes}
         outs = []
