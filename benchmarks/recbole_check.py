@@ -37,6 +37,16 @@ Then, from the repository root, in hetrec's environment::
     python benchmarks/recbole_check.py export --dataset lastfm --data-dir /work/shared/data --fold 0  # files only
     python benchmarks/recbole_check.py collect --dataset lastfm --fold 0                              # tables only
 
+**Seeds.** One run per toolkit says little about a difference of a few thousandths. ``--seed S``
+(S ≠ 0) runs RecBole with ``seed: S`` and trains hetrec's same model with training seed S
+(initialisation, batch order, negatives; the split stays seed 0's, the registry's settings as in
+``benchmarks/accuracy.py``), into ``OUT/<dataset>-fold<F>-seed<S>/`` (hetrec's cells under its
+``hetrec/``); seed 0 is the first comparison, against the accuracy benchmark's committed cells. The
+``seeds`` stage tabulates them, paired by seed (``OUT/<dataset>-fold<F>-seeds.md`` / ``.csv``)::
+
+    python benchmarks/recbole_check.py --dataset ml-1m --data-dir /work/shared/data --models BPR MultiVAE --seed 1
+    python benchmarks/recbole_check.py seeds --dataset ml-1m --fold 0 --seeds 0 1 2
+
 Evaluation settings (``<name>.yaml``): ``benchmark_filename: [train, valid, test]`` (RecBole then
 uses the three files as they are, with no filtering and no re-split, so ``eval_args.split`` is
 ignored), ``eval_args.mode: full`` (every item ranked), Recall / NDCG / Precision / Hit at 5, 10, 20,
@@ -149,8 +159,8 @@ def export_fold(split, name: str, work: Path) -> dict:
 def load_split(dataset: str, data_dir, fold: int):
     from hetrec.data import kfold_split, load_dataset
 
-    graph = load_dataset(dataset, root=data_dir).graph
-    return kfold_split(graph, k=5, seed=0, val_ratio=0.1)[fold]
+    data = load_dataset(dataset, root=data_dir)
+    return data, kfold_split(data.graph, k=5, seed=0, val_ratio=0.1)[fold]
 
 
 # ---------------------------------------------------------------- RecBole half (RecBole's environment)
@@ -171,7 +181,8 @@ def recbole_main(args) -> None:
     work = Path(args.work_dir)
     meta = json.loads((work / f"{args.name}.json").read_text())
     start = time.perf_counter()
-    config = Config(model=args.model, dataset=args.name, config_file_list=[str(work / f"{args.name}.yaml")])
+    config = Config(model=args.model, dataset=args.name, config_file_list=[str(work / f"{args.name}.yaml")],
+                    config_dict={"seed": args.seed})
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     dataset = create_dataset(config)
@@ -208,7 +219,7 @@ def recbole_main(args) -> None:
     # RecBole keeps the last of equal best scores (early_stopping: value >= best)
     best = len(valid_scores) - valid_scores[::-1].index(max(valid_scores)) if valid_scores else None
     result = {
-        "model": args.model, "test": {k: float(v) for k, v in test.items()},
+        "model": args.model, "seed": int(config["seed"]), "test": {k: float(v) for k, v in test.items()},
         "epochs": len(valid_scores), "best_epoch": best, "best_valid": max(valid_scores) if valid_scores else None,
         "fit_seconds": fit_seconds, "seconds": time.perf_counter() - start,
         "num_items": int(dataset.item_num - 1), "num_users": int(dataset.user_num - 1),
@@ -249,12 +260,12 @@ def _model_keys(model: str) -> list:
 
 def run_model(model: str, args, work: Path, name: str, result_path: Path, split) -> dict:
     """Run the RecBole half for one model in a subprocess; check its scores with hetrec's evaluator."""
-    run_dir = work / "runs" / name / model
+    run_dir = work / "runs" / name / (model if args.seed == 0 else f"{model}-seed{args.seed}")
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     out, scores = run_dir / "result.json", run_dir / "scores.npz"
     cmd = [args.recbole_python, str(Path(__file__).resolve()), "recbole", "--work-dir", str(work),
-           "--name", name, "--model", model, "--out", str(out), "--scores", str(scores)]
+           "--name", name, "--model", model, "--out", str(out), "--scores", str(scores), "--seed", str(args.seed)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     print(f"== {model}: {shlex.join(cmd)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
@@ -268,7 +279,7 @@ def run_model(model: str, args, work: Path, name: str, result_path: Path, split)
             proc.wait()
             rc = None
     wall = time.perf_counter() - start
-    record = {"model": model, "hetrec_model": HETREC_MODEL.get(model), "wall_seconds": wall}
+    record = {"model": model, "hetrec_model": HETREC_MODEL.get(model), "seed": args.seed, "wall_seconds": wall}
     if rc is None:
         record.update(status="stopped", note=f"stopped after {args.timeout_min} min")
     elif rc != 0 or not out.is_file():
@@ -333,24 +344,59 @@ def hetrec_same_settings(model: str, split, recbole: dict) -> dict:
     return {"model": name, "settings": settings, "test": test, "max_abs_diff": diff, "seconds": seconds}
 
 
-def hetrec_cell(dataset: str, model: str | None, fold: int):
+def result_folder(out, dataset: str, fold: int, seed: int) -> Path:
+    """Where one seed's result files live: ``<dataset>-fold<F>`` for seed 0 (the first runs),
+    ``<dataset>-fold<F>-seed<S>`` for another seed."""
+    return Path(out) / (f"{dataset}-fold{fold}" + (f"-seed{seed}" if seed else ""))
+
+
+def hetrec_cell_path(out, dataset: str, model: str, fold: int, seed: int) -> Path:
+    """hetrec's test metrics for ``model`` trained with training seed ``seed`` on the fold (split
+    seed 0 always): seed 0 is the accuracy benchmark's committed cell, another seed a cell this
+    script trains (:func:`train_hetrec`) with the same registry settings."""
+    if seed == 0:
+        return ROOT / "benchmarks" / "results" / "accuracy" / dataset / model / f"fold-{fold}" / "metrics.json"
+    return result_folder(out, dataset, fold, seed) / "hetrec" / model / f"fold-{fold}" / "metrics.json"
+
+
+def hetrec_cell(dataset: str, model: str | None, fold: int, seed: int = 0, out=DEFAULT_OUT):
     if model is None:
         return None
-    path = ROOT / "benchmarks" / "results" / "accuracy" / dataset / model / f"fold-{fold}" / "metrics.json"
+    path = hetrec_cell_path(out, dataset, model, fold, seed)
     return json.loads(path.read_text())["test"] if path.is_file() else None
+
+
+def train_hetrec(model: str, args, dataset) -> None:
+    """Train hetrec's ``model`` on the fold with training seed ``args.seed`` (initialisation,
+    batches, negatives; the split is seed 0's, as RecBole's files) and the registry's settings,
+    exactly as ``benchmarks/accuracy.py`` trains its cells; resumable."""
+
+    from hetrec.models import TRAINING
+    from hetrec.train import TrainConfig
+    from hetrec.train.experiment import ExperimentConfig, run_experiment
+
+    out = hetrec_cell_path(args.out, args.dataset, model, args.fold, args.seed).parent.parent
+    if (out / f"fold-{args.fold}" / "metrics.json").is_file():
+        return
+    tcfg = TrainConfig(seed=args.seed, num_threads=1, progress=False, **TRAINING.get(model, {}))
+    cfg = ExperimentConfig(dataset=args.dataset, model=model, folds=[args.fold], k=5, seed=0,
+                           data_dir=args.data_dir, train=tcfg)
+    print(f"== hetrec {model}, training seed {args.seed} -> {out}", file=sys.stderr, flush=True)
+    run_experiment(cfg, out, resume=True, dataset=dataset,
+                   log=lambda m: print(f"   hetrec {model} {m}", file=sys.stderr, flush=True))
 
 
 def collect(args, name: str) -> None:
     """Side-by-side tables from every result file of this dataset and fold."""
     from _common import machine, write_csv_atomically
 
-    folder = Path(args.out) / f"{args.dataset}-fold{args.fold}"
+    folder = result_folder(args.out, args.dataset, args.fold, args.seed)
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     order = {m: i for i, m in enumerate(HETREC_MODEL)}
     records.sort(key=lambda r: order.get(r["model"], len(order)))
     rows = []
     for r in records:
-        ours = hetrec_cell(args.dataset, r["hetrec_model"], args.fold)
+        ours = hetrec_cell(args.dataset, r["hetrec_model"], args.fold, args.seed, args.out)
         rb = r.get("recbole", {})
         row = {"dataset": args.dataset, "fold": args.fold, "recbole_model": r["model"], "hetrec_model": r["hetrec_model"],
                "status": r["status"], "wall_seconds": round(r["wall_seconds"], 1), "epochs": rb.get("epochs"),
@@ -370,9 +416,10 @@ def collect(args, name: str) -> None:
     if not rows:
         print(f"no result files under {folder}", file=sys.stderr)
         return
-    write_csv_atomically(rows, Path(args.out) / f"{args.dataset}-fold{args.fold}.csv")
+    stem = result_folder(args.out, args.dataset, args.fold, args.seed)
+    write_csv_atomically(rows, stem.with_name(stem.name + ".csv"))
     text = side_by_side(rows, records, args, name, machine())
-    _write_text(Path(args.out) / f"{args.dataset}-fold{args.fold}.md", text)
+    _write_text(stem.with_name(stem.name + ".md"), text)
     print(text)
 
 
@@ -404,11 +451,15 @@ def side_by_side(rows, records, args, name, machine_line) -> str:
     envs = {json.dumps(r["recbole"]["env"], sort_keys=True) for r in records if "recbole" in r}
     env_lines = [", ".join(f"{k} {v}" for k, v in json.loads(e).items()) for e in sorted(envs)]
     command = ("python benchmarks/recbole_check.py --dataset {d} --data-dir {dd} --fold {f} --models {m}"
-               .format(d=args.dataset, dd=args.data_dir or "DATA", f=args.fold, m=" ".join(r["model"] for r in records)))
+               .format(d=args.dataset, dd=args.data_dir or "DATA", f=args.fold, m=" ".join(r["model"] for r in records))
+               + (f" --seed {args.seed}" if args.seed else ""))
+    cell_path = (f"benchmarks/results/accuracy/{args.dataset}/<model>/fold-{args.fold}/metrics.json" if not args.seed else
+                 f"{result_folder('benchmarks/results/recbole_check', args.dataset, args.fold, args.seed)}/hetrec/<model>/"
+                 f"fold-{args.fold}/metrics.json, trained by this script with training seed {args.seed}")
     return "\n".join([
-        f"# RecBole 1.2.1 vs hetrec: {args.dataset}, fold {args.fold} (RecBole dataset `{name}`)", "",
-        "RecBole's test metrics (its default settings per model, early stopping on validation NDCG@10) beside "
-        f"hetrec's cell `benchmarks/results/accuracy/{args.dataset}/<model>/fold-{args.fold}/metrics.json` "
+        f"# RecBole 1.2.1 vs hetrec: {args.dataset}, fold {args.fold}, seed {args.seed} (RecBole dataset `{name}`)", "",
+        f"RecBole's test metrics (its default settings per model, seed {args.seed}, early stopping on validation "
+        f"NDCG@10) beside hetrec's cell `{cell_path}` "
         "(– where there is none). Same train / validation / test pairs, same candidate items, train and "
         "validation items excluded from the test ranking in both. \"evaluators max abs diff\": the largest "
         "difference over P/R/HR/NDCG@5/10/20 between RecBole's evaluator and hetrec's `topn_metrics` on the "
@@ -420,10 +471,76 @@ def side_by_side(rows, records, args, name, machine_line) -> str:
         f"Command: `{command}`", ""])
 
 
+def seed_rows(args) -> list:
+    """One row per (model, seed) with both toolkits' test metrics, from the finished result files."""
+    rows = []
+    for seed in args.seeds:
+        for path in sorted(result_folder(args.out, args.dataset, args.fold, seed).glob("*.json")):
+            r = json.loads(path.read_text())
+            if r.get("status") != "ok":
+                continue
+            ours = hetrec_cell(args.dataset, r["hetrec_model"], args.fold, seed, args.out)
+            row = {"dataset": args.dataset, "fold": args.fold, "recbole_model": r["model"],
+                   "hetrec_model": r["hetrec_model"], "seed": seed}
+            for key in ("NDCG@10", "R@10"):
+                m, n = key.split("@")
+                row[f"recbole_{key}"] = r["recbole"]["test"][f"{RECBOLE_METRIC[m]}@{n}"]
+                row[f"hetrec_{key}"] = ours[key] if ours else None
+            cell = hetrec_cell_path(args.out, args.dataset, r["hetrec_model"], args.fold, seed) if r["hetrec_model"] else None
+            row["recbole_val_NDCG@10"] = r["recbole"].get("best_valid")
+            row["hetrec_val_NDCG@10"] = (json.loads(cell.read_text()).get("val", {}).get("NDCG@10")
+                                         if cell is not None and cell.is_file() else None)
+            rows.append(row)
+    return rows
+
+
+def seeds_table(rows, args) -> str:
+    """Per model: each seed's NDCG@10 / R@10 in both toolkits, their means and the paired difference."""
+    from statistics import mean, stdev
+
+    lines = [f"# RecBole 1.2.1 vs hetrec over training seeds: {args.dataset}, fold {args.fold}", "",
+             "The same fold (split seed 0) trained again with other seeds: RecBole's `seed` (its default settings "
+             "otherwise) and hetrec's training seed (initialisation, batch order, negatives; the registry's "
+             "settings, as `benchmarks/accuracy.py`). Seed 0 is the first comparison "
+             f"(`{args.dataset}-fold{args.fold}.md`); only seeds finished in both toolkits enter the means. "
+             "Δ = hetrec − RecBole, paired by seed, mean ± standard error. Validation: the best validation NDCG@10 "
+             "each toolkit stopped on (the same validation pairs, train items excluded).", "",
+             "| RecBole model | hetrec model | seeds | NDCG@10 RecBole | NDCG@10 hetrec | Δ NDCG@10 | "
+             "R@10 RecBole | R@10 hetrec | Δ R@10 | validation NDCG@10 RecBole | validation NDCG@10 hetrec | "
+             "per seed test NDCG@10 (RecBole / hetrec) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+    def ms(xs):
+        return f"{mean(xs):.4f}" + (f" ± {stdev(xs):.4f}" if len(xs) > 1 else "")
+
+    def diff(xs):
+        return f"{mean(xs):+.4f}" + (f" ± {stdev(xs) / len(xs) ** 0.5:.4f}" if len(xs) > 1 else "")
+
+    for model in dict.fromkeys(r["recbole_model"] for r in rows):
+        rs = [r for r in rows if r["recbole_model"] == model and r["hetrec_NDCG@10"] is not None]
+        if not rs:
+            continue
+        cols = []
+        for key in ("NDCG@10", "R@10"):
+            rb, hr = [r[f"recbole_{key}"] for r in rs], [r[f"hetrec_{key}"] for r in rs]
+            cols += [ms(rb), ms(hr), diff([h - b for h, b in zip(hr, rb)])]
+        for key in ("recbole_val_NDCG@10", "hetrec_val_NDCG@10"):
+            vals = [r.get(key) for r in rs]
+            cols.append(ms(vals) if None not in vals else "–")
+        per = ", ".join(f"{r['seed']}: {r['recbole_NDCG@10']:.4f} / {r['hetrec_NDCG@10']:.4f}" for r in rs)
+        lines.append(f"| {model} | {rs[0]['hetrec_model']} | {len(rs)} | " + " | ".join(cols) + f" | {per} |")
+    seeds = " ".join(map(str, args.seeds))
+    lines += ["", "Commands: `python benchmarks/recbole_check.py --dataset {d} --data-dir DATA --fold {f} --models M "
+              "--seed S` for each seed S ≠ 0, then `python benchmarks/recbole_check.py seeds --dataset {d} --fold {f} "
+              "--seeds {s}`.".format(d=args.dataset, f=args.fold, s=seeds), ""]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", nargs="?", default="all", choices=["all", "export", "collect", "recbole"],
-                   help="all (default): export, run the missing models, tables; recbole: the RecBole half, internal")
+    p.add_argument("stage", nargs="?", default="all", choices=["all", "export", "collect", "seeds", "recbole"],
+                   help="all (default): export, run the missing models, tables; seeds: the table over --seeds; "
+                        "recbole: the RecBole half, internal")
     p.add_argument("--dataset", default="lastfm", choices=["lastfm", "ml-1m"])
     p.add_argument("--data-dir", default=None)
     p.add_argument("--fold", type=int, default=0)
@@ -432,6 +549,10 @@ def main(argv=None) -> None:
     p.add_argument("--recbole-python", default=DEFAULT_PYTHON, help="python of RecBole's virtual environment")
     p.add_argument("--work-dir", default=str(DEFAULT_WORK), help="exported files, RecBole logs and checkpoints")
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--seed", type=int, default=0,
+                   help="RecBole's seed and hetrec's training seed (the split is always seed 0's); a seed other than 0 "
+                        "also trains hetrec's model with it, results in OUT/<dataset>-fold<F>-seed<S>")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds stage: the seeds to tabulate")
     p.add_argument("--timeout-min", type=float, default=20.0, help="stop a model after this many minutes")
     p.add_argument("--keep-scores", action="store_true", help="keep each model's dumped scores (npz)")
     p.add_argument("--name", help=argparse.SUPPRESS)  # recbole stage
@@ -451,18 +572,32 @@ def main(argv=None) -> None:
     if args.stage == "collect":
         collect(args, name)
         return
+    if args.stage == "seeds":
+        from _common import write_csv_atomically
+
+        rows = seed_rows(args)
+        stem = Path(args.out) / f"{args.dataset}-fold{args.fold}-seeds"
+        write_csv_atomically(rows, stem.with_suffix(".csv"))
+        text = seeds_table(rows, args)
+        _write_text(stem.with_suffix(".md"), text)
+        print(text)
+        return
+    if args.seed < 0:
+        p.error("--seed must be >= 0")
     models = [ALIASES.get(m, m) for m in args.models]
     unknown = sorted(set(models) - set(HETREC_MODEL))
     if unknown:
         p.error(f"unknown RecBole model(s) {unknown}; choose among {list(HETREC_MODEL)}")
     work = Path(args.work_dir)
-    split = load_split(args.dataset, args.data_dir, args.fold)
+    dataset, split = load_split(args.dataset, args.data_dir, args.fold)
     files = export_fold(split, name, work)
     print(f"exported fold {args.fold} of {args.dataset} to {files['train'].parent}", file=sys.stderr)
     if args.stage == "export":
         return
-    folder = Path(args.out) / f"{args.dataset}-fold{args.fold}"
+    folder = result_folder(args.out, args.dataset, args.fold, args.seed)
     for model in models:
+        if args.seed and HETREC_MODEL[model]:
+            train_hetrec(HETREC_MODEL[model], args, dataset)
         path = folder / f"{model}.json"
         if path.is_file():
             print(f"== {model}: {path} exists, skipped", file=sys.stderr)
