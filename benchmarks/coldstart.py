@@ -53,10 +53,11 @@ from hetrec.data.coldstart import SETTINGS  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
 from hetrec.eval import mean_std, topn_metrics  # noqa: E402
 from hetrec.models import MODELS, TRAINING, create_model  # noqa: E402
+from hetrec.models.attrmap import TooManyPairs  # noqa: E402
 from hetrec.train import TrainConfig, Trainer  # noqa: E402
 
 DEFAULT_MODELS = ["mostpop", "ease", "attr-mostpop", "attr-profile", "lightfm", "lightfm-attr", "lightfm-attr-raw",
-                  "mthgt", "mthgt-coldmean", "mthgt-cold"]
+                  "mthgt", "mthgt-coldmean", "mthgt-coldmap", "mthgt-coldmap2", "mthgt-cold"]
 #: revealed interactions of the cold-user variant, and the targets' start (after the first REVEAL_MAX)
 REVEALS = (0, 1, 3, 5)
 REVEAL_MAX = max(REVEALS)
@@ -65,7 +66,10 @@ METRICS = ("P", "R", "HR", "NDCG")
 #: models that differ from another only in settings read at inference: their cells load the other
 #: model's trained weights from the same (setting, fold) cell, where it is finished, instead of
 #: training the same model again (either way round)
-REUSE = {"mthgt-coldmean": ("mthgt", {"cold_init"}), "mthgt": ("mthgt-coldmean", {"cold_init"})}
+_INFERENCE = {"cold_init", "cold_map_degree", "cold_map_l2"}
+REUSE = {"mthgt-coldmean": (("mthgt",), _INFERENCE), "mthgt": (("mthgt-coldmean",), _INFERENCE),
+         "mthgt-coldmap": (("mthgt", "mthgt-coldmean"), _INFERENCE),
+         "mthgt-coldmap2": (("mthgt", "mthgt-coldmean"), _INFERENCE)}
 NS = (5, 10, 20)
 
 
@@ -134,15 +138,21 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
 
 
 def _reuse_weights(args, model, split, out: Path, folds, path: Path) -> bool:
-    """Evaluate ``model`` with the weights its donor (:data:`REUSE`) learned in the same cell; False
-    when the donor cell is not finished (the model is then trained)."""
-    donor, inference_only = REUSE[model.name]
-    donor_dir = out.parent.parent.parent / donor / out.parent.name / out.name
-    if not (donor_dir / "result.json").is_file() or not (donor_dir / "model.pt").is_file():
+    """Evaluate ``model`` with the weights its first finished donor (:data:`REUSE`) learned in the
+    same cell; False when no donor cell is finished (the model is then trained)."""
+    donors, inference_only = REUSE[model.name]
+    for donor in donors:
+        donor_dir = out.parent.parent.parent / donor / out.parent.name / out.name
+        if (donor_dir / "result.json").is_file() and (donor_dir / "model.pt").is_file():
+            break
+    else:
         return False
     saved, _ = load_pt(donor_dir / "model.pt", MODEL_FILE)
+    # a setting newer than the donor's file is compared at its default (the behaviour before it existed)
+    defaults = asdict(type(model.config)())
     mine = {k: v for k, v in asdict(model.config).items() if k not in inference_only}
-    theirs = {k: v for k, v in saved["model_config"].items() if k not in inference_only}
+    theirs = {k: saved["model_config"].get(k, defaults[k]) for k in mine}
+    theirs.update({k: v for k, v in saved["model_config"].items() if k not in inference_only and k not in mine})
     if saved["model_name"] != donor or json.dumps(mine, default=str) != json.dumps(theirs, default=str):
         raise SystemExit(f"error: {donor_dir / 'model.pt'} is not a {donor!r} model trained with "
                          f"{model.name!r}'s settings")
@@ -241,7 +251,8 @@ def main(argv=None) -> None:
                 for model in models:
                     try:
                         run_cell(args, model, setting, fold, folds, root / model / setting / f"fold-{fold}")
-                    except ImportError as err:  # an optional extra (lightfm) not installed
+                    except (ImportError, TooManyPairs) as err:  # an optional extra (lightfm) not installed,
+                        # or a map of degree 2 over too many attribute values: the variant does not apply here
                         print(f"== {model}: skipped: {err}", file=sys.stderr, flush=True)
     every = list(dict.fromkeys(models + DEFAULT_MODELS + sorted(p.name for p in root.glob("*")
                                                                  if p.is_dir() and p.name != "validation")))

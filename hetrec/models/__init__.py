@@ -44,6 +44,11 @@ MODELS = {
     # the recipe with an imputed layer 0 for nodes it has no embedding of (the mean of their known
     # neighbours'); trained exactly as mthgt, it differs at inference only (docs/coldstart.md)
     "mthgt-coldmean": ("hetrec.models.mthgt", "MTHGT", dict(cold_init="mean")),
+    # the recipe with an attribute map for nodes it has no embedding of: a ridge regression from
+    # attribute values (and, for coldmap2, pairs of values) to the warm nodes' representations,
+    # fitted at inference (Gantner et al., ICDM 2010); trained exactly as mthgt (docs/coldstart.md)
+    "mthgt-coldmap": ("hetrec.models.mthgt", "MTHGT", dict(cold_init="map")),
+    "mthgt-coldmap2": ("hetrec.models.mthgt", "MTHGT", dict(cold_init="map", cold_map_degree=2)),
     # the recipe in the mini-batch mode that training="auto" picks above full_graph_max_edges:
     # each step computes only its batch's nodes, from historical embeddings refreshed once per
     # epoch and control variates over 8 in-edges per node and layer, 64 negatives per interaction
@@ -99,6 +104,8 @@ TRAINING = {
     "mthgt-cl": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-cold": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-coldmean": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-coldmap": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-coldmap2": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-minibatch": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),

@@ -23,8 +23,8 @@ from typing import Iterable, Optional
 import torch
 
 #: registry names of the models that implement :meth:`Recommender.cold_start_scorer`
-COLD_START_MODELS = ("mthgt", "mthgt-cold", "mthgt-coldmean", "attr-mostpop", "attr-profile", "lightfm", "lightfm-attr",
-                     "lightfm-attr-raw")
+COLD_START_MODELS = ("mthgt", "mthgt-cold", "mthgt-coldmean", "mthgt-coldmap", "mthgt-coldmap2", "attr-mostpop",
+                     "attr-profile", "lightfm", "lightfm-attr", "lightfm-attr-raw")
 
 
 @dataclass

@@ -52,7 +52,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches, MiniBatch, MiniBatches
-from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, reverse_etypes
+from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, attribute_ntypes, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
 from ._history import unique_inverse
@@ -190,9 +190,18 @@ class MTHGTConfig:
     id_dropout: float = 0.0
     #: layer 0 of a node the model has no trained embedding of, at inference
     #: (:meth:`MTHGT.inductive_embeddings`): "zero" (H^0 = 0, the node's representation averages
-    #: H^1..H^K) or "mean" (H^0 = the mean layer-0 embedding of its known neighbours over every
-    #: relation, then averaged with H^1..H^K as a trained node's). Inference only: training is the same
+    #: H^1..H^K), "mean" (H^0 = the mean layer-0 embedding of its known neighbours over every
+    #: relation, then averaged with H^1..H^K as a trained node's) or "map" (its representation is
+    #: an attribute map's, a ridge regression from attribute values to the warm nodes' trained
+    #: representations, :mod:`hetrec.models.attrmap`, plus what its revealed interactions change).
+    #: Inference only: training is the same
     cold_init: str = "zero"
+    #: degree of the attribute map of cold_init="map" (1 = one feature per attribute value, 2 = also
+    #: one per pair of values)
+    cold_map_degree: int = 1
+    #: the ridge weight λ of the attribute map of cold_init="map" (chosen by cross-validated squared
+    #: error on the warm nodes of both datasets' validation splits, docs/coldstart.md)
+    cold_map_l2: float = 10.0
 
 
 def minibatch_problems(cfg: MTHGTConfig) -> list:
@@ -281,7 +290,7 @@ class MTHGT(Recommender):
 
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
-                "cold_init": ("zero", "mean"),
+                "cold_init": ("zero", "mean", "map"), "cold_map_degree": (1, 2),
                 "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"),
                 "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
@@ -779,7 +788,12 @@ class MTHGT(Recommender):
         layers this case. With ``cold_init="mean"`` an unknown node's layer 0 is instead the mean
         of its known in-neighbours' layer-0 embeddings over every relation (an imputed ID
         embedding), and it averages :math:`H^0..H^K` as a trained node does; a node without any
-        known neighbour keeps the zero rule.
+        known neighbour keeps the zero rule. With ``cold_init="map"`` an unknown user's or item's
+        representation is an attribute map's (:mod:`hetrec.models.attrmap`: a ridge regression
+        from attribute values to the representations of the known nodes of its type that have
+        interactions, fitted here, ``cold_map_degree`` / ``cold_map_l2``) plus the change that its
+        own interaction edges in ``graph`` (revealed ones) make to its zero-rule representation;
+        an attribute value the training graph lacks is a ``ValueError`` naming it.
         """
         cfg = self.config
         if cfg.projection:
@@ -788,6 +802,7 @@ class MTHGT(Recommender):
         if cfg.item_neighbors:
             raise NotImplementedError("inductive embeddings with item_neighbors > 0 are not supported: the "
                                       "item-item relation is built from training interactions only")
+        full_graph = graph
         if cfg.relations == "interactions":
             graph = dgl.edge_type_subgraph(graph, [INTERACTS, INTERACTED_BY])
         missing = sorted(set(map(tuple, self.graph.canonical_etypes)) - set(map(tuple, graph.canonical_etypes)))
@@ -813,8 +828,53 @@ class MTHGT(Recommender):
         if cfg.cold_init == "mean":
             h0, cold = self._impute_layer0(graph, h0, cold)
         with torch.no_grad():
-            seqs = self.propagate(graph, h0)
-            return self.task_heads([self.combine_layers(seq, cold) for seq in seqs])["rec"]
+            rep = self._represent(graph, h0, cold)
+            if cfg.cold_init == "map":
+                rep = self._map_unknown(full_graph, graph, h0, cold, rep)
+            return rep
+
+    def _represent(self, graph, h0: dict, cold: dict) -> dict:
+        """Recommendation representations of every node of ``graph`` from layer 0 ``h0``."""
+        seqs = self.propagate(graph, h0)
+        return self.task_heads([self.combine_layers(seq, cold) for seq in seqs])["rec"]
+
+    def _map_unknown(self, full_graph, graph, h0: dict, cold: dict, rep: dict) -> dict:
+        """``cold_init="map"``: each unknown user's and item's representation is the attribute
+        map's (:func:`hetrec.models.attrmap.map_representations`, fitted on the known nodes of its
+        type that have interactions in ``graph``, their representations ``rep`` its targets) plus
+        the change its own interaction edges in ``graph`` (revealed ones) make to its representation
+        by the zero rule: ``rep`` minus the representation with those edges removed."""
+        from .attrmap import map_representations
+
+        cfg = self.config
+        drop = {}
+        for et in (INTERACTS, INTERACTED_BY):
+            src, dst = graph.edges(etype=et)
+            hit = cold[et[0]][src] | cold[et[2]][dst]
+            if hit.any():
+                drop[et] = hit.nonzero().flatten()
+        base = rep
+        if drop:
+            bare = graph
+            for et, eids in drop.items():
+                bare = dgl.remove_edges(bare, eids, etype=et)
+            base = self._represent(bare, h0, cold)
+        cpu_graph = full_graph.to("cpu")
+        out = dict(rep)
+        for t, et in ((USER, INTERACTS), (ITEM, INTERACTED_BY)):
+            if t not in cold or not cold[t].any():
+                continue
+            fit = (~cold[t] & (graph.out_degrees(etype=et) > 0)).nonzero().flatten().cpu().numpy()
+            predict = cold[t].nonzero().flatten()
+            # the training graph's attribute values lay the columns out; a value it lacks is refused
+            sizes = {et[2]: self.graph.num_nodes(et[2]) for et in self.graph.canonical_etypes
+                     if et[0] == t and et[2] in attribute_ntypes(self.graph)}
+            mapped = map_representations(cpu_graph, t, rep[t].double().cpu().numpy(), fit, predict.cpu().numpy(),
+                                         degree=cfg.cold_map_degree, l2=cfg.cold_map_l2, sizes=sizes)
+            mapped = torch.as_tensor(mapped, dtype=rep[t].dtype, device=rep[t].device)
+            out[t] = rep[t].clone()
+            out[t][predict] = mapped + rep[t][predict] - base[t][predict]
+        return out
 
     @staticmethod
     def _impute_layer0(graph, h0: dict, cold: dict) -> tuple:

@@ -54,6 +54,9 @@ SPACES = {
     "mthgt-cold": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
                          id_dropout=("uniform", 0.0, 0.6)),
     "mthgt-coldmean": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
+    # trained as mthgt; the map's settings act on cold nodes only, which warm validation never sees
+    "mthgt-coldmap": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
+    "mthgt-coldmap2": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
     "mthgt-minibatch": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
                               history_fanout=("choice", [2, 4, 8])),
     "hgt": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),
