@@ -71,15 +71,33 @@ REUSE = {"mthgt-coldmean": (("mthgt",), _INFERENCE), "mthgt": (("mthgt-coldmean"
          "mthgt-coldmap": (("mthgt", "mthgt-coldmean"), _INFERENCE),
          "mthgt-coldmap2": (("mthgt", "mthgt-coldmean"), _INFERENCE)}
 NS = (5, 10, 20)
+#: "<model>+map" / "<model>+map2": an interaction-only embedding model (BPR-MF, LightGCN, ...) scored on
+#: cold nodes through the attribute map of degree 1 / 2 (hetrec.models.attrmap.embedding_cold_start_scorer),
+#: the inference rule of mthgt-coldmap offered to the baselines; trained as <model>, whose cell's weights
+#: it reuses when they exist
+MAP_SUFFIXES = {"+map": 1, "+map2": 2}
 
 
-def evaluate_cell(model, split) -> dict:
-    """``{setting: metrics}`` of a trained model on a cold-start fold (module docstring)."""
+def split_name(name: str) -> tuple:
+    """``(registry model, attribute-map degree or None)`` of a benchmark model name."""
+    for suffix, degree in MAP_SUFFIXES.items():
+        if name.endswith(suffix):
+            return name[:-len(suffix)], degree
+    return name, None
+
+
+def evaluate_cell(model, split, map_degree=None) -> dict:
+    """``{setting: metrics}`` of a trained model on a cold-start fold (module docstring); with
+    ``map_degree``, cold nodes are scored through the attribute map of that degree."""
+    from hetrec.models.attrmap import embedding_cold_start_scorer
+
     model.eval()
     inductive = True
 
     def scorer(graph):
         nonlocal inductive
+        if map_degree is not None:
+            return embedding_cold_start_scorer(model, graph, split.cold_nodes, degree=map_degree)
         try:
             return model.cold_start_scorer(graph, split.cold_nodes)
         except NotImplementedError:  # interaction-only: its own scores, for contrast
@@ -115,8 +133,11 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     if args.patience:
         settings["patience"] = args.patience
     split = folds[fold]
-    model = create_model(model_name)
-    if model_name in REUSE and _reuse_weights(args, model, split, out, folds, path):
+    base, degree = split_name(model_name)
+    model = create_model(base)
+    donors = REUSE.get(model_name) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != model_name),
+                                        set()) if degree is not None else None)
+    if donors and _reuse_weights(args, model, model_name, split, out, folds, path, donors, degree):
         return
     trainer = Trainer(TrainConfig(seed=args.seed, num_threads=args.threads, progress=False, **settings),
                       out_dir=out, log=lambda m: print(f"   {model_name} {setting} f{fold} {m}", file=sys.stderr,
@@ -125,7 +146,7 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     fit = trainer.fit(model, split, resume=(out / "checkpoint.pt").is_file(), evaluate_test=False)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = evaluate_cell(model, split)
+    results = evaluate_cell(model, split, degree)
     record = {"dataset": args.dataset, "model": model_name, "protocol": setting, "fold": fold, "k": args.k,
               "nested_validation": bool(args.validation),
               "seed": args.seed, "split_digest": folds.digest(), "best_epoch": fit.best_epoch,
@@ -137,10 +158,11 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     print(f"== {model_name} {setting} fold {fold}: NDCG@10 {nd} ({train_s:.0f}s)", file=sys.stderr, flush=True)
 
 
-def _reuse_weights(args, model, split, out: Path, folds, path: Path) -> bool:
-    """Evaluate ``model`` with the weights its first finished donor (:data:`REUSE`) learned in the
-    same cell; False when no donor cell is finished (the model is then trained)."""
-    donors, inference_only = REUSE[model.name]
+def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: Path, donors, map_degree) -> bool:
+    """Evaluate ``model`` (benchmark name ``model_name``) with the weights its first finished donor
+    (``donors``: names and the settings read at inference only, :data:`REUSE`, or the base model of a
+    "+map" name) learned in the same cell; False when no donor cell is finished (it is then trained)."""
+    donors, inference_only = donors
     for donor in donors:
         donor_dir = out.parent.parent.parent / donor / out.parent.name / out.name
         if (donor_dir / "result.json").is_file() and (donor_dir / "model.pt").is_file():
@@ -153,23 +175,23 @@ def _reuse_weights(args, model, split, out: Path, folds, path: Path) -> bool:
     mine = {k: v for k, v in asdict(model.config).items() if k not in inference_only}
     theirs = {k: saved["model_config"].get(k, defaults[k]) for k in mine}
     theirs.update({k: v for k, v in saved["model_config"].items() if k not in inference_only and k not in mine})
-    if saved["model_name"] != donor or json.dumps(mine, default=str) != json.dumps(theirs, default=str):
+    if saved["model_name"] != split_name(donor)[0] or json.dumps(mine, default=str) != json.dumps(theirs, default=str):
         raise SystemExit(f"error: {donor_dir / 'model.pt'} is not a {donor!r} model trained with "
-                         f"{model.name!r}'s settings")
+                         f"{model_name!r}'s settings")
     rec = json.loads((donor_dir / "result.json").read_text())
     if rec["split_digest"] != folds.digest():
         raise SystemExit(f"error: {donor_dir} was trained on another split")
     model.setup(split)
     model.load_state_dict(saved["model"])
     t0 = time.perf_counter()
-    results = evaluate_cell(model, split)
+    results = evaluate_cell(model, split, map_degree)
     record = {**{k: rec[k] for k in ("dataset", "protocol", "fold", "k", "seed", "split_digest", "best_epoch",
                                      "warm_val", "train_seconds")},
-              "model": model.name, "nested_validation": bool(args.validation), "weights_of": donor,
+              "model": model_name, "nested_validation": bool(args.validation), "weights_of": donor,
               "eval_seconds": time.perf_counter() - t0, "results": results, "machine": machine()}
     atomic_write_bytes(path, json.dumps(record, indent=1).encode())
     nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
-    print(f"== {model.name} {split.setting} fold {split.fold}: NDCG@10 {nd} (weights of {donor})",
+    print(f"== {model_name} {split.setting} fold {split.fold}: NDCG@10 {nd} (weights of {donor})",
           file=sys.stderr, flush=True)
     return True
 
@@ -229,7 +251,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if split_name(m)[0] not in MODELS]
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODELS)}")
     if set(settings) - set(SETTINGS):

@@ -147,3 +147,40 @@ def map_representations(graph, ntype: str, reps: np.ndarray, fit: np.ndarray, pr
     a, _, _ = attribute_features(graph, ntype, degree, sizes, pair_rows=fit)  # pair columns: the fitted nodes'
     w = ridge_fit(a[fit], reps[fit], l2)
     return np.asarray(a[predict] @ w)
+
+
+def embedding_cold_start_scorer(model, graph, cold: dict, *, degree: int = 1, l2: float = 10.0):
+    """The attribute map for any model with trained user and item embeddings
+    (:meth:`~hetrec.models.base.Recommender.embeddings`, scores ``user · item``), such as BPR-MF or
+    LightGCN, which read only interactions and cannot score a cold node themselves: each cold user's
+    and item's embedding is the map's, fitted on the nodes of its type with training interactions.
+    Revealed interactions of a cold node are not used (the embeddings are fixed vectors, one per
+    training ID). ``graph`` is the training graph (its interactions say which nodes are fitted),
+    possibly with the cold nodes' revealed edges; returns ``score_fn(users)`` as
+    :meth:`~hetrec.models.base.Recommender.cold_start_scorer`. This is how the benchmark offers
+    MTHGT's ``cold_init="map"`` to the baselines (docs/coldstart.md)."""
+    import torch
+
+    from ..data.schema import INTERACTS, ITEM, USER
+
+    with torch.no_grad():
+        emb = dict(zip((USER, ITEM), model.embeddings()))
+    cpu = graph.to("cpu")
+    users, items = cpu.edges(etype=INTERACTS)
+    counts = {USER: np.bincount(users.numpy(), minlength=cpu.num_nodes(USER)),
+              ITEM: np.bincount(items.numpy(), minlength=cpu.num_nodes(ITEM))}
+    out = {}
+    for t in (USER, ITEM):
+        rep = emb[t].detach().cpu().double().numpy()
+        if graph.num_nodes(t) != len(rep):
+            raise ValueError(f"{model.name} has embeddings of {len(rep)} {t}s; the graph has {graph.num_nodes(t)}")
+        ids = np.asarray(cold.get(t, np.zeros(0, np.int64)), dtype=np.int64)
+        if len(ids):
+            warm = np.ones(len(rep), bool)
+            warm[ids] = False
+            rep = rep.copy()
+            rep[ids] = map_representations(cpu, t, rep, np.flatnonzero(warm & (counts[t] > 0)), ids,
+                                           degree=degree, l2=l2)
+        out[t] = torch.as_tensor(rep, dtype=emb[t].dtype)
+    user, item = out[USER], out[ITEM]
+    return lambda u: user[u.cpu()] @ item.T

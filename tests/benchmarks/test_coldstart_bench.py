@@ -93,8 +93,51 @@ def test_inference_only_variant_reuses_the_donor_weights(bench, tmp_path):
         (other / "mthgt" / "cold-items" / "fold-0" / f).write_bytes((cell("mthgt") / f).read_bytes())
     model = create_model("mthgt-coldmean", hidden_size=32)
     with pytest.raises(SystemExit, match="not a 'mthgt' model trained with"):
-        bench._reuse_weights(args, model, folds[0], other / "mthgt-coldmean" / "cold-items" / "fold-0", folds,
-                             other / "x.json")
+        bench._reuse_weights(args, model, "mthgt-coldmean", folds[0], other / "mthgt-coldmean" / "cold-items" / "fold-0",
+                             folds, other / "x.json", bench.REUSE["mthgt-coldmean"], None)
+
+
+def test_a_map_variant_scores_an_interaction_only_model_through_the_attribute_map(bench, tmp_path):
+    """"bprmf+map" reuses bprmf's weights of the same cell and scores the cold items through the
+    attribute map: its cold-item embeddings are the numpy ridge fit of the warm ones (the plain
+    model ranks them by untrained vectors), and the row says it is inductive."""
+    import argparse
+    import json
+
+    import numpy as np
+
+    from hetrec._integrity import load_pt
+    from hetrec._schemas import MODEL_FILE
+    from hetrec.data import INTERACTS, ITEM, cold_start_split, synthetic
+    from hetrec.models import create_model
+    from hetrec.models.attrmap import attribute_features, embedding_cold_start_scorer
+
+    g = synthetic(num_users=50, num_items=60, num_interactions=1200, seed=3)
+    folds = cold_start_split(g, "cold-items", k=5, seed=0)
+    args = argparse.Namespace(dataset="synthetic", epochs=2, patience=None, seed=0, threads=1, k=5, validation=False)
+    cell = lambda m: tmp_path / m / "cold-items" / "fold-0"  # noqa: E731
+    bench.run_cell(args, "bprmf", "cold-items", 0, folds, cell("bprmf"))
+    bench.run_cell(args, "bprmf+map", "cold-items", 0, folds, cell("bprmf+map"))
+    plain = json.loads((cell("bprmf") / "result.json").read_text())["results"]["cold-items"]
+    mine = json.loads((cell("bprmf+map") / "result.json").read_text())
+    assert mine["weights_of"] == "bprmf" and mine["model"] == "bprmf+map"
+    assert mine["results"]["cold-items"]["inductive"] is True and plain["inductive"] is False
+    model = create_model("bprmf")
+    split = folds[0]
+    model.setup(split)
+    model.load_state_dict(load_pt(cell("bprmf") / "model.pt", MODEL_FILE)[0]["model"])
+    model.eval()
+    user, item = (e.detach().double().numpy() for e in model.embeddings())
+    graph = split.train_graph
+    has = np.bincount(graph.edges(etype=INTERACTS)[1].numpy(), minlength=graph.num_nodes(ITEM)) > 0
+    fit = np.flatnonzero(has & ~np.isin(np.arange(len(item)), split.cold))
+    x = attribute_features(graph, ITEM, 1)[0].toarray()
+    w = np.linalg.solve(x[fit].T @ x[fit] + 10.0 * np.eye(x.shape[1]), x[fit].T @ item[fit])
+    item[split.cold] = x[split.cold] @ w
+    import torch
+    users = torch.arange(graph.num_nodes("user"))
+    got = embedding_cold_start_scorer(model, graph, split.cold_nodes)(users).numpy()
+    np.testing.assert_allclose(got, user @ item.T, rtol=1e-4, atol=1e-6)
 
 
 def test_nested_validation_split_holds_no_outer_test_interaction():
