@@ -127,13 +127,13 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     if path.is_file():
         return
     out.mkdir(parents=True, exist_ok=True)
-    settings = dict(TRAINING.get(model_name, {}))
+    base, degree = split_name(model_name)
+    settings = dict(TRAINING.get(base, {}))
     if args.epochs:
         settings["epochs"] = args.epochs
     if args.patience:
         settings["patience"] = args.patience
     split = folds[fold]
-    base, degree = split_name(model_name)
     model = create_model(base)
     donors = REUSE.get(model_name) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != model_name),
                                         set()) if degree is not None else None)

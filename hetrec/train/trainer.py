@@ -54,6 +54,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     #: early stopping — stop after this many evaluations without improvement of ``metric``
     patience: int = 5
+    #: early stopping never stops before this epoch (a model whose epoch is one step, such as
+    #: Mult-VAE on a small dataset, can dip below its first validation score for more than
+    #: ``patience`` steps before it learns); the best epoch is still chosen over every epoch
+    min_epochs: int = 0
     metric: str = "NDCG@10"
     ns: tuple = (5, 10, 20)
     seed: int = 0
@@ -86,6 +90,7 @@ class TrainConfig:
 
         integer("epochs", 1)
         integer("patience", 1)
+        integer("min_epochs", 0)
         integer("seed", 0)
         integer("max_batches", 1, optional=True)
         integer("num_threads", 1, optional=True)
@@ -132,7 +137,7 @@ def load_checkpoint(path) -> dict:
 
 #: training settings that change neither the trajectory nor the result of an epoch (a resume may
 #: run more epochs or wait longer than the run it continues)
-_RESUMABLE_TRAIN = ("num_threads", "progress", "epochs", "patience")
+_RESUMABLE_TRAIN = ("num_threads", "progress", "epochs", "patience", "min_epochs")
 
 
 def split_fingerprint(split) -> str:
@@ -274,7 +279,7 @@ class Trainer:
             self.log(f"resuming after epoch {state['epoch']} (best {cfg.metric} "
                      f"{state['best_metric']:.4f} at epoch {state['best_epoch']})")
 
-        while state["epoch"] < cfg.epochs and state["bad"] < cfg.patience:
+        while state["epoch"] < cfg.epochs and (state["bad"] < cfg.patience or state["epoch"] < cfg.min_epochs):
             epoch = state["epoch"] + 1
             record = self._train_epoch(model, opt, epoch, engine)
             t0 = time.perf_counter()

@@ -140,6 +140,23 @@ def test_a_map_variant_scores_an_interaction_only_model_through_the_attribute_ma
     np.testing.assert_allclose(got, user @ item.T, rtol=1e-4, atol=1e-6)
 
 
+def test_a_map_variant_trains_with_its_base_models_settings(bench, tmp_path, monkeypatch):
+    """Without a donor cell, "bprmf+map" trains bprmf with bprmf's recommended settings."""
+    import argparse
+    import json
+
+    from hetrec.data import cold_start_split, synthetic
+
+    monkeypatch.setitem(bench.TRAINING, "bprmf", dict(lr=1e-3, epochs=3, patience=100))
+    g = synthetic(num_users=50, num_items=60, num_interactions=1200, seed=3)
+    folds = cold_start_split(g, "cold-items", k=5, seed=0)
+    args = argparse.Namespace(dataset="synthetic", epochs=None, patience=None, seed=0, threads=1, k=5, validation=False)
+    out = tmp_path / "bprmf+map" / "cold-items" / "fold-0"
+    bench.run_cell(args, "bprmf+map", "cold-items", 0, folds, out)
+    assert len((out / "log.jsonl").read_text().splitlines()) == 3  # not TrainConfig's default 30 epochs
+    assert json.loads((out / "result.json").read_text())["model"] == "bprmf+map"
+
+
 def test_nested_validation_split_holds_no_outer_test_interaction():
     """--validation deals outer fold 0's training graph again: every interaction of the nested
     split (train, validation, test) is an outer training interaction, no outer test node is dealt."""

@@ -118,6 +118,11 @@ def test_early_stopping_stops_after_patience(split):
 
     result = Trainer(quiet(epochs=50, patience=2), log=lambda s: None).fit(Stuck(), split)
     assert len(result.history) == 3 and result.best_epoch == 1
+    # min_epochs: no stop before epoch 7, the best epoch still the best of all
+    result = Trainer(quiet(epochs=50, patience=2, min_epochs=7), log=lambda s: None).fit(Stuck(), split)
+    assert len(result.history) == 7 and result.best_epoch == 1
+    with pytest.raises(ValueError, match="min_epochs"):
+        quiet(min_epochs=-1)
 
 
 def test_nan_loss_names_epoch_and_batch(split):
