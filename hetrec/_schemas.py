@@ -187,7 +187,8 @@ INTEGRITY = Record({"belongs_to": MapOf(OneOf(STR, INT)), "sha256": SHA256})
 # -- run folders (hetrec/train) -------------------------------------------------------------------
 #: ``TrainConfig`` (hetrec/train/trainer.py); values are range-checked by its ``__post_init__``
 TRAIN_CONFIG = Record({}, {
-    "epochs": INT, "lr": FINITE, "weight_decay": FINITE, "patience": INT, "metric": STR, "ns": ListOf(INT),
+    "epochs": INT, "lr": FINITE, "weight_decay": FINITE, "patience": INT, "min_epochs": INT, "metric": STR,
+    "ns": ListOf(INT),
     "seed": INT, "max_batches": Optional(INT), "num_threads": Optional(INT), "progress": Optional(BOOL),
     "grad_clip": Optional(FINITE)})
 
