@@ -45,10 +45,10 @@ class DistBPRConfig:
     embedding_size: int = 64
     #: BPR triples per step, over all trainers together
     batch_size: int = 2048
-    #: weight λ of the L2 term on the batch's layer-0 rows
-    reg_weight: float = 1e-4
-    #: standard deviation of the normal initialisation
-    init_std: float = 0.1
+    #: weight λ of the L2 term on the batch's layer-0 rows (0, as single-machine BPR-MF)
+    reg_weight: float = 0.0
+    #: standard deviation of the normal initialisation (0.01, as single-machine BPR-MF)
+    init_std: float = 0.01
     #: the most epochs (early stopping may end sooner)
     epochs: int = 30
     #: SparseAdam's learning rate
@@ -90,6 +90,10 @@ class DistLightGCNConfig(DistBPRConfig):
     model: ClassVar[str] = "lightgcn"
     #: number K of propagation layers
     num_layers: int = 3
+    #: weight λ of the L2 term on the batch's layer-0 rows (as single-machine LightGCN)
+    reg_weight: float = 1e-4
+    #: standard deviation of the normal initialisation (as single-machine LightGCN)
+    init_std: float = 0.1
 
     def _integers(self) -> tuple:
         return (("num_layers", 1),)

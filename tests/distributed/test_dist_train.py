@@ -173,3 +173,21 @@ def test_a_sparse_step_applies_only_that_steps_lookups(synthetic_splits, tmp_pat
     diagonal = [[r == s for r in range(3)] for s in range(3)]
     assert got["sparse_step"] == {"moved": diagonal, "trace": 0}
     assert got["step_only"]["moved"] != diagonal and got["step_only"]["trace"] == 3
+
+
+def test_distributed_defaults_are_the_single_machine_models():
+    """Every setting a distributed config shares with its single-machine model has the same default
+    (BPR-MF's N(0, 0.01²) and no L2 drifted apart once: distributed BPR-MF then trained at the old
+    recipe's 0.1 and 1e-4)."""
+    from dataclasses import fields
+
+    from hetrec.distributed.bpr import DistBPRConfig, DistLightGCNConfig
+    from hetrec.models.bprmf import BPRMFConfig
+    from hetrec.models.lightgcn import LightGCNConfig
+
+    for dist, single in ((DistBPRConfig, BPRMFConfig), (DistLightGCNConfig, LightGCNConfig)):
+        mine = {f.name: f.default for f in fields(dist)}
+        theirs = {f.name: f.default for f in fields(single)}
+        shared = set(mine) & set(theirs)
+        assert {"embedding_size", "batch_size", "reg_weight", "init_std"} <= shared
+        assert {k: mine[k] for k in shared} == {k: theirs[k] for k in shared}
