@@ -32,6 +32,17 @@ def _open_run(run_dir, fold, device, threads):
         return load_run(run_dir, fold=fold, device=_device(device))
 
 
+def _parse_attributes(pairs) -> dict:
+    """``KEY=VALUE`` options -> {attribute: [values]} (a key may repeat)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--attributes")
+        out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
 def _parse_items(text: str) -> list:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
@@ -52,7 +63,8 @@ def _parse_items(text: str) -> list:
 @click.option("--items", "items", default=None, metavar="ID,ID,...",
               help="A new user given by the raw ids of the items it interacted with (folding in).")
 @click.option("--attributes", "attributes", multiple=True, metavar="KEY=VALUE",
-              help="A new user given by attributes (cold start): not supported yet.")
+              help="A new user given by attribute values (cold start), e.g. --attributes gender=F --attributes "
+                   "age=25 (repeatable; with --items too: her first items).")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--output", type=OUT_FILE, default=None,
               help="Write the table to this file (.csv or .parquet); required with --users / --all-users.")
@@ -62,16 +74,14 @@ def _parse_items(text: str) -> list:
 def recommend(run_dir, user, users_file, users_column, all_users, items, attributes, k, output, fold, threads, device):
     """Top-k items (raw id and name) from a trained run: for one user (printed), for the users of
     a file or every user (--output FILE: columns user, rank, item, item_name, score), or for a new
-    user given by its items. Items a known user has interacted with are never recommended; a new
-    user's given items neither."""
+    user given by its items and / or attribute values (cold start). Items a known user has interacted
+    with are never recommended; a new user's given items neither."""
     chosen = [n for n, v in (("--user", user is not None), ("--users", users_file), ("--all-users", all_users),
-                             ("--items", items), ("--attributes", attributes)) if v]
+                             ("--items", items and not attributes), ("--attributes", attributes)) if v]
     if len(chosen) != 1:
         raise click.UsageError("name the users with one of --user, --users FILE, --all-users or --items"
                                + (f" (got {', '.join(chosen)})" if chosen else ""))
-    if attributes:
-        raise click.ClickException("new users from attributes (cold start) are not supported yet; "
-                                   "give the user's items with --items, or a known user with --user")
+    attrs = _parse_attributes(attributes) if attributes else None
     if users_column and not users_file:
         raise click.UsageError("--users-column goes with --users FILE")
     if (users_file or all_users) and not output:
@@ -85,7 +95,9 @@ def recommend(run_dir, user, users_file, users_column, all_users, items, attribu
         raw_users = read_user_ids(users_file, users_column) if users_file else None
         served = _open_run(run_dir, fold, device, threads)
         start = time.perf_counter()
-        if history is not None:
+        if attrs is not None:
+            table = served.recommend_new_user(attrs, history, k).drop(columns="user")
+        elif history is not None:
             table = served.recommend_items(history, k).drop(columns="user")
         else:
             table = served.recommend(None if all_users else [user] if user is not None else raw_users, k)
@@ -99,7 +111,9 @@ def recommend(run_dir, user, users_file, users_column, all_users, items, attribu
         click.echo(f"wrote {len(table):,} recommendations for {n:,} user(s) to {output} "
                    f"({served.config.dataset} / {served.config.model}, fold {served.fold}; {seconds:.2f} s)")
         return
-    who = f"user {user}" if user is not None else f"a new user with {len(set(history))} item(s)"
+    who = (f"user {user}" if user is not None else
+           "a new user with " + " and ".join(([", ".join(f"{a}={'/'.join(v)}" for a, v in attrs.items())] if attrs else [])
+                                              + ([f"{len(set(history))} item(s)"] if history else [])))
     click.echo(f"top {len(table)} items for {who} ({served.config.dataset} / {served.config.model}, fold {served.fold}):")
     for rank, raw, name, score in table[["rank", "item", "item_name", "score"]].itertuples(index=False):
         click.echo(f"{rank:3d}. {raw:>8}  {name}  ({score:.3f})")

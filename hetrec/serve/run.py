@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..data import INTERACTS, ITEM, USER
+from ..data import INTERACTED_BY, INTERACTS, ITEM, USER
 from .errors import ServeError
 from .topk import chunk_rows, top_k_unseen
 
@@ -173,6 +173,74 @@ class ServedRun:
         out = top_k_unseen(score, np.arange(len(histories)), self._check_k(k), history if exclude_given else None,
                            chunk_rows(len(self.item_ids)))
         return self._frame(np.arange(len(histories)), *out, lists=lists)
+
+    def recommend_new_user(self, attributes: dict, items=None, k: int = 10, *, lists: bool = False):
+        """The top ``k`` items of a new user given by attribute values (cold start) and, optionally,
+        the raw ids ``items`` of her first items: ``attributes`` maps a user attribute (a node type
+        linked from users, e.g. ``"gender"``) to a value or a list of values, each given as its
+        name in the data (``"F"``) or its raw id. The user is added to the fold's training graph
+        with those edges and scored by the model's
+        :meth:`~hetrec.models.Recommender.cold_start_scorer` (MTHGT embeds her with its trained
+        layers or its attribute map, ``cold_init``), without retraining. An unknown attribute or
+        value, or a model that cannot score cold users, is a :class:`ServeError` naming it; the
+        given items are not recommended back. Returns the table of :meth:`recommend` with ``user`` 0.
+        """
+        import dgl
+
+        g = self.split.train_graph
+        kinds = sorted({et[2] for et in g.canonical_etypes if et[0] == USER and et[2] not in (USER, ITEM)})
+        if not attributes and not items:
+            raise ServeError("a new user needs at least one attribute value or item")
+        new = g.num_nodes(USER)
+        data = {et: list(g.edges(etype=et, order="eid")) for et in g.canonical_etypes}
+        for kind, values in attributes.items():
+            if kind not in kinds:
+                raise ServeError(f"unknown user attribute {kind!r}: users of this dataset have "
+                                 f"{', '.join(map(repr, kinds)) or 'no attributes'}")
+            for v in np.atleast_1d(np.asarray(values, dtype=object)).tolist():
+                node = self._attribute_node(kind, v)
+                for et in g.canonical_etypes:
+                    if et[0] == USER and et[2] == kind:
+                        data[et] = [torch.cat([data[et][0], torch.tensor([new])]),
+                                    torch.cat([data[et][1], torch.tensor([node])])]
+                    elif et[0] == kind and et[2] == USER:
+                        data[et] = [torch.cat([data[et][0], torch.tensor([node])]),
+                                    torch.cat([data[et][1], torch.tensor([new])])]
+        given = np.zeros(0, dtype=np.int64)
+        if items:
+            given = self.item_index(items)
+            for et, (a, b) in ((INTERACTS, (new, given)), (INTERACTED_BY, (given, new))):
+                a, b = (torch.as_tensor(np.broadcast_to(x, len(given)).copy()) for x in (a, b))
+                data[et] = [torch.cat([data[et][0], a]), torch.cat([data[et][1], b])]
+        sizes = {t: g.num_nodes(t) + (t == USER) for t in g.ntypes}
+        graph = dgl.heterograph({et: tuple(v) for et, v in data.items()}, num_nodes_dict=sizes, idtype=g.idtype)
+        try:
+            score_fn = self.model.cold_start_scorer(graph, {USER: torch.tensor([new])})
+        except NotImplementedError as err:
+            raise ServeError(f"{self.name} cannot score a new user from attributes: {str(err).split(';')[0]}") from None
+        except ValueError as err:
+            raise ServeError(str(err)) from None
+        with torch.no_grad():
+            scores = score_fn(torch.tensor([new], device=self.model.device))
+        exclude = sp.csr_matrix((np.ones(len(given), dtype=np.float32), (np.zeros(len(given), dtype=np.int64), given)),
+                                shape=(1, len(self.item_ids)))
+        out = top_k_unseen(lambda positions: scores[positions].clone(), np.arange(1), self._check_k(k),
+                           exclude if len(given) else None, 1)
+        return self._frame(np.arange(1), *out, lists=lists)
+
+    def _attribute_node(self, kind: str, value) -> int:
+        """The node of attribute ``kind`` with name (or raw id) ``value``."""
+        names = list((getattr(self.dataset, "names", None) or {}).get(kind) or [])
+        text = str(value)
+        if text in names:
+            return names.index(text)
+        raw = self.dataset.graph.nodes[kind].data.get("raw_id")
+        if raw is not None and text.lstrip("-").isdigit():
+            hit = np.flatnonzero(raw.numpy() == int(text))
+            if len(hit):
+                return int(hit[0])
+        shown = ", ".join(map(repr, names[:8])) + (" ..." if len(names) > 8 else "")
+        raise ServeError(f"unknown {kind} value {value!r}" + (f"; known values: {shown}" if names else ""))
 
     @staticmethod
     def _check_k(k) -> int:

@@ -262,7 +262,7 @@ def test_bad_input_is_one_line(runs, tables_dir, tmp_path):
         (["--all-users", "--output", tmp_path / "nowhere" / "out.csv"], "does not exist"),
         (["--all-users", "--output", tmp_path / "out.txt"], "unsupported extension '.txt'"),
         (["--items", "1000,99999"], "unknown item 99999"),
-        (["--attributes", "gender=F"], "not supported yet"),
+        (["--attributes", "gender=F"], "unknown user attribute 'gender': users of this dataset have no attributes"),
         (["--user", 7], "unknown user 7"),
         (["--user", "99999999999999999999999"], "unknown user 99999999999999999999999"),
         (["--items", "1000,99999999999999999999999"], "unknown item 99999999999999999999999"),
@@ -322,3 +322,62 @@ def test_read_user_ids(tmp_path):
     (tmp_path / "c.txt").write_text("99999999999999999999999\n")
     with pytest.raises(ServeError, match="beyond 64 bits"):
         read_user_ids(tmp_path / "c.txt")
+
+
+# -- a new user given by attribute values (cold start) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def attribute_run(tables_dir, tmp_path_factory):
+    """A run on the tables plus a user attribute (country), trained as mthgt-coldmap (1 epoch)."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("attr_tables")
+    for f in tables_dir.iterdir():
+        shutil.copy(f, d / f.name)
+    users = pd.read_csv(d / "interactions.csv")["user"].drop_duplicates()
+    pd.DataFrame({"user": users, "country": np.where(users % 3 == 0, "FR", np.where(users % 3 == 1, "DE", "IT"))}
+                 ).to_csv(d / "user_country.csv", index=False)
+    out = tmp_path_factory.mktemp("attr_runs") / "coldmap"
+    r = run("train", "--tables", d, "--model", "mthgt-coldmap", "--fold", "0", "--epochs", "1", "--out", out)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_a_new_user_from_attributes_is_the_models_cold_start_scorer(attribute_run):
+    """recommend_new_user adds the user with her attribute (and item) edges and ranks with the
+    model's cold_start_scorer: the same scores as a graph built by hand with DGL's add_nodes /
+    add_edges; her given items are not recommended back."""
+    from hetrec.data import INTERACTED_BY, INTERACTS, USER
+
+    served = hetrec.load_run(attribute_run)
+    g = served.split.train_graph.clone()
+    new = g.num_nodes(USER)
+    fr = served.dataset.names["country"].index("FR")
+    g.add_nodes(1, ntype=USER)
+    g.add_edges(torch.tensor([new]), torch.tensor([fr]), etype=("user", "has_country", "country"))
+    g.add_edges(torch.tensor([fr]), torch.tensor([new]), etype=("country", "country_of", "user"))
+    want = served.model.cold_start_scorer(g, {USER: torch.tensor([new])})(torch.tensor([new]))[0].detach().numpy()
+    table = served.recommend_new_user({"country": "FR"}, k=5)
+    assert table["item"].tolist() == served.item_ids[np.argsort(-want, kind="stable")[:5]].tolist()
+    np.testing.assert_allclose(table["score"], np.sort(want)[::-1][:5], rtol=1e-5, atol=1e-6)
+    # another country, another list; items given too: they are not recommended back
+    assert served.recommend_new_user({"country": "DE"}, k=5)["score"].tolist() != table["score"].tolist()
+    given = table["item"].tolist()[:2]
+    with_items = served.recommend_new_user({"country": "FR"}, items=given, k=5)
+    assert not set(given) & set(with_items["item"])
+    g.add_edges(torch.tensor([new, new]), torch.from_numpy(served.item_index(given)), etype=INTERACTS)
+    g.add_edges(torch.from_numpy(served.item_index(given)), torch.tensor([new, new]), etype=INTERACTED_BY)
+    want = served.model.cold_start_scorer(g, {USER: torch.tensor([new])})(torch.tensor([new]))[0].detach().numpy()
+    want[served.item_index(given)] = -np.inf
+    assert with_items["item"].tolist() == served.item_ids[np.argsort(-want, kind="stable")[:5]].tolist()
+
+
+def test_new_user_attributes_from_the_command_line(attribute_run, runs):
+    r = run("recommend", "--run", attribute_run, "--attributes", "country=IT", "-k", "3")
+    assert r.exit_code == 0, r.output
+    assert "a new user with country=IT" in r.output and r.output.count("\n") == 4
+    _one_line_error(run("recommend", "--run", attribute_run, "--attributes", "country=XX"), "unknown country value 'XX'")
+    _one_line_error(run("recommend", "--run", attribute_run, "--attributes", "planet=Mars"), "unknown user attribute 'planet'")
+    _one_line_error(run("recommend", "--run", runs["bprmf"], "--attributes", "country=IT"), "unknown user attribute")
+    r = run("recommend", "--run", attribute_run, "--attributes", "country")
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output
