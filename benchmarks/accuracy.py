@@ -5,12 +5,15 @@ Every (model, fold) cell is one :func:`hetrec.train.experiment.run_experiment` r
 benchmark can be stopped and restarted at will. Results: ``OUT/<dataset>/accuracy.csv`` (one row
 per model and fold), ``accuracy.md`` (Table-3 layout: P/R/HR/NDCG@10, mean ± std over folds) and,
 with ``--ablation``, ``ablation.md`` (HGT, HGT-d, HGT-m, MTHGT at N = 5, 10, 20) plus
-``ablation.png`` when matplotlib (the ``plot`` extra) is installed.
+``ablation.png`` when matplotlib (the ``plot`` extra) is installed; with ``--ablation minibatch``
+the same four variants in the mini-batch mode (``hgt-mb``, ``hgt-d-mb``, ``hgt-m-mb``,
+``mthgt-dm-mb``) in ``ablation-minibatch.md`` / ``.csv`` / ``.png``.
 
     python benchmarks/accuracy.py --dataset lastfm --data-dir ../shared/data            # all models, 5 folds
     python benchmarks/accuracy.py --quick                                                  # 1 fold, few epochs
     python benchmarks/accuracy.py --ablation --folds 0                                     # Fig. 4 cells of fold 0
     python benchmarks/accuracy.py --collect --ablation                                     # tables only, train nothing
+    python benchmarks/accuracy.py --ablation minibatch                                     # the same in the mini-batch mode
     python benchmarks/accuracy.py --tuned benchmarks/results/tuning                        # settings from hetrec tune
 
 With ``--tuned DIR``, a model with ``DIR/<dataset>/<model>/best.json`` (written by ``hetrec tune``,
@@ -48,13 +51,18 @@ from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E4
 TABLE3_MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "bprmf", "multvae", "hin2vec", "ngcf", "lightgcn",
                  "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt", "mthgt-cl", "mthgt-minibatch"]
 ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
+#: the same ablation in the mini-batch mode (issue #25): uniform / dense in-edge draws, one / two tasks
+MINIBATCH_ABLATION_MODELS = ["hgt-mb", "hgt-d-mb", "hgt-m-mb", "mthgt-dm-mb"]
+#: --ablation's value -> (models, output stem); the last model is the paired tables' reference
+ABLATIONS = {"sampled": (ABLATION_MODELS, "ablation"), "minibatch": (MINIBATCH_ABLATION_MODELS, "ablation-minibatch")}
 LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2vec": "HIN2Vec",
           "ngcf": "NGCF", "lightgcn": "LightGCN", "pinsage": "PinSage", "mthgt": "MTHGT",
           "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m", "mthgt-sampled": "MTHGT (sampled)",
           "mthgt-paper": "MTHGT (paper recipe)", "lightgcn-softmax": "LightGCN (sampled softmax)",
           "rp3beta": "RP3beta", "ease": "EASE", "gfcf": "GF-CF", "multvae": "MultVAE", "xsimgcl": "XSimGCL",
           "pinsage-ui": "PinSage (user-item)", "mthgt-cl": "MTHGT + contrastive",
-          "mthgt-minibatch": "MTHGT (mini-batch)"}
+          "mthgt-minibatch": "MTHGT (mini-batch)", "hgt-mb": "HGT (mini-batch)", "hgt-d-mb": "HGT-d (mini-batch)",
+          "hgt-m-mb": "HGT-m (mini-batch)", "mthgt-dm-mb": "MTHGT dense, two tasks (mini-batch)"}
 #: training settings per model: the registry's recommended ones (hetrec.models.TRAINING)
 TRAIN_SETTINGS = TRAINING
 QUICK = dict(epochs=2, patience=2)
@@ -190,18 +198,20 @@ def table3(rows, models, tuning: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def ablation_table(rows) -> str:
+def ablation_table(rows, models=ABLATION_MODELS) -> str:
+    """Fig. 4's four variants ``models`` (the last one, MTHGT, the paired tables' reference)."""
     cols = [f"{m}@{n}" for n in (5, 10, 20) for m in METRICS]
     lines = ["| model | " + " | ".join(cols) + " | folds |", "|---|" + "---:|" * (len(cols) + 1)]
-    for model in ABLATION_MODELS:
+    ref = models[-1]
+    for model in models:
         rs = [r for r in rows if r["model"] == model]
         if rs:
             stats = mean_std(rs)
             lines.append(f"| {LABELS[model]} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
                          + f" | {len(rs)} |")
-    paired = paired_table(rows, "mthgt-sampled", [m for m in ABLATION_MODELS if m != "mthgt-sampled"])
+    paired = paired_table(rows, ref, [m for m in models if m != ref])
     text = "\n".join(lines) + ("\n\n" + paired if paired else "")
-    rho = stopping_correlation([r for r in rows if r["model"] in ABLATION_MODELS])
+    rho = stopping_correlation([r for r in rows if r["model"] in models])
     if rho is not None:
         text += (f"\n\nEarly-stopping check: Spearman correlation between the best (early-stopping) epoch and "
                  f"test NDCG@10 over these {rho[1]} cells: {rho[0]:+.2f}. A value near +1 means the cells that "
@@ -248,7 +258,7 @@ def paired_table(rows, ref: str, others, cols=("R@10", "NDCG@10")) -> str:
     return "\n".join(head + lines)
 
 
-def ablation_plot(rows, path: Path) -> bool:
+def ablation_plot(rows, path: Path, models=ABLATION_MODELS) -> bool:
     try:
         import matplotlib
 
@@ -260,7 +270,7 @@ def ablation_plot(rows, path: Path) -> bool:
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     width = 0.2
     for ax, metric in zip(axes, METRICS):
-        for j, model in enumerate(ABLATION_MODELS):
+        for j, model in enumerate(models):
             rs = [r for r in rows if r["model"] == model]
             if not rs:
                 continue
@@ -288,7 +298,9 @@ def main(argv=None):
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-verify", action="store_true")
     p.add_argument("--models", default=None, help="comma-separated (default: the Table-3 models)")
-    p.add_argument("--ablation", action="store_true", help="run the Fig. 4 ablation models instead")
+    p.add_argument("--ablation", nargs="?", const="sampled", default=None, choices=sorted(ABLATIONS),
+                   help="run the Fig. 4 ablation models instead: sampled training (the default, as the paper) "
+                        "or the mini-batch mode (--ablation minibatch)")
     p.add_argument("--folds", default=None, help="comma-separated fold ids (default: all k; --quick: 0)")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
@@ -306,7 +318,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = ABLATION_MODELS if args.ablation else TABLE3_MODELS
+    ablation_models, ablation_stem = ABLATIONS[args.ablation] if args.ablation else (None, None)
+    models = ablation_models or TABLE3_MODELS
     if args.models:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.folds = ([int(f) for f in args.folds.split(",")] if args.folds
@@ -318,8 +331,8 @@ def main(argv=None):
     if not args.collect:
         train_cells(args, models, dataset)
     out = Path(args.out) / args.dataset
-    stem = "ablation" if args.ablation else "accuracy"
-    layout = ABLATION_MODELS if args.ablation else TABLE3_MODELS
+    stem = ablation_stem or "accuracy"
+    layout = ablation_models or TABLE3_MODELS
     listed = layout + [m for m in models if m not in layout]
     rows = collect_rows(out, listed, args.k, args.dataset)
     write_csv_atomically(rows, out / f"{stem}.csv")
@@ -335,10 +348,10 @@ def main(argv=None):
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
     tuning = ({m: tuning_seconds(args.tuned, args.dataset, m) for m in tuned_models(out, args.tuned, args.dataset, listed)}
               if args.tuned else None)
-    text = header + (ablation_table(rows) if args.ablation else table3(rows, listed, tuning)) + "\n"
+    text = header + (ablation_table(rows, ablation_models) if args.ablation else table3(rows, listed, tuning)) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())
     if args.ablation:
-        ablation_plot(rows, out / "ablation.png")
+        ablation_plot(rows, out / f"{stem}.png", ablation_models)
     print(text)
     print(f"wall time {time.perf_counter() - t0:.0f} s; CSV {out / (stem + '.csv')}", file=sys.stderr)
 

@@ -33,7 +33,7 @@ from hetrec.models import MODELS, create_model, training_settings  # noqa: E402
 from hetrec.train import TrainConfig, Trainer, resolve_device  # noqa: E402
 
 DEFAULT_MODELS = ["mostpop", "itemknn", "bprmf", "lightgcn", "lightgcn-softmax", "ngcf", "hin2vec", "pinsage",
-                  "mthgt", "mthgt-minibatch", "hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
+                  "mthgt", "mthgt-minibatch", "mthgt-dm-mb", "hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
 
 
 def run_one(name, split, device, args) -> dict:

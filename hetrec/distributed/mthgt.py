@@ -158,7 +158,8 @@ class DistMTHGTConfig:
             # a DistGraph is never trained on the whole graph per step: hetrec's own recipe
             # ("mthgt") trains as it does on one machine above full_graph_max_edges, in the
             # mini-batch mode where its settings allow it, else on sampled subgraphs
-            cfg = replace(cfg, training="sampled" if minibatch_problems(cfg) else "minibatch")
+            # (one task: the partitioned mini-batch mode draws no link-prediction triples)
+            cfg = replace(cfg, training="sampled" if minibatch_problems(cfg) or cfg.multitask else "minibatch")
         unsupported = {"training": ("sampled", "minibatch"), "projection": (False,), "negatives": ("uniform",),
                        "relations": ("all",)}
         if cfg.conv == "light":
@@ -172,6 +173,9 @@ class DistMTHGTConfig:
             if problems:
                 raise ValueError("training='minibatch' needs " + "; ".join(problems)
                                  + f" (preset {self.preset!r}, overrides {self.overrides})")
+            if cfg.multitask:
+                raise ValueError("distributed MTHGT with training='minibatch' trains one task (multitask=False) only; "
+                                 f"train the two tasks with training='sampled' (preset {self.preset!r})")
             if cfg.history_draw != "norm":
                 raise ValueError("distributed mini-batch MTHGT draws in-edges with history_draw='norm' (stratified "
                                  f"by relation) only, got {cfg.history_draw!r}")

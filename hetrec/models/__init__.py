@@ -54,6 +54,15 @@ MODELS = {
     # epoch and control variates over 8 in-edges per node and layer, 64 negatives per interaction
     # from a pool of 65,536 items per batch; settings chosen on Last.FM fold-0 validation (docs/scale.md)
     "mthgt-minibatch": ("hetrec.models.mthgt", "MTHGT", dict(training="minibatch")),
+    # the Fig. 4 ablation in the mini-batch mode (issue #25): the mthgt-minibatch recipe with the
+    # in-edges of a step drawn uniformly or by the source's squared degree (the paper's Eq. 2,
+    # "dense"), one task or two (link prediction through MMoE over the one GNN stack)
+    "hgt-mb": ("hetrec.models.mthgt", "MTHGT", dict(training="minibatch", history_draw="uniform")),
+    "hgt-d-mb": ("hetrec.models.mthgt", "MTHGT", dict(training="minibatch", history_draw="dense")),
+    "hgt-m-mb": ("hetrec.models.mthgt", "MTHGT", dict(training="minibatch", history_draw="uniform",
+                                                      multitask=True)),
+    "mthgt-dm-mb": ("hetrec.models.mthgt", "MTHGT", dict(training="minibatch", history_draw="dense",
+                                                         multitask=True)),
     "mostpop": ("hetrec.models.classic", "MostPop", {}),
     "itemknn": ("hetrec.models.classic", "ItemKNN", {}),
     "rp3beta": ("hetrec.models.classic", "RP3beta", {}),
@@ -107,6 +116,10 @@ TRAINING = {
     "mthgt-coldmap": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-coldmap2": dict(lr=1e-2, epochs=200, patience=5),
     "mthgt-minibatch": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt-mb": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt-d-mb": dict(lr=1e-2, epochs=200, patience=5),
+    "hgt-m-mb": dict(lr=1e-2, epochs=200, patience=5),
+    "mthgt-dm-mb": dict(lr=1e-2, epochs=200, patience=5),
     "hgt": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-d": dict(lr=5e-3, epochs=40, patience=5),
     "hgt-m": dict(lr=5e-3, epochs=40, patience=5),

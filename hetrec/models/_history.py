@@ -62,6 +62,20 @@ def unique_inverse(x: torch.Tensor, n: int) -> tuple:
     return uniq, position[x]
 
 
+def unique_edges(parts: list, num_nodes: int, num_relations: int) -> tuple:
+    """The distinct edges of several :meth:`HistoricalPropagation.hidden_edges` tuples ``(src, dst,
+    rel, c)`` (global ids), as one such tuple: an edge named twice (a link-prediction positive
+    drawn twice, or also an interaction's reverse) is hidden once, as :meth:`~HistoricalPropagation.propagate`
+    expects."""
+    src, dst, rel, c = (torch.cat(x) for x in zip(*parts))
+    key = (dst * num_nodes + src) * max(num_relations, 1) + rel
+    _, inverse = torch.unique(key, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1 if len(inverse) else 0,), len(key), dtype=torch.long,
+                       device=key.device).scatter_reduce(0, inverse, torch.arange(len(key), device=key.device),
+                                                         reduce="amin")
+    return src[first], dst[first], rel[first], c[first]
+
+
 class HistoricalPropagation:
     """The homogeneous in-edge CSR of a heterograph, its normalisation, and the snapshot.
 

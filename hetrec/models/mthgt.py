@@ -55,7 +55,7 @@ from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches, Mi
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, attribute_ntypes, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
 from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
-from ._history import unique_inverse
+from ._history import unique_edges, unique_inverse
 from .base import LossOutput, Recommender
 
 #: the tasks of a multi-task model, in the order of its GNN stacks, MMoE gates and loss weights;
@@ -207,14 +207,15 @@ class MTHGTConfig:
 def minibatch_problems(cfg: MTHGTConfig) -> list:
     """What in ``cfg`` the mini-batch mode cannot train (empty: it can). The mode relies on the
     layers being linear in their input (the light layer without per-edge attention) and on one
-    recommendation task."""
+    recommendation GNN stack (``multitask`` with ``shared_gnn``: MMoE acts on each node's
+    propagated representation, after the linear layers)."""
     problems = []
     if cfg.conv != "light":
         problems.append(f"conv='light' (got {cfg.conv!r})")
     if cfg.attention == "edge" or cfg.attention is True:
         problems.append("attention 'relation' or 'none' (per-edge attention is not linear in the input)")
-    if cfg.multitask:
-        problems.append("multitask=False")
+    if cfg.multitask and not cfg.shared_gnn:
+        problems.append("shared_gnn=True with multitask (one GNN stack, one set of historical embeddings)")
     if cfg.projection:
         problems.append("projection=False")
     if cfg.loss == "full-softmax":
@@ -363,7 +364,9 @@ class MTHGT(Recommender):
                              init_alpha=cfg.mmoe_alpha, expert_bias=cfg.expert_bias)
             self.weighting = UncertaintyWeighting(2)
         if self.minibatch:
-            self.batch_builder = MiniBatches(g, cfg.batch_size, cfg.num_negatives, cfg.negative_pool)
+            self.batch_builder = MiniBatches(g, cfg.batch_size, cfg.num_negatives, cfg.negative_pool,
+                                             self.lp_relations if cfg.multitask else (),
+                                             cfg.lp_edges_per_relation, cfg.lp_negatives)
             u, i = g.edges(etype=INTERACTS)
             # sorted (user, item) keys of the training pairs: a negative that is one is masked
             self._train_keys = torch.unique(u.long() * g.num_nodes(ITEM) + i.long())
@@ -709,34 +712,67 @@ class MTHGT(Recommender):
             every is not None and self._steps_since_refresh >= every)
         hp = self.history(refresh=refresh)
         self._steps_since_refresh += 1
+        lp = batch.lp if cfg.multitask else None
+        if cfg.multitask and lp is None:
+            raise ValueError("a multi-task model needs mini-batches with link-prediction triples "
+                             "(MiniBatches(..., lp_relations=...))")
         hidden = None
         if cfg.drop_batch_edges:
             pairs = torch.unique(batch.users * self.graph.num_nodes(ITEM) + batch.pos_items)
             n_items = self.graph.num_nodes(ITEM)
             hidden = hp.hidden_edges(INTERACTS, pairs // n_items, pairs % n_items, self.reverse[INTERACTS])
+            if lp:
+                parts = [hidden] + [hp.hidden_edges(et, src, dst, self.reverse[et]) for et, (src, dst, _) in lp.items()]
+                hidden = unique_edges(parts, hp.num_nodes, len(hp.etypes))
         if self._train_keys.device != batch.neg_items.device:
             self._train_keys = self._train_keys.to(batch.neg_items.device)
         return self.history_loss(hp, batch.users, batch.pos_items, batch.neg_items, batch.seed, self.layer0_global,
-                                 hidden, self._train_keys, self.graph.num_nodes(ITEM))
+                                 hidden, self._train_keys, self.graph.num_nodes(ITEM), lp=lp)
 
     def history_loss(self, hp, users, pos_items, neg_items, seed: int, h0_fn, hidden, train_keys,
-                     num_items: int) -> LossOutput:
+                     num_items: int, lp: dict | None = None) -> LossOutput:
         """The mini-batch mode's loss of one step: ``users`` / ``pos_items`` (``(B,)``, ids by type)
         and their negatives ``neg_items`` ``(B, k)``, propagated by ``hp`` (a
         :class:`~hetrec.models._history.HistoricalPropagation` or another store of the graph with
         its interface, e.g. the partitioned one of :mod:`hetrec.distributed.minibatch`) with the
         neighbour draws of ``seed``, layer 0 from ``h0_fn(global ids)`` and the edges ``hidden``
         left out. A negative that is one of the user's training items (``train_keys``: the sorted
-        ``user * num_items + item`` of the training interactions) is masked out of the loss."""
+        ``user * num_items + item`` of the training interactions) is masked out of the loss.
+
+        A multi-task model also takes ``lp`` (:attr:`~hetrec.batching.MiniBatch.lp`: link-prediction
+        triples by relation, local ids): their nodes join the step's targets, MMoE maps every
+        target's propagated representation to its task embeddings (per node, so the rows a step
+        computes are the rows full-graph training computes), and :meth:`lp_loss`'s term is
+        combined with the recommendation loss by uncertainty weighting, as in full-graph training."""
         cfg = self.config
+        if cfg.multitask and lp is None:
+            raise ValueError("a multi-task model's mini-batch loss needs link-prediction triples (lp=)")
         gu, gp, gn = (hp.global_ids(USER, users), hp.global_ids(ITEM, pos_items), hp.global_ids(ITEM, neg_items))
-        targets, inverse = unique_inverse(torch.cat([gu, gp, gn.flatten()]), hp.num_nodes)
-        ru, rp, rn = inverse.split([len(gu), len(gp), gn.numel()])
+        parts = [gu, gp, gn.flatten()]
+        lp_global = {}
+        for (s_t, _, d_t), (src, dst, fake) in (lp or {}).items():
+            g3 = (hp.global_ids(s_t, src), hp.global_ids(d_t, dst), hp.global_ids(d_t, fake))
+            lp_global[(s_t, d_t, len(lp_global))] = g3
+            parts += [g3[0], g3[1], g3[2].flatten()]
+        targets, inverse = unique_inverse(torch.cat(parts), hp.num_nodes)
+        pieces = inverse.split([len(x) for x in parts])
+        ru, rp, rn = pieces[:3]
         rn = rn.view(gn.shape)
         gen = torch.Generator().manual_seed(int(seed))
         seq, frontiers = hp.propagate(targets, h0_fn, self._relation_logits(), cfg.num_heads,
                                       cfg.history_fanout, gen, hidden)
         z = torch.stack(seq).mean(0) if cfg.combine == "mean" else seq[-1]
+        lp_term = None
+        if cfg.multitask:
+            z, z_lp = self._task_rows(hp, targets, z)
+            pos_l, neg_l = [], []
+            for n, (src, _, _) in enumerate(lp_global.values()):
+                rs, rd, rf = pieces[3 + 3 * n: 6 + 3 * n]
+                hs = z_lp[rs]
+                pos_l.append((hs * z_lp[rd]).sum(-1))
+                neg_l.append(dot_scores(hs, z_lp, rf.view(len(src), -1)))
+            lp_term = (ranking_loss(torch.cat(pos_l), torch.cat(neg_l), cfg.lp_loss, cfg.temperature)
+                       if pos_l else z.new_zeros(()))
         u = z[ru]
         pos_s = (u * z[rp]).sum(-1)
         neg_s = dot_scores(u, z, rn)  # (B, k)
@@ -751,8 +787,17 @@ class MTHGT(Recommender):
             h0 = seq[0]
             b = max(len(gu), 1)
             reg = 0.5 * (h0[ru].pow(2).sum() + h0[rp].pow(2).sum() + h0.pow(2).sum(-1)[rn].mean(1).sum()) / b
-        out = self._combine(rec, None, reg)
+        out = self._combine(rec, lp_term, reg)
         return LossOutput(out.loss, {**out.logs, "step_nodes": float(len(frontiers[0]))})
+
+    def _task_rows(self, hp, targets: torch.Tensor, z: torch.Tensor) -> tuple:
+        """``(rec, lp)`` task embeddings of the rows ``z`` of the sorted global ids ``targets``
+        (each node type a contiguous range of them): MMoE per node type, as :meth:`task_heads`."""
+        bounds = torch.tensor([hp.offset[t] for t in hp.ntypes] + [hp.num_nodes], device=targets.device)
+        cuts = torch.searchsorted(targets, bounds).tolist()
+        by_type = {t: z[cuts[n]:cuts[n + 1]] for n, t in enumerate(hp.ntypes) if cuts[n + 1] > cuts[n]}
+        heads = self.mmoe(by_type)
+        return (torch.cat([heads["rec"][t] for t in by_type]), torch.cat([heads["lp"][t] for t in by_type]))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Load parameters; the mini-batch mode's snapshot of the old ones is dropped."""

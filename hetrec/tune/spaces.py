@@ -59,6 +59,8 @@ SPACES = {
     "mthgt-coldmap2": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
     "mthgt-minibatch": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
                               history_fanout=("choice", [2, 4, 8])),
+    **{name: _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
+                    history_fanout=("choice", [2, 4, 8])) for name in ("hgt-mb", "hgt-d-mb", "hgt-m-mb", "mthgt-dm-mb")},
     "hgt": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),
     "hgt-d": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),
     "hgt-m": _mthgt(40, 2e-2, dropout=("uniform", 0.0, 0.3)),

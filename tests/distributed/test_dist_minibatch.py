@@ -176,7 +176,9 @@ def test_mthgt_on_a_dist_graph_is_the_minibatch_mode():
     # settings the mode cannot train fall back to sampled subgraphs, as on one machine
     assert DistMTHGTConfig(preset="mthgt", overrides={"multitask": True}).model_config().training == "sampled"
     assert not DistMTHGTConfig(preset="mthgt-sampled").minibatch
-    with pytest.raises(ValueError, match="minibatch"):
+    with pytest.raises(ValueError, match="training='minibatch' trains one task"):
         DistMTHGTConfig(preset="mthgt-minibatch", overrides={"multitask": True})
+    with pytest.raises(ValueError, match="minibatch.*shared_gnn"):
+        DistMTHGTConfig(preset="mthgt-minibatch", overrides={"multitask": True, "shared_gnn": False})
     with pytest.raises(ValueError, match="history_draw"):
         DistMTHGTConfig(preset="mthgt-minibatch", overrides={"history_draw": "dense"})

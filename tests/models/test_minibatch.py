@@ -241,7 +241,7 @@ def test_minibatch_loss_equals_the_full_graph_loss_on_the_same_triples(split):
 
 
 def test_settings_the_mode_cannot_train_fail_at_setup(split):
-    for bad in (dict(conv="hgt"), dict(attention="edge"), dict(multitask=True), dict(cl_weight=0.1)):
+    for bad in (dict(conv="hgt"), dict(attention="edge"), dict(multitask=True, shared_gnn=False), dict(cl_weight=0.1)):
         with pytest.raises(ValueError, match="minibatch"):
             _model(split, **bad)
 
@@ -275,7 +275,10 @@ def test_auto_picks_minibatch_above_the_threshold_where_it_can(split):
     assert m.minibatch and not m.full_graph and isinstance(m.batch_builder, MiniBatches)
     m = create_model("mthgt", full_graph_max_edges=10, multitask=True)
     m.setup(split)
-    assert not m.minibatch and not m.full_graph  # sampled subgraphs
+    assert m.minibatch and m.batch_builder.multitask  # two tasks over one GNN stack
+    m = create_model("mthgt", full_graph_max_edges=10, multitask=True, shared_gnn=False)
+    m.setup(split)
+    assert not m.minibatch and not m.full_graph  # one GNN per task: sampled subgraphs
     m = create_model("mthgt")
     m.setup(split)
     assert m.full_graph and not m.minibatch
@@ -338,3 +341,112 @@ def test_unique_inverse_agrees_with_torch_unique(n, size):
     want_uniq, want_inv = torch.unique(x, return_inverse=True)
     assert torch.equal(uniq, want_uniq) and torch.equal(inv, want_inv)
     assert torch.equal(uniq[inv], x)
+
+
+# -- two tasks (link prediction + recommendation) in the mini-batch mode ---------------------------
+
+
+def _lp_triples(g, relations, gen, n=6, k=3):
+    out = {}
+    for et in relations:
+        pick = torch.randint(0, g.num_edges(et), (n,), generator=gen)
+        src, dst = (x.long() for x in g.find_edges(pick, etype=et))
+        out[et] = (src, dst, torch.randint(0, g.num_nodes(et[2]), (n, k), generator=gen))
+    return out
+
+
+def test_multitask_minibatch_loss_equals_the_full_graph_loss(split):
+    """With every in-edge, a two-task model's mini-batch loss (both task terms, their uncertainty
+    weights, the L2 term) is the full-graph model's on the same triples; gradients agree too."""
+    from hetrec.batching import FullGraphBatch
+
+    m = _model(split, history_fanout=None, drop_batch_edges=False, multitask=True)
+    full = create_model("mthgt", training="full", drop_batch_edges=False, multitask=True)
+    full.setup(split)
+    _perturb(m)
+    full.load_state_dict(m.state_dict())
+    g = split.train_graph
+    u, i = (x.long() for x in g.edges(etype=INTERACTS))
+    users, pos = u[:20], i[:20]
+    free = torch.tensor(sorted(set(range(g.num_nodes(ITEM))) - set(i[torch.isin(u, users)].tolist())))
+    gen = torch.Generator().manual_seed(3)
+    neg = free[torch.randint(0, len(free), (20, 5), generator=gen)]
+    lp = _lp_triples(g, m.lp_relations, gen)
+    assert len(lp) >= 2  # the fixture has attribute relations
+    want = full.loss(FullGraphBatch(users, pos, neg, lp, {}))
+    got = m.loss(MiniBatch(users, pos, neg, 0, True, lp))
+    torch.testing.assert_close(got.loss, want.loss, atol=1e-6, rtol=1e-5)
+    for key in ("rec_loss", "lp_loss", "lp_weight", "rec_weight", "reg"):
+        assert got.logs[key] == pytest.approx(want.logs[key], rel=1e-5, abs=1e-7)
+    got.loss.backward()
+    want.loss.backward()
+    for (name, a), (_, b) in zip(m.named_parameters(), full.named_parameters()):
+        ga = a.grad if a.grad is not None else torch.zeros_like(a)
+        gb = b.grad if b.grad is not None else torch.zeros_like(b)
+        torch.testing.assert_close(ga, gb, atol=1e-6, rtol=1e-4, msg=name)
+    with pytest.raises(ValueError, match="link-prediction triples"):
+        m.loss(MiniBatch(users, pos, neg, 0, True))
+
+
+def test_multitask_minibatches_draw_link_prediction_triples_from_the_training_edges(split):
+    g = split.train_graph
+    m = _model(split, multitask=True, batch_size=128, lp_edges_per_relation=7, lp_negatives=2)
+    single = _model(split, batch_size=128)
+    a = next(iter(m.train_batches(torch.Generator().manual_seed(0))))
+    b = next(iter(single.train_batches(torch.Generator().manual_seed(0))))
+    # the triples are drawn after what a single-task batch draws
+    assert torch.equal(a.users, b.users) and torch.equal(a.neg_items, b.neg_items) and a.seed == b.seed
+    assert b.lp is None and set(a.lp) == {et for et in m.lp_relations if g.num_edges(et)}
+    for et, (src, dst, fake) in a.lp.items():
+        assert len(src) == min(7, g.num_edges(et)) and fake.shape == (len(src), 2)
+        assert bool(g.has_edges_between(src, dst, etype=et).all())
+        assert int(fake.max()) < g.num_nodes(et[2])
+    half = m.batch_builder.shard(a, 1, 2)
+    for et in a.lp:
+        assert torch.equal(half.lp[et][0], a.lp[et][0][1::2])
+
+
+def test_multitask_minibatch_hides_the_predicted_edges_and_their_reverses_once(split, monkeypatch):
+    m = _model(split, multitask=True, lp_edges_per_relation=40)
+    g = split.train_graph
+    batch = next(iter(m.train_batches(torch.Generator().manual_seed(1))))
+    seen = {}
+    monkeypatch.setattr(m, "history_loss", lambda *a, **kw: seen.update(hidden=a[6], lp=kw["lp"]))
+    m.loss(batch)
+    hp = m.history()
+    src, dst, rel, c = seen["hidden"]
+    got = list(zip(src.tolist(), dst.tolist(), rel.tolist()))
+    assert len(got) == len(set(got))  # drawn with replacement, hidden once
+    want = set()
+    named = [(INTERACTS, batch.users, batch.pos_items)] + [(et, s, d) for et, (s, d, _) in batch.lp.items()]
+    for et, s, d in named:
+        rev = m.reverse[et]
+        for a, b in zip(s.tolist(), d.tolist()):
+            want.add((a + hp.offset[et[0]], b + hp.offset[et[2]], hp.etypes.index(tuple(et))))
+            want.add((b + hp.offset[rev[0]], a + hp.offset[rev[2]], hp.etypes.index(tuple(rev))))
+    assert set(got) == want
+    # each hidden edge carries its own normalisation c(e)
+    for (s_, d_, r_), w in zip(got, c.tolist()):
+        et = hp.etypes[r_]
+        norms = hp.norms[r_]
+        assert w == pytest.approx(float(norms[0][s_ - hp.offset[et[0]]] * norms[1][d_ - hp.offset[et[2]]]))
+    assert g.num_edges() > len(got)
+
+
+def test_multitask_minibatch_training_is_reproducible_and_learns_both_tasks(split, tmp_path):
+    def run(out):
+        torch.manual_seed(0)
+        m = create_model("mthgt-minibatch", multitask=True, hidden_size=16, num_heads=2, batch_size=256,
+                         negative_pool=32, lp_negatives=8)
+        res = Trainer(TrainConfig(epochs=4, lr=1e-2, patience=10, seed=0), out_dir=out,
+                      device=torch.device("cpu")).fit(m, split)
+        return m, res
+
+    m1, r1 = run(tmp_path / "a")
+    m2, r2 = run(tmp_path / "b")
+    assert r1.test == r2.test and r1.val == r2.val
+    rec = [h["rec_loss"] for h in r1.history]
+    lp = [h["lp_loss"] for h in r1.history]
+    assert rec[-1] < rec[0] and lp[-1] < lp[0]
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
