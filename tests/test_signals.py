@@ -99,10 +99,11 @@ def resume_finishes(tmp_path, args) -> None:
     assert "finished earlier" not in r.stderr and "NDCG@10" in r.stdout
 
 
-# small batches: ~75 steps an epoch on the 600-interaction tables, so that the run is still
-# training when the signal arrives (with the default batch an epoch took ~10 ms and an idle
-# machine could finish all 150 epochs between seeing epoch 3 and sending the signal)
-TRAIN = ["train", "--model", "bprmf", "--epochs", "150", "--patience", "150", "--set", "batch_size=8"]
+# tiny batches: ~300 steps an epoch on the 600-interaction tables, so that the run is still
+# training when the signal arrives (the test polls the log every 0.2 s; the 9 epochs left after
+# epoch 3 take seconds, where with the default batch an epoch took ~10 ms and an idle machine
+# could finish 150 epochs before the signal), and the resumed run has few epochs left to finish
+TRAIN = ["train", "--model", "bprmf", "--epochs", "12", "--patience", "12", "--set", "batch_size=2"]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

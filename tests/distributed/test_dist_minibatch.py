@@ -79,7 +79,7 @@ def probed(two_parts, synthetic_splits):
         two_parts, "mthgt", num_trainers=2, timeout_s=240,
         config=DistMTHGTConfig(preset="mthgt-minibatch", overrides=SMALL),
         probe={"tables": tables_a, "state": state_a,
-               "history": {"fanout": 2, "draws": 600, "hidden": (u[pick], i[pick]), "tables": tables_b,
+               "history": {"fanout": 2, "draws": 200, "hidden": (u[pick], i[pick]), "tables": tables_b,
                            "state": state_b}})
     snap = [_by_type(hp, x, tg) for x in snap_a]
     got["probe_history"]["one_machine_hidden"] = [_by_type(hp, x, tg) for x in hidden_a]
