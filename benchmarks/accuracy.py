@@ -211,12 +211,41 @@ def ablation_table(rows, models=ABLATION_MODELS) -> str:
                          + f" | {len(rs)} |")
     paired = paired_table(rows, ref, [m for m in models if m != ref])
     text = "\n".join(lines) + ("\n\n" + paired if paired else "")
+    factors = factor_table(rows, models)
+    text += "\n\n" + factors if factors else ""
     rho = stopping_correlation([r for r in rows if r["model"] in models])
     if rho is not None:
         text += (f"\n\nEarly-stopping check: Spearman correlation between the best (early-stopping) epoch and "
                  f"test NDCG@10 over these {rho[1]} cells: {rho[0]:+.2f}. A value near +1 means the cells that "
                  "stopped early are the weak ones, i.e. differences may come from when training stopped.")
     return text
+
+
+def factor_table(rows, models, metric="NDCG@10") -> str:
+    """The paper's two questions as paired per-fold differences of ``metric``, for the four
+    variants ``models`` = (uniform one task, dense one task, uniform two tasks, dense two tasks):
+    the sampler with one task and with two, the second task with each sampler. One column per
+    fold both cells finished, then mean ± std and the folds where the first is ahead."""
+    uni1, den1, uni2, den2 = models
+    pairs = [(uni1, den1, "sampler, one task"), (uni2, den2, "sampler, two tasks"),
+             (uni2, uni1, "second task, uniform"), (den2, den1, "second task, dense")]
+    by = {(r["model"], r["fold"]): r[metric] for r in rows if metric in r}
+    folds = sorted({f for (_, f) in by})
+    lines = []
+    for a, b, what in pairs:
+        common = [f for f in folds if (a, f) in by and (b, f) in by]
+        if not common:
+            continue
+        d = {f: by[(a, f)] - by[(b, f)] for f in common}
+        m, sd = mean_std([{"d": x} for x in d.values()])["d"]
+        cells = [f"{d[f]:+.4f}" if f in d else "–" for f in folds]
+        lines.append(f"| {LABELS.get(a, a)} − {LABELS.get(b, b)} ({what}) | " + " | ".join(cells)
+                     + f" | {m:+.4f} ± {sd:.4f} | {sum(x > 0 for x in d.values())}/{len(d)} |")
+    if not lines:
+        return ""
+    head = [f"| Δ{metric}, paired by fold | " + " | ".join(f"fold {f}" for f in folds) + " | mean ± std | folds ahead |",
+            "|---|" + "---:|" * (len(folds) + 2)]
+    return "\n".join(head + lines)
 
 
 def stopping_correlation(rows, metric="NDCG@10"):

@@ -79,6 +79,30 @@ def test_paired_differences_match_numpy(accuracy, tmp_path):
     assert line.rstrip(" |").endswith("3")
 
 
+def test_factor_table_pairs_the_variants_by_fold(accuracy, tmp_path):
+    rng = np.random.default_rng(5)
+    models = accuracy.MINIBATCH_ABLATION_MODELS  # uniform 1 task, dense 1 task, uniform 2, dense 2
+    cells = {(m, f): write_cell(tmp_path, m, f, rng) for m in models for f in range(3)}
+    del cells[(models[1], 2)]  # dense one-task cell of fold 2 missing
+    import shutil
+
+    shutil.rmtree(tmp_path / "lastfm" / models[1] / "fold-2")
+    accuracy.main(["--collect", "--ablation", "minibatch", "--out", str(tmp_path)])
+    md = (tmp_path / "lastfm" / "ablation-minibatch.md").read_text()
+    for a, b, what, folds in [(0, 1, "sampler, one task", (0, 1)), (2, 3, "sampler, two tasks", (0, 1, 2)),
+                              (2, 0, "second task, uniform", (0, 1, 2)), (3, 1, "second task, dense", (0, 1))]:
+        label = f"| {accuracy.LABELS[models[a]]} − {accuracy.LABELS[models[b]]} ({what}) |"
+        line = next(ln for ln in md.splitlines() if ln.startswith(label))
+        d = np.array([cells[(models[a], f)]["NDCG@10"] - cells[(models[b], f)]["NDCG@10"] for f in folds])
+        fields = [x.strip() for x in line.split("|")[2:-1]]
+        assert fields[:3] == [f"{x:+.4f}" if f in folds else "–" for f, x in
+                              zip(range(3), [d[folds.index(f)] if f in folds else 0 for f in range(3)])]
+        assert fields[3] == f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}"
+        assert fields[4] == f"{int((d > 0).sum())}/{len(folds)}"
+    assert (tmp_path / "lastfm" / "ablation-minibatch.csv").is_file()
+    assert not (tmp_path / "lastfm" / "ablation.md").exists()  # the sampled ablation's table untouched
+
+
 def test_stopping_correlation_is_a_rank_correlation(accuracy):
     rng = np.random.default_rng(3)
     epochs = rng.permutation(12) + 1  # distinct values: ranks are the values' order
