@@ -61,12 +61,13 @@ class MiniBatches(BatchBuilder):
         self.negative_pool = negative_pool
         self.num_items = graph.num_nodes(ITEM)
         self.users, self.items = graph.edges(etype=INTERACTS, order="eid")
+        lp_relations = [tuple(et) for et in lp_relations]
         self.lp_edges_per_relation = lp_edges_per_relation
         self.lp_negatives = lp_negatives
         # each relation's edges (by edge id) and its destination type's node count
-        self.lp_edges = {tuple(et): (*graph.edges(etype=et, order="eid"), graph.num_nodes(et[2]))
+        self.lp_edges = {et: (*graph.edges(etype=et, order="eid"), graph.num_nodes(et[2]))
                          for et in lp_relations if graph.num_edges(et)}
-        self.multitask = bool(list(lp_relations))
+        self.multitask = bool(lp_relations)
 
     def batches(self, generator: torch.Generator):
         dev = generator.device

@@ -69,8 +69,8 @@ def unique_edges(parts: list, num_nodes: int, num_relations: int) -> tuple:
     expects."""
     src, dst, rel, c = (torch.cat(x) for x in zip(*parts))
     key = (dst * num_nodes + src) * max(num_relations, 1) + rel
-    _, inverse = torch.unique(key, return_inverse=True)
-    first = torch.full((int(inverse.max()) + 1 if len(inverse) else 0,), len(key), dtype=torch.long,
+    uniq, inverse = torch.unique(key, return_inverse=True)
+    first = torch.full((len(uniq),), len(key), dtype=torch.long,
                        device=key.device).scatter_reduce(0, inverse, torch.arange(len(key), device=key.device),
                                                          reduce="amin")
     return src[first], dst[first], rel[first], c[first]

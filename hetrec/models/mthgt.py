@@ -578,6 +578,8 @@ class MTHGT(Recommender):
         (n, k))}`` with the link-prediction embeddings ``h`` (by node type); zero without triples."""
         pos_l, neg_l = [], []
         for (s_t, _, d_t), (src, dst, fake) in triples.items():
+            if len(src) == 0:  # e.g. a rank's shard of a relation with fewer triples than ranks
+                continue
             hs = h[s_t][src]
             pos_l.append((hs * h[d_t][dst]).sum(-1))
             neg_l.append(dot_scores(hs, h[d_t], fake.view(len(src), -1)))
@@ -718,6 +720,8 @@ class MTHGT(Recommender):
                              "(MiniBatches(..., lp_relations=...))")
         hidden = None
         if cfg.drop_batch_edges:
+            # the edges of this batch as it reaches the model: in data-parallel training each rank
+            # hides its own shard's predicted edges (full-graph training hides the whole batch's)
             pairs = torch.unique(batch.users * self.graph.num_nodes(ITEM) + batch.pos_items)
             n_items = self.graph.num_nodes(ITEM)
             hidden = hp.hidden_edges(INTERACTS, pairs // n_items, pairs % n_items, self.reverse[INTERACTS])
@@ -743,7 +747,10 @@ class MTHGT(Recommender):
         triples by relation, local ids): their nodes join the step's targets, MMoE maps every
         target's propagated representation to its task embeddings (per node, so the rows a step
         computes are the rows full-graph training computes), and :meth:`lp_loss`'s term is
-        combined with the recommendation loss by uncertainty weighting, as in full-graph training."""
+        combined with the recommendation loss by uncertainty weighting, as in full-graph training.
+        The fake destinations are propagation targets too: a step computes up to
+        ``lp_edges_per_relation · (2 + lp_negatives)`` more nodes per relation (constants, not the
+        graph's size)."""
         cfg = self.config
         if cfg.multitask and lp is None:
             raise ValueError("a multi-task model's mini-batch loss needs link-prediction triples (lp=)")
@@ -767,6 +774,8 @@ class MTHGT(Recommender):
             z, z_lp = self._task_rows(hp, targets, z)
             pos_l, neg_l = [], []
             for n, (src, _, _) in enumerate(lp_global.values()):
+                if len(src) == 0:  # a shard without triples of this relation
+                    continue
                 rs, rd, rf = pieces[3 + 3 * n: 6 + 3 * n]
                 hs = z_lp[rs]
                 pos_l.append((hs * z_lp[rd]).sum(-1))

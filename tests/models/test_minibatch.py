@@ -403,7 +403,29 @@ def test_multitask_minibatches_draw_link_prediction_triples_from_the_training_ed
         assert int(fake.max()) < g.num_nodes(et[2])
     half = m.batch_builder.shard(a, 1, 2)
     for et in a.lp:
-        assert torch.equal(half.lp[et][0], a.lp[et][0][1::2])
+        for got, whole in zip(half.lp[et], a.lp[et]):
+            assert torch.equal(got, whole[1::2])
+    # a generator of relations is taken as the list it yields
+    from hetrec.batching import MiniBatches
+
+    assert MiniBatches(g, 128, 4, 64, (et for et in m.lp_relations)).multitask
+
+
+def test_a_shard_without_link_prediction_triples_still_has_a_loss(split):
+    """One triple per relation split over two ranks: rank 1 gets none of them."""
+    m = _model(split, multitask=True, batch_size=64, lp_edges_per_relation=1, negative_pool=32)
+    batch = next(iter(m.train_batches(torch.Generator().manual_seed(0))))
+    part = m.shard_batch(batch, 1, 2)
+    assert all(len(src) == 0 for src, _, _ in part.lp.values())
+    out = m.loss(part)
+    assert torch.isfinite(out.loss) and out.logs["lp_loss"] == 0.0
+    assert torch.isfinite(m.loss(m.shard_batch(batch, 0, 2)).loss)
+    # the same in full-graph training (its link-prediction loss skips an empty relation too)
+    full = create_model("mthgt", multitask=True, batch_size=64, lp_edges_per_relation=1)
+    full.setup(split)
+    batch = next(iter(full.train_batches(torch.Generator().manual_seed(0))))
+    out = full.loss(full.shard_batch(batch, 1, 2))
+    assert torch.isfinite(out.loss) and out.logs["lp_loss"] == 0.0
 
 
 def test_multitask_minibatch_hides_the_predicted_edges_and_their_reverses_once(split, monkeypatch):
