@@ -39,10 +39,12 @@ _GRAPH = {**_BPR, "num_layers": ("int", 1, 4)}
 
 
 def _mthgt(epochs: int, lr_high: float, **extra) -> dict:
-    """MTHGT and its presets: learning rate, depth and L2; the epoch limit stays the preset's."""
+    """MTHGT and its presets: learning rate, depth, width and L2; the epoch limit stays the
+    preset's. The width choices are the BPR-trained baselines' ``embedding_size`` choices, so no
+    model is tuned with more capacity than another."""
     return {"train.lr": ("log", 1e-3, lr_high), "train.epochs": ("choice", [epochs]),
             "train.patience": ("choice", [5, 10]), "num_layers": ("int", 1, 3),
-            "reg_weight": ("log", 1e-6, 1e-2), **extra}
+            "hidden_size": ("choice", [64, 128]), "reg_weight": ("log", 1e-6, 1e-2), **extra}
 
 
 #: the search space of each model, by name (the spec format is in the module docstring)
