@@ -39,6 +39,9 @@ Ablations (paper Fig. 4) are presets of this class trained on sampled subgraphs 
 ``hetrec.models.MODELS``): ``hgt`` (single task, uniform sampling), ``hgt-d`` (single task,
 dense sampling), ``hgt-m`` (two tasks + MMoE, uniform sampling), ``mthgt-sampled`` (both). A
 single-task model has no MMoE and no uncertainty weighting: its GNN output is the embedding.
+The same four variants in the mini-batch mode are ``hgt-mb``, ``hgt-d-mb``, ``hgt-m-mb`` and
+``mthgt-dm-mb`` (in-edges drawn uniformly or by squared degree, ``history_draw``; two tasks through
+MMoE over the one GNN stack, whose layers stay linear, so the mode's estimator is unchanged).
 
 For ranking, user and item embeddings come from full-graph inference on the training graph.
 """
