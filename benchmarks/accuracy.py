@@ -239,8 +239,9 @@ def factor_table(rows, models, metric="NDCG@10") -> str:
         d = {f: by[(a, f)] - by[(b, f)] for f in common}
         m, sd = mean_std([{"d": x} for x in d.values()])["d"]
         cells = [f"{d[f]:+.4f}" if f in d else "–" for f in folds]
+        spread = f"{m:+.4f} ± {sd:.4f}" if len(d) > 1 else f"{m:+.4f}"  # one fold: no spread
         lines.append(f"| {LABELS.get(a, a)} − {LABELS.get(b, b)} ({what}) | " + " | ".join(cells)
-                     + f" | {m:+.4f} ± {sd:.4f} | {sum(x > 0 for x in d.values())}/{len(d)} |")
+                     + f" | {spread} | {sum(x > 0 for x in d.values())}/{len(d)} |")
     if not lines:
         return ""
     head = [f"| Δ{metric}, paired by fold | " + " | ".join(f"fold {f}" for f in folds) + " | mean ± std | folds ahead |",
