@@ -218,15 +218,13 @@ def test_a_negative_the_user_trained_on_is_masked(split):
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
 
 
-def test_minibatch_loss_equals_the_full_graph_loss_on_the_same_triples(split):
-    """With every in-edge, the mini-batch loss is the full-graph model's loss (predicted edges
-    left in) on the same users, positives and negatives."""
-    from hetrec.batching import FullGraphBatch
-
-    m = _model(split, history_fanout=None, drop_batch_edges=False)
-    full = create_model("mthgt", training="full", drop_batch_edges=False)
+def _exact_pair(split, **overrides):
+    """A mini-batch model over every in-edge and a full-graph model with the same (perturbed)
+    parameters, predicted edges left in, and 20 training pairs with 5 true negatives each
+    (nothing masked); the generator that drew them, to draw more."""
+    m = _model(split, history_fanout=None, drop_batch_edges=False, **overrides)
+    full = create_model("mthgt", training="full", drop_batch_edges=False, **overrides)
     full.setup(split)
-    full.load_state_dict(m.state_dict())
     _perturb(m)
     full.load_state_dict(m.state_dict())
     g = split.train_graph
@@ -234,7 +232,16 @@ def test_minibatch_loss_equals_the_full_graph_loss_on_the_same_triples(split):
     users, pos = u[:20], i[:20]
     free = torch.tensor(sorted(set(range(g.num_nodes(ITEM))) - set(i[torch.isin(u, users)].tolist())))
     gen = torch.Generator().manual_seed(3)
-    neg = free[torch.randint(0, len(free), (20, 5), generator=gen)]  # true negatives: nothing masked
+    neg = free[torch.randint(0, len(free), (20, 5), generator=gen)]
+    return m, full, users, pos, neg, gen
+
+
+def test_minibatch_loss_equals_the_full_graph_loss_on_the_same_triples(split):
+    """With every in-edge, the mini-batch loss is the full-graph model's loss (predicted edges
+    left in) on the same users, positives and negatives."""
+    from hetrec.batching import FullGraphBatch
+
+    m, full, users, pos, neg, _ = _exact_pair(split)
     want = full.loss(FullGraphBatch(users, pos, neg, {}, {})).loss
     got = m.loss(MiniBatch(users, pos, neg, 0, True)).loss
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
@@ -364,18 +371,8 @@ def test_multitask_minibatch_loss_equals_the_full_graph_loss(split):
     weights, the L2 term) is the full-graph model's on the same triples; gradients agree too."""
     from hetrec.batching import FullGraphBatch
 
-    m = _model(split, history_fanout=None, drop_batch_edges=False, multitask=True)
-    full = create_model("mthgt", training="full", drop_batch_edges=False, multitask=True)
-    full.setup(split)
-    _perturb(m)
-    full.load_state_dict(m.state_dict())
-    g = split.train_graph
-    u, i = (x.long() for x in g.edges(etype=INTERACTS))
-    users, pos = u[:20], i[:20]
-    free = torch.tensor(sorted(set(range(g.num_nodes(ITEM))) - set(i[torch.isin(u, users)].tolist())))
-    gen = torch.Generator().manual_seed(3)
-    neg = free[torch.randint(0, len(free), (20, 5), generator=gen)]
-    lp = _lp_triples(g, m.lp_relations, gen)
+    m, full, users, pos, neg, gen = _exact_pair(split, multitask=True)
+    lp = _lp_triples(split.train_graph, m.lp_relations, gen)
     assert len(lp) >= 2  # the fixture has attribute relations
     want = full.loss(FullGraphBatch(users, pos, neg, lp, {}))
     got = m.loss(MiniBatch(users, pos, neg, 0, True, lp))
