@@ -79,16 +79,38 @@ MAP_SUFFIXES = {"+map": 1, "+map2": 2}
 
 
 def split_name(name: str) -> tuple:
-    """``(registry model, attribute-map degree or None)`` of a benchmark model name."""
+    """``(registry model, attribute-map degree or None)`` of a benchmark model name (any
+    ``~key=value`` settings removed: :func:`name_settings`)."""
+    name = name.split("~", 1)[0]
     for suffix, degree in MAP_SUFFIXES.items():
         if name.endswith(suffix):
             return name[:-len(suffix)], degree
     return name, None
 
 
-def evaluate_cell(model, split, map_degree=None) -> dict:
+def name_settings(name: str) -> dict:
+    """The settings a benchmark model name carries: ``mthgt-coldmap~cold_map_l2=100`` is
+    ``mthgt-coldmap`` with ``cold_map_l2=100`` (values parse as JSON, else as text). A variant has
+    a cell folder of its own, named by the whole string, so that settings chosen on the validation
+    split are compared cell by cell (docs/coldstart.md, "Choosing on validation"). For a
+    ``<model>+map`` name, ``cold_map_l2`` is the map's ridge weight λ; every other key is a setting
+    of the registry model."""
+    out = {}
+    for part in name.split("~")[1:]:
+        key, eq, value = part.partition("=")
+        if not key or not eq:
+            raise ValueError(f"{name!r}: expected MODEL~KEY=VALUE, got {part!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def evaluate_cell(model, split, map_degree=None, map_l2=10.0) -> dict:
     """``{setting: metrics}`` of a trained model on a cold-start fold (module docstring); with
-    ``map_degree``, cold nodes are scored through the attribute map of that degree."""
+    ``map_degree``, cold nodes are scored through the attribute map of that degree and ridge
+    weight ``map_l2``."""
     from hetrec.models.attrmap import embedding_cold_start_scorer
 
     model.eval()
@@ -97,7 +119,7 @@ def evaluate_cell(model, split, map_degree=None) -> dict:
     def scorer(graph):
         nonlocal inductive
         if map_degree is not None:
-            return embedding_cold_start_scorer(model, graph, split.cold_nodes, degree=map_degree)
+            return embedding_cold_start_scorer(model, graph, split.cold_nodes, degree=map_degree, l2=map_l2)
         try:
             return model.cold_start_scorer(graph, split.cold_nodes)
         except NotImplementedError:  # interaction-only: its own scores, for contrast
@@ -128,16 +150,18 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
         return
     out.mkdir(parents=True, exist_ok=True)
     base, degree = split_name(model_name)
+    overrides = name_settings(model_name)
+    map_l2 = overrides.pop("cold_map_l2", 10.0) if degree is not None else 10.0
     settings = dict(TRAINING.get(base, {}))
     if args.epochs:
         settings["epochs"] = args.epochs
     if args.patience:
         settings["patience"] = args.patience
     split = folds[fold]
-    model = create_model(base)
-    donors = REUSE.get(model_name) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != model_name),
+    model = create_model(base, **overrides)
+    donors = REUSE.get(model_name.split("~", 1)[0]) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != model_name),
                                         set()) if degree is not None else None)
-    if donors and _reuse_weights(args, model, model_name, split, out, folds, path, donors, degree):
+    if donors and _reuse_weights(args, model, model_name, split, out, folds, path, donors, degree, map_l2):
         return
     trainer = Trainer(TrainConfig(seed=args.seed, num_threads=args.threads, progress=False, **settings),
                       out_dir=out, log=lambda m: print(f"   {model_name} {setting} f{fold} {m}", file=sys.stderr,
@@ -146,7 +170,7 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     fit = trainer.fit(model, split, resume=(out / "checkpoint.pt").is_file(), evaluate_test=False)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = evaluate_cell(model, split, degree)
+    results = evaluate_cell(model, split, degree, map_l2)
     record = {"dataset": args.dataset, "model": model_name, "protocol": setting, "fold": fold, "k": args.k,
               "nested_validation": bool(args.validation),
               "seed": args.seed, "split_digest": folds.digest(), "best_epoch": fit.best_epoch,
@@ -158,7 +182,8 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     print(f"== {model_name} {setting} fold {fold}: NDCG@10 {nd} ({train_s:.0f}s)", file=sys.stderr, flush=True)
 
 
-def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: Path, donors, map_degree) -> bool:
+def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: Path, donors, map_degree,
+                   map_l2=10.0) -> bool:
     """Evaluate ``model`` (benchmark name ``model_name``) with the weights its first finished donor
     (``donors``: names and the settings read at inference only, :data:`REUSE`, or the base model of a
     "+map" name) learned in the same cell; False when no donor cell is finished (it is then trained)."""
@@ -184,7 +209,7 @@ def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: 
     model.setup(split)
     model.load_state_dict(saved["model"])
     t0 = time.perf_counter()
-    results = evaluate_cell(model, split, map_degree)
+    results = evaluate_cell(model, split, map_degree, map_l2)
     record = {**{k: rec[k] for k in ("dataset", "protocol", "fold", "k", "seed", "split_digest", "best_epoch",
                                      "warm_val", "train_seconds")},
               "model": model_name, "nested_validation": bool(args.validation), "weights_of": donor,
@@ -232,6 +257,38 @@ def tables(rows, models) -> str:
     return "\n\n".join(parts)
 
 
+def paired_lines(rows, comparisons, metrics=("NDCG@10", "R@10")) -> list:
+    """One line per ``(setting, a, b)`` of ``comparisons`` and metric: both means over the folds that
+    both models have, the relative difference, the paired per-fold difference (mean ± standard
+    error) and the folds where ``a`` is ahead. A comparison with no common fold gives a line saying so."""
+    import numpy as np
+
+    out = []
+    for setting, a, b in comparisons:
+        by = {m: {r["fold"]: r for r in rows if r["model"] == m and r["setting"] == setting} for m in (a, b)}
+        folds = sorted(set(by[a]) & set(by[b]))
+        if not folds:
+            out.append(f"* {setting}: {a} vs {b}: no fold finished for both")
+            continue
+        for metric in metrics:
+            x = np.array([by[a][f][metric] for f in folds])
+            y = np.array([by[b][f][metric] for f in folds])
+            d = x - y
+            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            spread = f" ± {se:.4f} (s.e.)" if len(d) > 1 else " (one fold)"
+            out.append(f"* {setting} {metric}: {a} {x.mean():.4f} vs {b} {y.mean():.4f}: "
+                       f"{100 * (x.mean() / y.mean() - 1):+.1f} %, paired {d.mean():+.4f}{spread}, "
+                       f"ahead in {int((d > 0).sum())}/{len(d)} folds")
+    return out
+
+
+def _comparison(text: str) -> tuple:
+    parts = text.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected SETTING:MODEL_A:MODEL_B, got {text!r}")
+    return tuple(parts)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="lastfm")
@@ -248,12 +305,26 @@ def main(argv=None) -> None:
     p.add_argument("--collect", action="store_true", help="write the tables from finished cells only")
     p.add_argument("--validation", action="store_true",
                    help="nested split inside outer fold 0's training graph (module docstring): choose settings here")
+    p.add_argument("--compare", type=_comparison, action="append", default=[], metavar="SETTING:A:B",
+                   help="also print (and add to coldstart.md) model A against model B, paired over the folds "
+                        "both finished, e.g. cold-items:mthgt-coldmap:lightfm-attr-raw (repeatable)")
     args = p.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]
     unknown = [m for m in models if split_name(m)[0] not in MODELS]
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(MODELS)}")
+    bad = [c[0] for c in args.compare if c[0] not in ROW_SETTINGS]
+    if bad:
+        p.error(f"--compare: unknown setting(s) {', '.join(bad)}; valid: {', '.join(ROW_SETTINGS)}")
+    for m in models:  # a variant's settings must parse and be valid for its model before anything trains
+        try:
+            settings_of = name_settings(m)
+            if split_name(m)[1] is not None:
+                settings_of.pop("cold_map_l2", None)
+            create_model(split_name(m)[0], **settings_of)
+        except (ValueError, TypeError) as err:
+            p.error(f"model {m!r}: {err}")
     if set(settings) - set(SETTINGS):
         p.error(f"unknown setting(s) {', '.join(sorted(set(settings) - set(SETTINGS)))}; valid: {', '.join(SETTINGS)}")
     if args.threads < 1 or args.k < 2 or any(not 0 <= f < args.k for f in args.folds):
@@ -288,6 +359,8 @@ def main(argv=None) -> None:
             f"written by `python benchmarks/coldstart.py --dataset {args.dataset} --collect"
             f"{' --validation' if args.validation else ''}`.\n"
             f"Machine of the last cells: {machine()}\n\n" + tables(rows, every) + "\n")
+    if args.compare:
+        text += "\n### Paired\n\n" + "\n".join(paired_lines(rows, args.compare)) + "\n"
     atomic_write_bytes(root / "coldstart.md", text.encode())
     print(text)
 

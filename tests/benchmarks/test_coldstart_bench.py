@@ -175,3 +175,88 @@ def test_nested_validation_split_holds_no_outer_test_interaction():
                 assert set(zip(*m.nonzero())) <= outer_train
             assert not set(s.cold.tolist()) & set(outer.cold.tolist())
         assert outer.train_graph.num_edges(INTERACTS) == len(outer_train) and np.all(outer.test.sum() > 0)
+
+
+def test_a_variant_name_carries_its_settings_and_gets_a_cell_of_its_own(bench, tmp_path):
+    """"bprmf+map~cold_map_l2=1000" is bprmf+map with the map's λ = 1000: it reuses bprmf's weights,
+    scores as the map fitted with that λ (checked against the scorer called directly), and differs
+    from λ = 10; "mthgt~hidden_size=16" trains a model of that width."""
+    import argparse
+    import json
+
+    import torch
+
+    from hetrec._integrity import load_pt
+    from hetrec._schemas import MODEL_FILE
+    from hetrec.data import cold_start_split, synthetic
+    from hetrec.models import create_model
+    from hetrec.models.attrmap import embedding_cold_start_scorer
+
+    assert bench.name_settings("mthgt-coldmap~cold_map_l2=100~cold_map_degree=2") == {
+        "cold_map_l2": 100, "cold_map_degree": 2}
+    assert bench.name_settings("lightfm~loss=bpr") == {"loss": "bpr"}
+    assert bench.split_name("bprmf+map2~cold_map_l2=3") == ("bprmf", 2)
+    with pytest.raises(ValueError, match="expected MODEL~KEY=VALUE"):
+        bench.name_settings("bprmf~epochs")
+
+    g = synthetic(num_users=50, num_items=60, num_interactions=1200, seed=3)
+    folds = cold_start_split(g, "cold-items", k=5, seed=0)
+    split = folds[0]
+    args = argparse.Namespace(dataset="synthetic", epochs=2, patience=None, seed=0, threads=1, k=5, validation=False)
+    cell = lambda m: tmp_path / m / "cold-items" / "fold-0"  # noqa: E731
+    bench.run_cell(args, "bprmf", "cold-items", 0, folds, cell("bprmf"))
+    for name in ("bprmf+map", "bprmf+map~cold_map_l2=1000"):
+        bench.run_cell(args, name, "cold-items", 0, folds, cell(name))
+    rec = {n: json.loads((cell(n) / "result.json").read_text()) for n in ("bprmf+map", "bprmf+map~cold_map_l2=1000")}
+    assert rec["bprmf+map~cold_map_l2=1000"]["weights_of"] == "bprmf"
+    model = create_model("bprmf")
+    model.setup(split)
+    model.load_state_dict(load_pt(cell("bprmf") / "model.pt", MODEL_FILE)[0]["model"])
+    model.eval()
+    from hetrec.eval import topn_metrics
+    users = torch.arange(split.train_graph.num_nodes("user"))
+    for l2, name in ((10.0, "bprmf+map"), (1000.0, "bprmf+map~cold_map_l2=1000")):
+        fn = embedding_cold_start_scorer(model, split.train_graph, split.cold_nodes, l2=l2)
+        want = topn_metrics(score_fn=fn, test=split.test, candidates=split.candidates, ns=bench.NS)
+        assert rec[name]["results"]["cold-items"]["NDCG@10"] == pytest.approx(want["NDCG@10"])
+        scores = fn(users)
+    assert not torch.allclose(scores, embedding_cold_start_scorer(model, split.train_graph, split.cold_nodes)(users))
+    bench.run_cell(args, "mthgt~hidden_size=16", "cold-items", 0, folds, cell("mthgt~hidden_size=16"))
+    saved = torch.load(cell("mthgt~hidden_size=16") / "model.pt", weights_only=True)
+    assert saved["model_config"]["hidden_size"] == 16
+
+
+def test_a_bad_variant_is_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for bad, message in (("mthgt~hidden_size", "expected MODEL~KEY=VALUE"), ("mthgt~nosuch=1", "nosuch")):
+        r = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--models", bad], capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert message in r.stderr.strip().splitlines()[-1]
+
+
+def test_paired_lines_match_numpy_over_the_common_folds(bench):
+    import numpy as np
+
+    rows = []
+    a = {0: 0.30, 1: 0.35, 2: 0.32, 4: 0.40}
+    b = {0: 0.28, 1: 0.36, 2: 0.30, 3: 0.50}
+    for model, vals in (("A", a), ("B", b)):
+        for fold, v in vals.items():
+            rows.append({"model": model, "setting": "cold-items", "fold": fold, "NDCG@10": v, "R@10": v / 2})
+    rows.append({"model": "A", "setting": "cold-users", "fold": 3, "NDCG@10": 9.0, "R@10": 9.0})
+    line = bench.paired_lines(rows, [("cold-items", "A", "B")], metrics=("NDCG@10",))
+    d = np.array([0.02, -0.01, 0.02])  # folds 0, 1, 2 only
+    x, y = np.mean([0.30, 0.35, 0.32]), np.mean([0.28, 0.36, 0.30])
+    assert line == [f"* cold-items NDCG@10: A {x:.4f} vs B {y:.4f}: {100 * (x / y - 1):+.1f} %, paired "
+                    f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(3):.4f} (s.e.), ahead in 2/3 folds"]
+    assert bench.paired_lines(rows, [("cold-users", "A", "B")]) == ["* cold-users: A vs B: no fold finished for both"]
+
+
+def test_a_bad_comparison_is_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for bad, message in (("cold-items:mthgt", "expected SETTING:MODEL_A:MODEL_B"), ("cold-tags:a:b", "unknown setting")):
+        r = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--collect", "--compare", bad],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert message in r.stderr.strip().splitlines()[-1]
