@@ -159,8 +159,12 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
         settings["patience"] = args.patience
     split = folds[fold]
     model = create_model(base, **overrides)
-    donors = REUSE.get(model_name.split("~", 1)[0]) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != model_name),
-                                        set()) if degree is not None else None)
+    plain = model_name.split("~", 1)[0]
+    donors = REUSE.get(plain) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != plain),
+                                   set()) if degree is not None else None)
+    if donors:
+        donors = (donors[0] + _variant_donors(out.parent.parent.parent, model_name, (plain,) + donors[0],
+                                              donors[1] | {"cold_map_l2"}), donors[1])
     if donors and _reuse_weights(args, model, model_name, split, out, folds, path, donors, degree, map_l2):
         return
     trainer = Trainer(TrainConfig(seed=args.seed, num_threads=args.threads, progress=False, **settings),
@@ -180,6 +184,23 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
     (out / "checkpoint.pt").unlink(missing_ok=True)
     nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
     print(f"== {model_name} {setting} fold {fold}: NDCG@10 {nd} ({train_s:.0f}s)", file=sys.stderr, flush=True)
+
+
+def _variant_donors(root: Path, model_name: str, names, inference_only) -> tuple:
+    """The variant cells (``NAME~...`` folders under ``root``, for ``NAME`` in ``names``) whose
+    weights ``model_name`` may read: those that differ from it in inference-only settings alone
+    (``mthgt-coldmap2~cold_map_l2=30`` reads the weights that ``mthgt-coldmap2~cold_map_l2=1``
+    trained). Sorted by name, so the choice does not depend on the file system's order."""
+    def trained_as(name):
+        return {k: v for k, v in name_settings(name).items() if k not in inference_only}
+
+    mine = trained_as(model_name)
+    out = []
+    for name in names:
+        for d in sorted(root.glob(f"{name}~*")):
+            if d.is_dir() and d.name != model_name and d.name.split("~", 1)[0] == name and trained_as(d.name) == mine:
+                out.append(d.name)
+    return tuple(out)
 
 
 def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: Path, donors, map_degree,

@@ -224,6 +224,17 @@ def test_a_variant_name_carries_its_settings_and_gets_a_cell_of_its_own(bench, t
     bench.run_cell(args, "mthgt~hidden_size=16", "cold-items", 0, folds, cell("mthgt~hidden_size=16"))
     saved = torch.load(cell("mthgt~hidden_size=16") / "model.pt", weights_only=True)
     assert saved["model_config"]["hidden_size"] == 16
+    # a variant reads the weights of a cell trained with the same settings (the plain model's or a
+    # sibling variant's that differs only in inference settings); one trained otherwise (hidden_size)
+    # is never a donor
+    names = ("mthgt-coldmap~cold_map_l2=30~hidden_size=16", "mthgt-coldmap~cold_map_l2=100",
+             "mthgt-coldmap~cold_map_l2=300")
+    for name in names:
+        bench.run_cell(args, name, "cold-items", 0, folds, cell(name))
+    got = {n: json.loads((cell(n) / "result.json").read_text()).get("weights_of") for n in names}
+    assert got == {"mthgt-coldmap~cold_map_l2=30~hidden_size=16": "mthgt~hidden_size=16",
+                   "mthgt-coldmap~cold_map_l2=100": None,
+                   "mthgt-coldmap~cold_map_l2=300": "mthgt-coldmap~cold_map_l2=100"}
 
 
 def test_a_bad_variant_is_one_line(tmp_path):
