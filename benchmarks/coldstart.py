@@ -342,7 +342,9 @@ def main(argv=None) -> None:
         try:
             settings_of = name_settings(m)
             if split_name(m)[1] is not None:
-                settings_of.pop("cold_map_l2", None)
+                lam = settings_of.pop("cold_map_l2", 10.0)
+                if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
+                    raise ValueError(f"the map's cold_map_l2 must be a number >= 0, got {lam!r}")
             create_model(split_name(m)[0], **settings_of)
         except (ValueError, TypeError) as err:
             p.error(f"model {m!r}: {err}")

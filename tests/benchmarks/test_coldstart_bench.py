@@ -239,7 +239,9 @@ def test_a_variant_name_carries_its_settings_and_gets_a_cell_of_its_own(bench, t
 
 def test_a_bad_variant_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    for bad, message in (("mthgt~hidden_size", "expected MODEL~KEY=VALUE"), ("mthgt~nosuch=1", "nosuch")):
+    for bad, message in (("mthgt~hidden_size", "expected MODEL~KEY=VALUE"), ("mthgt~nosuch=1", "nosuch"),
+                         ("bprmf+map~cold_map_l2=abc", "cold_map_l2 must be a number >= 0"),
+                         ("mthgt~hidden_size=abc", "hidden_size expects an integer")):
         r = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--models", bad], capture_output=True,
                            text=True, env=env, timeout=300)
         assert r.returncode == 2 and "Traceback" not in r.stderr
