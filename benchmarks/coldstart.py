@@ -224,7 +224,7 @@ def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: 
     if saved["model_name"] != split_name(donor)[0] or json.dumps(mine, default=str) != json.dumps(theirs, default=str):
         raise SystemExit(f"error: {donor_dir / 'model.pt'} is not a {donor!r} model trained with "
                          f"{model_name!r}'s settings")
-    rec = json.loads((donor_dir / "result.json").read_text())
+    rec = read_result(donor_dir / "result.json")
     if rec["split_digest"] != folds.digest():
         raise SystemExit(f"error: {donor_dir} was trained on another split")
     model.setup(split)
@@ -242,11 +242,30 @@ def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: 
     return True
 
 
+_RESULT_KEYS = ("dataset", "model", "protocol", "fold", "split_digest", "best_epoch", "warm_val", "train_seconds",
+                "results")
+
+
+def read_result(path: Path) -> dict:
+    """A finished cell's ``result.json``, checked to be one this script wrote (a JSON object with
+    its keys, every setting's metrics a mapping); anything else ends the run with one line naming
+    the file."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SystemExit(f"error: {path}: not a readable cell result ({err}); remove the cell to run it again") from None
+    missing = [k for k in _RESULT_KEYS if not isinstance(rec, dict) or k not in rec]
+    if missing or not isinstance(rec["results"], dict) or not all(isinstance(m, dict) for m in rec["results"].values()):
+        raise SystemExit(f"error: {path}: not a cell result of this benchmark (missing or malformed: "
+                         f"{', '.join(missing) or 'results'}); remove the cell to run it again")
+    return rec
+
+
 def collect_rows(root: Path, models) -> list:
     rows = []
     for model in models:
         for res in sorted(root.glob(f"{model}/*/fold-*/result.json")):
-            rec = json.loads(res.read_text())
+            rec = read_result(res)
             for setting, m in rec["results"].items():
                 row = {"dataset": rec["dataset"], "model": rec["model"], "setting": setting, "fold": rec["fold"],
                        "inductive": m.get("inductive"), "best_epoch": rec["best_epoch"],

@@ -273,3 +273,17 @@ def test_a_bad_comparison_is_one_line(tmp_path):
                            capture_output=True, text=True, env=env, timeout=300)
         assert r.returncode == 2 and "Traceback" not in r.stderr
         assert message in r.stderr.strip().splitlines()[-1]
+
+
+def test_a_foreign_or_broken_result_file_is_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cell = tmp_path / "lastfm" / "mostpop" / "cold-items" / "fold-0"
+    cell.mkdir(parents=True)
+    for text, message in (('{"dataset": "lastfm"', "not a readable cell result"),
+                          ('{"dataset": "lastfm", "model": "mostpop"}', "missing or malformed: protocol")):
+        (cell / "result.json").write_text(text)
+        r = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--collect"], capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert message in last and str(cell / "result.json") in last
