@@ -88,8 +88,12 @@ def main(argv=None) -> None:
         print(f"fold {fold}: " + ", ".join(f"{k} {v['test']['NDCG@10']:.4f}" for k, v in rows[fold].items()),
               file=sys.stderr, flush=True)
     names = list(rows[folds[0]])
+    try:
+        shown = Path(cells).resolve().relative_to(HERE.parent)
+    except ValueError:
+        shown = cells
     lines = [f"# What pinsage-ui's layers add ({args.dataset})", "",
-             f"Cells: `{cells}`, folds {', '.join(map(str, folds))}; each trained model scored with one part "
+             f"Cells: `{shown}`, folds {', '.join(map(str, folds))}; each trained model scored with one part "
              f"of its concatenated representation at a time (`python benchmarks/pinsage_parts.py --dataset "
              f"{args.dataset}`). Machine: {machine()}", "",
              "| part | val NDCG@10 | test NDCG@10 | test R@10 | " + " | ".join(f"test NDCG@10 fold {f}" for f in folds) + " |",
