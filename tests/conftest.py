@@ -91,3 +91,30 @@ def tables(tmp_path_factory):
     s, d = g.edges(etype="interacts")
     pd.DataFrame({"user": s.numpy() + 100, "item": d.numpy() + 7}).to_csv(folder / "interactions.csv", index=False)
     return folder
+
+
+def _load_benchmark(script: str, alias: str):
+    """The module of ``benchmarks/<script>.py`` under the name ``alias``. ``benchmarks/`` is on
+    ``sys.path`` only while it loads; its helper module ``_common`` is imported then too, so that
+    the scripts' later ``from _common import ...`` (some import it inside functions) finds it in
+    ``sys.modules``."""
+    import importlib
+    import importlib.util
+    import sys
+
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        importlib.import_module("_common")
+        spec = importlib.util.spec_from_file_location(alias, Path(folder) / f"{script}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(folder)
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark(script, alias)``: a benchmark script's module (:func:`_load_benchmark`)."""
+    return _load_benchmark

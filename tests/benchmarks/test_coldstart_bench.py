@@ -1,5 +1,4 @@
 """benchmarks/coldstart.py: bad arguments end in one line; a cell's rows on a tiny graph."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -26,15 +25,8 @@ def test_bad_arguments_are_one_line(args, message, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_coldstart", SCRIPT)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def bench(load_benchmark):
+    return load_benchmark("coldstart", "bench_coldstart")
 
 
 def test_a_cold_user_cell_reports_every_reveal_and_contrast_models_are_marked(bench):

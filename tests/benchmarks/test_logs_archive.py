@@ -1,6 +1,5 @@
 """benchmarks/_logs.py: a cell's log is read from its file, else from its benchmark's archive;
 packing is deterministic, keeps earlier members and leaves cells still being trained alone."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,14 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def logs(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_logs", ROOT / "benchmarks" / "_logs.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def logs(tmp_path, monkeypatch, load_benchmark):
+    mod = load_benchmark("_logs", "bench_logs")
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "results")
     return mod
 

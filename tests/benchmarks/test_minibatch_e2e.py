@@ -1,6 +1,5 @@
 """benchmarks/minibatch_e2e.py: its evaluation against a by-hand count, and a tiny run end to end."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def e2e():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import minibatch_e2e
-        yield minibatch_e2e
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def e2e(load_benchmark):
+    return load_benchmark("minibatch_e2e", "minibatch_e2e")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """benchmarks/pinsage_parts.py: the parts of pinsage-ui's representation add up to its scores, and
 the whole representation scores as the trainer's own evaluation."""
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import pinsage_parts
-        yield pinsage_parts
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def bench(load_benchmark):
+    return load_benchmark("pinsage_parts", "pinsage_parts")
 
 
 def test_the_parts_of_a_trained_model_add_up_and_the_whole_scores_as_the_trainer(bench):

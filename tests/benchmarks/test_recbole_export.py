@@ -1,7 +1,5 @@
 """benchmarks/recbole_check.py's export half: the RecBole atomic files are exactly the fold (no RecBole needed)."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def recbole_check():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_recbole_check", ROOT / "benchmarks" / "recbole_check.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def recbole_check(load_benchmark):
+    return load_benchmark("recbole_check", "bench_recbole_check")
 
 
 def read_pairs(path):

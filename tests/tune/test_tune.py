@@ -2,7 +2,6 @@
 reproducible, the test set is never scored, folders hold one study, the trainer's epoch hook."""
 import csv
 import dataclasses
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -271,15 +270,8 @@ def test_on_epoch_sees_each_validation_and_can_stop_training(data):
 # -- benchmarks/accuracy.py --tuned -------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def accuracy():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_accuracy_tuned", ROOT / "benchmarks" / "accuracy.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def accuracy(load_benchmark):
+    return load_benchmark("accuracy", "bench_accuracy_tuned")
 
 
 def test_accuracy_uses_tuned_settings(accuracy, tmp_path):
