@@ -147,16 +147,23 @@ def reference_propagate(model, W, normalize):
     return layers
 
 
-@pytest.mark.parametrize("normalize,combine", [(True, "concat"), (False, "concat"), (True, "last"), (True, "head")])
-def test_convolve_equals_a_dense_reference(normalize, combine, split):
-    model = make(split, embedding_size=6, num_layers=2, normalize=normalize, combine=combine)
+@pytest.mark.parametrize("normalize,combine,scale", [(True, "concat", False), (False, "concat", False),
+                                                     (True, "concat", True), (True, "last", False),
+                                                     (True, "head", False)])
+def test_convolve_equals_a_dense_reference(normalize, combine, scale, split):
+    model = make(split, embedding_size=6, num_layers=2, normalize=normalize, combine=combine, layer_scale=scale)
     with torch.no_grad():
         for conv in model.convs:
             conv.Q.bias.normal_(0, 0.1)
             conv.W.bias.normal_(0, 0.1)
+        if scale:  # s_k, away from their initial 1
+            assert torch.equal(model.layer_scales, torch.ones(2))
+            model.layer_scales.copy_(torch.tensor([2.5, -0.5]))
     model.eval()
     users, items = model.embeddings()
     layers = reference_propagate(model, dense_weights(model, model.inference_graph), normalize)
+    if scale:  # e = h0 || s1 h1 || s2 h2; the next layer still takes the unscaled h
+        layers = [layers[0], 2.5 * layers[1], -0.5 * layers[2]]
     ref = torch.cat(layers, 1) if combine == "concat" else layers[-1]
     if combine == "head":  # h0 || G2 relu(G1 h^K + g)
         g1, g2 = model.head[0], model.head[2]
@@ -214,3 +221,8 @@ def test_learns_the_planted_clusters(graph, split):
 def test_settings_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
         create_model("pinsage-ui", **settings)
+
+
+def test_layer_scale_needs_the_concatenation(split):
+    with pytest.raises(ValueError, match="layer_scale=True needs combine='concat'"):
+        make(split, layer_scale=True, combine="last")
