@@ -30,7 +30,8 @@ KINDS = ("log", "uniform", "int", "log-int", "choice")
 _BPR = {
     "train.lr": ("log", 1e-4, 1e-2),
     "train.epochs": ("choice", [100, 300]),
-    "train.patience": ("choice", [5, 10]),
+    # 20 reaches past the plateaus of the lr 1e-3 runs (docs/baselines.md, "Patience of the lr 1e-3 models")
+    "train.patience": ("choice", [5, 10, 20]),
     "embedding_size": ("choice", [64, 128]),
     "reg_weight": ("log", 1e-6, 1e-2),
     "num_negatives": ("choice", [1, 4, 16]),
@@ -43,7 +44,7 @@ def _mthgt(epochs: int, lr_high: float, **extra) -> dict:
     preset's. The width choices are the BPR-trained baselines' ``embedding_size`` choices, so no
     model is tuned with more capacity than another."""
     return {"train.lr": ("log", 1e-3, lr_high), "train.epochs": ("choice", [epochs]),
-            "train.patience": ("choice", [5, 10]), "num_layers": ("int", 1, 3),
+            "train.patience": ("choice", [5, 10, 20]), "num_layers": ("int", 1, 3),
             "hidden_size": ("choice", [64, 128]), "reg_weight": ("log", 1e-6, 1e-2), **extra}
 
 
@@ -110,7 +111,7 @@ SPACES = {
     "pinsage-ui": {
         "train.lr": ("log", 1e-4, 1e-2),
         "train.epochs": ("choice", [200]),
-        "train.patience": ("choice", [5, 10]),
+        "train.patience": ("choice", [5, 10, 20]),
         "embedding_size": ("choice", [64, 128]),
         "reg_weight": ("log", 1e-6, 1e-2),
         "num_layers": ("int", 1, 3),
@@ -128,7 +129,7 @@ SPACES = {
     "multvae": {
         "train.lr": ("log", 1e-4, 1e-2),
         "train.epochs": ("choice", [300]),
-        "train.patience": ("choice", [5, 10]),
+        "train.patience": ("choice", [5, 10, 20]),
         "dropout": ("uniform", 0.0, 0.7),
         "anneal_cap": ("uniform", 0.0, 1.0),
         "hidden_size": ("choice", [200, 600]),
