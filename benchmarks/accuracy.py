@@ -77,6 +77,11 @@ def tuned_best(tuned_dir, dataset: str, model: str) -> dict | None:
     best = json.loads(path.read_text())
     if (best.get("dataset"), best.get("model")) != (dataset, model):
         raise SystemExit(f"{path} is the study of {best.get('dataset')} / {best.get('model')}, not {dataset} / {model}")
+    if best.get("trials", 0) < best.get("budget", 0):  # a stopped study: its best is not the budget's
+        print(f"{path}: a study stopped after {best['trials']} of {best['budget']} trials; {model} keeps the "
+              f"registry's settings until it is finished (hetrec tune ... --trials {best['budget']} --out "
+              f"{path.parent})", file=sys.stderr)
+        return None
     return best
 
 

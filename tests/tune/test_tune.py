@@ -289,3 +289,18 @@ def test_accuracy_uses_tuned_settings(accuracy, tmp_path):
         (runs / model).mkdir(parents=True)
         (runs / model / "config.json").write_text(json.dumps({"model_overrides": overrides, "train": train}))
     assert accuracy.tuned_models(runs, str(tmp_path), "lastfm", ["bprmf", "lightgcn"]) == ["bprmf"]
+
+
+def test_accuracy_ignores_a_stopped_study(accuracy, tmp_path, capsys):
+    """A study stopped before its budget (``hetrec tune --timeout``) is not a tuned setting: the
+    model keeps the registry's settings, and the run says why."""
+    best = {"dataset": "lastfm", "model": "lightgcn", "trials": 11, "budget": 16,
+            "model_overrides": {"embedding_size": 128}, "train": {"lr": 0.009, "epochs": 300, "patience": 5}}
+    (tmp_path / "lastfm" / "lightgcn").mkdir(parents=True)
+    (tmp_path / "lastfm" / "lightgcn" / "best.json").write_text(json.dumps(best))
+    args = SimpleNamespace(tuned=str(tmp_path), dataset="lastfm", quick=False, epochs=None, patience=None)
+    assert accuracy.cell_settings(args, "lightgcn") == (accuracy.TRAINING["lightgcn"], {})
+    assert "stopped after 11 of 16 trials" in capsys.readouterr().err
+    best.update(trials=16)  # finished: used
+    (tmp_path / "lastfm" / "lightgcn" / "best.json").write_text(json.dumps(best))
+    assert accuracy.cell_settings(args, "lightgcn") == (best["train"], best["model_overrides"])
