@@ -157,7 +157,7 @@ class PinSageUI(BPRRecommender):
     ``embedding_size=64``, ``num_layers=2``, ``num_neighbors=10``, ``num_random_walks=10``,
     ``num_traversals=3``, ``termination_prob=0.5``, ``inference_random_walks=50``,
     ``batch_size=2048``, ``reg_weight=1e-4``, L2-normalised layers, layers concatenated; the
-    trainer's learning rate 1e-3 (Adam, up to 200 epochs, patience 10; ``TRAINING["pinsage-ui"]``).
+    trainer's learning rate 1e-3 (Adam, up to 200 epochs, patience 20; ``TRAINING["pinsage-ui"]``).
 
     Deviations from the paper (``docs/baselines_pinsage_hin2vec.md``): ID embeddings as the only
     input features; BPR on user–item triples instead of the max-margin loss on item pairs;
