@@ -181,6 +181,35 @@ def check_space(model: str, space: dict) -> None:
             raise ValueError(f"{where}: integer ends expected, got {spec!r}")
 
 
+def contains(spec, value) -> bool:
+    """Whether ``value`` is a point of ``spec`` (a value the sampler could have drawn)."""
+    kind = spec[0]
+    if kind == "choice":
+        return any(value == v and type(value) is type(v) or (isinstance(v, float) and value == v) for v in spec[1])
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if kind in ("int", "log-int") and not float(value).is_integer():
+        return False
+    return spec[1] <= value <= spec[2]
+
+
+def registry_point(model: str, space: dict) -> tuple:
+    """The registry's own settings of ``model`` as a point of ``space``: ``(point, outside)``,
+    ``point`` mapping every setting of the space to the value ``hetrec train --model model``
+    uses without ``--set`` (:data:`hetrec.models.TRAINING`, then ``TrainConfig``'s defaults,
+    for ``train.*``; the model's preset ``Config`` otherwise), ``outside`` naming the settings
+    whose registry value the space does not contain (``{}`` when the registry's settings are a
+    point of the space, the case ``hetrec tune`` starts every study from)."""
+    from ..models import model_config, training_settings
+    from ..train import TrainConfig
+
+    cfg, train = model_config(model), {**dataclasses.asdict(TrainConfig()), **training_settings(model)}
+    point = {name: train[name[len("train."):]] if name.startswith("train.") else getattr(cfg, name)
+             for name in space}
+    outside = {name: value for name, value in point.items() if not contains(space[name], value)}
+    return point, outside
+
+
 def describe(spec) -> str:
     """A spec in words: ``log-uniform 0.0001 – 0.01``, ``one of 64, 128``, ``fixed: 200``."""
     kind = spec[0]

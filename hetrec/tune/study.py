@@ -3,8 +3,15 @@
 Every trial samples the model's space (:data:`hetrec.tune.SPACES`), trains with the shared
 :class:`~hetrec.train.Trainer` (``evaluate_test=False``: the test set of the fold is never scored
 while tuning) and is worth the validation ``metric`` of its best epoch (early stopping). After
-each epoch the trainer's ``on_epoch`` hook reports the validation metric to Optuna, and
-``MedianPruner`` stops a trial whose value is below the median of earlier trials at that epoch.
+each epoch the trainer's ``on_epoch`` hook reports the validation metric to Optuna; a trial that
+has not improved for :data:`PRUNE_PATIENCE` epochs and is below the median of the earlier trials
+at that epoch is stopped (:func:`_pruner`, Optuna's ``MedianPruner`` made patient: a slow starter
+that is still improving runs on). The first trial of a study is the registry's own setting of the model
+(:func:`hetrec.tune.spaces.registry_point`) wherever the space contains it, so a tuned model is
+never worse on validation than the model ``hetrec train`` ships. These two rules are tuning
+protocol :data:`PROTOCOL` (2); studies of protocol 1 (a sampled first trial, ``MedianPruner``
+alone, which stopped slow-starting trials at epoch 5) are still reported, and refused if asked to
+run more trials.
 
 The study lives in ``out_dir/study.db`` (SQLite). A killed study resumes where it stopped: the
 trials it finished count toward the budget, and a trial left running by the killed process is
@@ -33,13 +40,17 @@ from .._io import LockedError, atomic_write_text, exclusive_lock
 from ..data import graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..models import create_model, model_class, training_settings
 from ..train import TrainConfig, Trainer, TrainingError
-from .spaces import SPACES, check_space
+from .spaces import SPACES, check_space, registry_point
 
 STUDY_NAME = "hetrec"
 #: the settings that make a study (a folder holds one; resuming with any of them changed is refused)
 IDENTITY = ("dataset", "model", "fold", "k", "seed", "val_ratio", "metric", "space")
 #: the training settings best.json records (the ones a space may tune)
 TRAIN_KEYS = ("lr", "epochs", "patience")
+#: the tuning protocol of new studies (module docstring); studies that recorded none are protocol 1
+PROTOCOL = 2
+#: epochs without improvement before the median rule may stop a trial (protocol 2)
+PRUNE_PATIENCE = 5
 
 
 class TuneError(RuntimeError):
@@ -122,6 +133,10 @@ def tune(model: str, trials: int, out_dir, *, dataset: str = "lastfm", tables=No
             with _locked(out_dir):
                 log(f"{out_dir}: {_finished(study)} finished trial(s), the budget is {budget}: nothing to run")
                 return _write_results(study, out_dir, budget)
+        if study is not None and _protocol(study) != PROTOCOL:
+            raise TuneError(f"{out_dir} holds a study of tuning protocol {_protocol(study)} with {_finished(study)} "
+                            f"of {budget} trials; this hetrec runs protocol {PROTOCOL} (docs/tuning.md) and does not "
+                            "mix them in one study: move the folder aside to tune again")
         if not space:
             log(f"{model}: nothing to tune (empty search space); one evaluation with its settings")
         if data is None:
@@ -162,8 +177,14 @@ def _open_study(optuna, out_dir: Path, url: str, identity: dict, digests: dict, 
     study = _existing_study(optuna, out_dir, url, identity)  # again, now that the folder is ours
     if study is None:
         study = optuna.create_study(study_name=STUDY_NAME, storage=url, direction="maximize", load_if_exists=True)
-        study.set_user_attr("hetrec", {**identity, **digests, "hetrec_version": __version__,
+        study.set_user_attr("hetrec", {**identity, **digests, "protocol": PROTOCOL, "hetrec_version": __version__,
                                        "optuna_version": optuna.__version__})
+        point, outside = registry_point(identity["model"], identity["space"]) if identity["space"] else ({}, {})
+        if point and not outside:
+            study.enqueue_trial(point, user_attrs={"origin": "registry"})
+        elif outside:
+            log("the registry's settings are not a point of the search space ("
+                + ", ".join(f"{k} {v!r}" for k, v in outside.items()) + "): the study starts from a sampled trial")
     saved = study.user_attrs["hetrec"]
     for key, new in digests.items():
         if saved.get(key) != new:
@@ -174,8 +195,34 @@ def _open_study(optuna, out_dir: Path, url: str, identity: dict, digests: dict, 
     for t in study.get_trials(deepcopy=False, states=(running,)):  # nothing else runs in a locked folder
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         log(f"trial #{t.number} was left running by a stopped process: marked failed, to be run again")
-    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+        if t.user_attrs.get("origin") == "registry":  # the registry's trial is run again as it was
+            study.enqueue_trial(t.params, user_attrs={"origin": "registry"})
+    study.pruner = _pruner(optuna)
     return study
+
+
+def _pruner(optuna):
+    """Protocol 2: the median rule (after 5 complete trials and 5 epochs) stops only a trial
+    whose best epoch is :data:`PRUNE_PATIENCE` or more epochs behind it. (Optuna's own
+    ``PatientPruner`` waits for the values to fall below their best, so a trial on a flat
+    plateau below the median would never be stopped.)"""
+    median = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+
+    class PatientMedian(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            values = trial.intermediate_values
+            if not values:
+                return False
+            step = max(values)
+            best = max(values.values())
+            best_step = min(s for s, v in values.items() if v == best)
+            return step - best_step >= PRUNE_PATIENCE and median.prune(study, trial)
+
+    return PatientMedian()
+
+
+def _protocol(study) -> int:
+    return study.user_attrs.get("hetrec", {}).get("protocol", 1)
 
 
 def _run_trial(optuna, study, model, space, split, seed, num_threads, device, metric) -> None:
@@ -188,8 +235,8 @@ def _run_trial(optuna, study, model, space, split, seed, num_threads, device, me
     def report(epoch: int, val: dict) -> None:
         trial.report(val[metric], epoch)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {epoch}: validation {metric} {val[metric]:.4f} below the "
-                                     "median of earlier trials")
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}: validation {metric} {val[metric]:.4f}, no better for "
+                                     f"{PRUNE_PATIENCE} epochs and below the median of earlier trials at this epoch")
 
     try:
         try:
@@ -239,9 +286,17 @@ def _log_trial(log, study, n: int, budget: int, metric: str) -> None:
     t = study.get_trials(deepcopy=False)[-1]
     best = _best(study)
     outcome = f"{metric} {t.value:.4f}" if t.state.name == "COMPLETE" else t.user_attrs.get("note", t.state.name)
-    log(f"trial {n}/{budget}  {_fmt(t.params)}  {outcome}  "
+    origin = "(the registry's settings) " if t.user_attrs.get("origin") == "registry" else ""
+    log(f"trial {n}/{budget}  {origin}{_fmt(t.params)}  {outcome}  "
         + (f"best {best.value:.4f} (trial #{best.number})  " if best else "")
         + f"{t.user_attrs.get('seconds', 0.0):.1f} s")
+
+
+def _note(t) -> str:
+    """Why a trial was pruned, and which trial ran the registry's settings."""
+    notes = (["the registry's settings"] if t.user_attrs.get("origin") == "registry" else []) + \
+        ([t.user_attrs["note"]] if t.user_attrs.get("note") else [])
+    return "; ".join(notes)
 
 
 def _write_results(study, out_dir: Path, budget: int) -> dict | None:
@@ -257,7 +312,7 @@ def _write_results(study, out_dir: Path, budget: int) -> dict | None:
         seconds = t.user_attrs.get("seconds")
         writer.writerow([t.number, t.state.name, "" if value is None else repr(value),
                          *[t.params.get(n, "") for n in names], "" if seconds is None else f"{seconds:.2f}",
-                         t.user_attrs.get("best_epoch", ""), t.user_attrs.get("note", "")])
+                         t.user_attrs.get("best_epoch", ""), _note(t)])
     atomic_write_text(out_dir / "trials.csv", buf.getvalue())
     best = _best(study)
     if best is None:
@@ -267,6 +322,7 @@ def _write_results(study, out_dir: Path, budget: int) -> dict | None:
     record = {"dataset": saved["dataset"], "model": saved["model"], "fold": saved["fold"], "k": saved["k"],
               "seed": saved["seed"], "val_ratio": saved["val_ratio"], "split": "validation",
               "trials": _finished(study), "budget": budget, "best_trial": best.number, "metric": saved["metric"],
+              "protocol": saved.get("protocol", 1),
               "value": best.value, "model_overrides": overrides,
               "train": {key: getattr(config, key) for key in TRAIN_KEYS},
               "hetrec_version": saved.get("hetrec_version"), "optuna_version": saved.get("optuna_version")}

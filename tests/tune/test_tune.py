@@ -304,3 +304,100 @@ def test_accuracy_ignores_a_stopped_study(accuracy, tmp_path, capsys):
     best.update(trials=16)  # finished: used
     (tmp_path / "lastfm" / "lightgcn" / "best.json").write_text(json.dumps(best))
     assert accuracy.cell_settings(args, "lightgcn") == (best["train"], best["model_overrides"])
+
+
+# -- protocol 2: the registry's settings first, a patient pruner ----------------------------------
+
+#: registry settings that no log-scale range can hold (an L2 weight of exactly 0)
+OUTSIDE_THEIR_SPACE = {"bprmf": {"reg_weight"}, "mthgt-paper": {"reg_weight"}}
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if m in SPACES and SPACES[m]])
+def test_the_registry_settings_are_a_point_of_each_space(name):
+    from hetrec.tune.spaces import registry_point
+
+    point, outside = registry_point(name, SPACES[name])
+    assert set(point) == set(SPACES[name])
+    assert set(outside) == OUTSIDE_THEIR_SPACE.get(name, set()), (
+        f"{name}: the registry's {outside} lie outside its search space, so its study cannot start from them")
+
+
+def test_a_study_starts_from_the_registry_settings(data, tmp_path):
+    from hetrec.tune.spaces import registry_point
+
+    lines = []
+    best = tune("itemknn", 3, tmp_path / "knn", dataset="syn", data=data, log=lines.append)
+    first = rows(tmp_path / "knn")[0]
+    point, _ = registry_point("itemknn", SPACES["itemknn"])
+    assert first["note"] == "the registry's settings" and "(the registry's settings)" in lines[0]
+    assert {k: first[k] for k in point} == {k: str(v) for k, v in point.items()}
+    # its value is the registry model's own validation value (an empty space evaluates the registry once)
+    registry = tune("itemknn", 1, tmp_path / "one", dataset="syn", data=data, space={}, log=quiet)
+    assert float(first["value"]) == registry["value"] and best["value"] >= registry["value"]
+    assert best["protocol"] == 2
+    # the later trials are sampled, as before
+    assert len({r["k"] for r in rows(tmp_path / "knn")}) == 3
+
+
+def test_a_registry_trial_left_running_is_run_again_as_it_was(data, tmp_path):
+    import optuna
+
+    assert tune("itemknn", 2, tmp_path, dataset="syn", data=data, timeout=1e-9, log=quiet) is None
+    study = optuna.load_study(study_name="hetrec", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    killed = study.ask()  # the enqueued registry trial, started and never told
+    assert killed.user_attrs["origin"] == "registry"
+    tune("itemknn", 2, tmp_path, dataset="syn", data=data, log=quiet)
+    got = rows(tmp_path)
+    assert [r["state"] for r in got] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert got[1]["note"] == "the registry's settings" and got[2]["note"] == ""
+    assert {k: got[1][k] for k in killed.params} == {k: str(v) for k, v in killed.params.items()}
+
+
+def test_the_pruner_spares_a_trial_that_still_improves():
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from hetrec.tune.study import PRUNE_PATIENCE, _pruner
+
+    study = optuna.create_study(direction="maximize", pruner=_pruner(optuna))
+    for _ in range(5):  # five complete trials at 0.5 from the first epoch on
+        study.add_trial(create_trial(value=0.5, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                                     intermediate_values={e: 0.5 for e in range(1, 31)}))
+
+    def run(curve):
+        trial = study.ask()
+        for epoch, v in enumerate(curve, start=1):
+            trial.report(v, epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return epoch
+        study.tell(trial, curve[-1])
+        return None
+
+    # a slow starter, far below the median but better every epoch: never stopped
+    assert run([0.01 * e for e in range(1, 31)]) is None
+    # the same below-median trial once it stops improving: stopped PRUNE_PATIENCE epochs after its best
+    assert run([0.01 * min(e, 10) for e in range(1, 31)]) == 10 + PRUNE_PATIENCE
+    # and one whose values fall after its best, likewise
+    assert run([0.01 * e if e <= 8 else 0.05 for e in range(1, 31)]) == 8 + PRUNE_PATIENCE
+    # a plateau above the median is never stopped
+    assert run([0.6] * 30) is None
+
+
+def test_a_protocol_1_study_is_reported_but_not_extended(data, tmp_path):
+    import optuna
+
+    from hetrec.tune import TuneError
+
+    tune("itemknn", 2, tmp_path, dataset="syn", data=data, log=quiet)
+    study = optuna.load_study(study_name="hetrec", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    saved = dict(study.user_attrs["hetrec"])
+    del saved["protocol"]  # what a study of an earlier hetrec recorded
+    study.set_user_attr("hetrec", saved)
+    lines = []
+    best = tune("itemknn", 2, tmp_path, dataset="syn", data=lambda: pytest.fail("data read"), log=lines.append)
+    assert "nothing to run" in lines[0] and best["protocol"] == 1
+    with pytest.raises(TuneError, match="study of tuning protocol 1 with 2 of 3 trials"):
+        tune("itemknn", 3, tmp_path, dataset="syn", data=data, log=quiet)
+    assert len(rows(tmp_path)) == 2
