@@ -38,7 +38,7 @@ from .. import __version__
 from .._errors import first_line
 from .._io import LockedError, atomic_write_text, exclusive_lock
 from ..data import graph_digest, kfold_split, load_dataset, load_tables_dir
-from ..models import create_model, model_class, training_settings
+from ..models import create_model, model_class, model_config, training_settings
 from ..train import TrainConfig, Trainer, TrainingError
 from .spaces import SPACES, check_space, registry_point
 
@@ -318,6 +318,9 @@ def _write_results(study, out_dir: Path, budget: int) -> dict | None:
     if best is None:
         return None
     overrides, train = split_settings(best.params, saved["model"])
+    registry = model_config(saved["model"])  # only what differs from the registry: a registry trial that
+    overrides = {k: v for k, v in overrides.items()  # wins is the registry model, and its cells are reused
+                 if not (getattr(registry, k) == v and type(getattr(registry, k)) is type(v))}
     config = TrainConfig(**train)
     record = {"dataset": saved["dataset"], "model": saved["model"], "fold": saved["fold"], "k": saved["k"],
               "seed": saved["seed"], "val_ratio": saved["val_ratio"], "split": "validation",

@@ -337,6 +337,12 @@ def test_a_study_starts_from_the_registry_settings(data, tmp_path):
     assert best["protocol"] == 2
     # the later trials are sampled, as before
     assert len({r["k"] for r in rows(tmp_path / "knn")}) == 3
+    # best.json names only what differs from the registry: a winning registry trial is the registry model
+    assert best["model_overrides"] == {k: v for k, v in best["model_overrides"].items() if point[k] != v}
+    only = tune("itemknn", 2, tmp_path / "only", dataset="syn", data=data, log=quiet,
+                space={"k": ("choice", [point["k"], 7])})
+    assert rows(tmp_path / "only")[0]["note"] == "the registry's settings"
+    assert only["model_overrides"] == ({} if only["best_trial"] == 0 else {"k": 7})
 
 
 def test_a_registry_trial_left_running_is_run_again_as_it_was(data, tmp_path):
