@@ -114,6 +114,7 @@ SPACES = {
         "train.patience": ("choice", [5, 10, 20]),
         "embedding_size": ("choice", [64, 128]),
         "reg_weight": ("log", 1e-6, 1e-2),
+        "num_negatives": ("choice", [1, 4, 16]),  # as the other BPR-trained models
         "num_layers": ("int", 1, 3),
         "num_neighbors": ("choice", [5, 10, 20]),
     },
@@ -141,7 +142,10 @@ SPACES = {
         "train.lr": ("log", 1e-4, 1e-2),
         "train.epochs": ("choice", [200]),
         "train.patience": ("choice", [10, 20, 30]),  # validation dips for ~10 epochs early on (docs/baselines.md)
+        # width and negatives as LightGCN, whose propagation and BPR loss XSimGCL shares
+        "embedding_size": ("choice", [64, 128]),
         "reg_weight": ("log", 1e-6, 1e-2),
+        "num_negatives": ("choice", [1, 4, 16]),
         "eps": ("uniform", 0.01, 0.5),
         "cl_weight": ("log", 0.01, 1.0),
         "cl_temperature": ("uniform", 0.1, 0.5),
