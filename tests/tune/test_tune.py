@@ -291,6 +291,21 @@ def test_accuracy_uses_tuned_settings(accuracy, tmp_path):
     assert accuracy.tuned_models(runs, str(tmp_path), "lastfm", ["bprmf", "lightgcn"]) == ["bprmf"]
 
 
+def test_a_winning_registry_trial_reuses_the_registry_cells(accuracy, tmp_path):
+    """best.json of a study whose registry trial won names no model setting and the registry's
+    training settings: the registry's cells are the tuned cells, not a setting to retrain."""
+    best = {"dataset": "lastfm", "model": "lightgcn", "trials": 16, "budget": 16, "model_overrides": {},
+            "train": dict(accuracy.TRAINING["lightgcn"])}
+    (tmp_path / "lastfm" / "lightgcn").mkdir(parents=True)
+    (tmp_path / "lastfm" / "lightgcn" / "best.json").write_text(json.dumps(best))
+    args = SimpleNamespace(tuned=str(tmp_path), dataset="lastfm", quick=False, epochs=None, patience=None)
+    assert accuracy.cell_settings(args, "lightgcn") == (accuracy.TRAINING["lightgcn"], {})
+    runs = tmp_path / "runs" / "lightgcn"
+    runs.mkdir(parents=True)
+    (runs / "config.json").write_text(json.dumps({"model_overrides": {}, "train": accuracy.TRAINING["lightgcn"]}))
+    assert accuracy.tuned_models(tmp_path / "runs", str(tmp_path), "lastfm", ["lightgcn"]) == ["lightgcn"]
+
+
 def test_accuracy_ignores_a_stopped_study(accuracy, tmp_path, capsys):
     """A study stopped before its budget (``hetrec tune --timeout``) is not a tuned setting: the
     model keeps the registry's settings, and the run says why."""
