@@ -19,7 +19,8 @@ the same four variants in the mini-batch mode (``hgt-mb``, ``hgt-d-mb``, ``hgt-m
 With ``--tuned DIR``, a model with ``DIR/<dataset>/<model>/best.json`` (written by ``hetrec tune``,
 e.g. through ``benchmarks/tune_all.sh``) trains with its tuned model settings, learning rate,
 epochs and patience instead of the registry's, and the table's header names the models whose cells
-used tuned settings. Cells of other settings are never mixed with them: a model's run folder
+used tuned settings. ``--tuned DIR1,DIR2`` takes, per model, the finished study with the best
+validation value among the folders, and the tuning column counts the trials of all of them. Cells of other settings are never mixed with them: a model's run folder
 records its settings, and resuming it with others is refused (remove the old cells to retrain).
 
 The tables (and the CSV) always hold every finished cell found on disk, whichever models and
@@ -69,10 +70,27 @@ QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
 
 
-def tuned_best(tuned_dir, dataset: str, model: str) -> dict | None:
-    """``<tuned_dir>/<dataset>/<model>/best.json`` (``hetrec tune``'s result), or ``None``."""
-    path = Path(tuned_dir) / dataset / model / "best.json" if tuned_dir else None
-    if path is None or not path.is_file():
+def tuned_dirs(tuned) -> list:
+    """The folders of ``--tuned DIR[,DIR...]``."""
+    return [Path(d) for d in str(tuned).split(",") if d.strip()] if tuned else []
+
+
+def tuned_best(tuned, dataset: str, model: str) -> dict | None:
+    """The best finished study of ``model`` among ``<DIR>/<dataset>/<model>/best.json`` of the
+    ``--tuned`` folders (``hetrec tune``'s results; the highest validation value, the first
+    folder on a tie), or ``None``. Every study scores the same fold's validation set, so studies
+    of one model (a protocol-1 and a protocol-2 study, say) compare directly; choosing among
+    them gives the model their trials together, which tuning_seconds counts."""
+    best = None
+    for folder in tuned_dirs(tuned):
+        found = _study_best(folder / dataset / model / "best.json", dataset, model)
+        if found is not None and (best is None or found["value"] > best["value"]):
+            best = found
+    return best
+
+
+def _study_best(path: Path, dataset: str, model: str) -> dict | None:
+    if not path.is_file():
         return None
     best = json.loads(path.read_text())
     if (best.get("dataset"), best.get("model")) != (dataset, model):
@@ -169,16 +187,18 @@ def fmt(stats, key, n, digits=4):
     return f"{m:.{digits}f}" if n == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def tuning_seconds(tuned_dir, dataset: str, model: str):
-    """``(trials, seconds)`` of the model's study under ``tuned_dir`` (its trials.csv), or None."""
-    path = Path(tuned_dir) / dataset / model / "trials.csv" if tuned_dir else None
-    if path is None or not path.is_file():
-        return None
+def tuning_seconds(tuned, dataset: str, model: str):
+    """``(trials, seconds)`` of the model's studies under the ``--tuned`` folders (their
+    trials.csv, added up: the whole tuning cost of the row), or None."""
     import csv
 
-    with open(path, newline="") as f:
-        trials = list(csv.DictReader(f))
-    return len(trials), sum(float(t["seconds"] or 0) for t in trials)
+    trials = []
+    for folder in tuned_dirs(tuned):
+        path = folder / dataset / model / "trials.csv"
+        if path.is_file():
+            with open(path, newline="") as f:
+                trials += list(csv.DictReader(f))
+    return (len(trials), sum(float(t["seconds"] or 0) for t in trials)) if trials else None
 
 
 def table3(rows, models, tuning: dict | None = None) -> str:
@@ -347,8 +367,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="1 fold, 2 epochs (a smoke run, not a result)")
     p.add_argument("--collect", action="store_true", help="only tabulate finished (model, fold) cells; train nothing")
-    p.add_argument("--tuned", default=None, metavar="DIR",
-                   help="use the settings of DIR/<dataset>/<model>/best.json (hetrec tune) where present")
+    p.add_argument("--tuned", default=None, metavar="DIR[,DIR...]",
+                   help="use the settings of DIR/<dataset>/<model>/best.json (hetrec tune) where present; "
+                        "with several folders, the study with the best validation value")
     p.add_argument("--out", default="benchmarks/results/accuracy")
     args = p.parse_args(argv)
     if args.threads:
@@ -375,7 +396,8 @@ def main(argv=None):
     header = (f"{args.dataset}, {args.k}-fold split (seed {args.seed}); every finished (model, fold) cell under "
               f"{out} (folds per model: {'; '.join(f'{m} {fs}' for m, fs in folds_done.items())})"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\n"
-              + (f"settings: tuned on validation (hetrec tune, {args.tuned}/{args.dataset}/<model>/best.json) for "
+              + (f"settings: tuned on validation (hetrec tune; the best finished study among "
+                 f"{{{args.tuned}}}/{args.dataset}/<model>/best.json) for "
                  f"{', '.join(tuned_models(out, args.tuned, args.dataset, folds_done)) or 'no model'}; "
                  "the registry's (hetrec.models.TRAINING, each model's defaults) for the others\n\n"
                  if args.tuned else "")

@@ -422,3 +422,27 @@ def test_a_protocol_1_study_is_reported_but_not_extended(data, tmp_path):
     with pytest.raises(TuneError, match="study of tuning protocol 1 with 2 of 3 trials"):
         tune("itemknn", 3, tmp_path, dataset="syn", data=data, log=quiet)
     assert len(rows(tmp_path)) == 2
+
+
+def test_accuracy_takes_the_best_study_among_several_folders(accuracy, tmp_path):
+    """--tuned A,B: per model the finished study with the best validation value; the tuning cost
+    counts the trials of every study of the model."""
+    def study(folder, value, size, trials=16, seconds=(10.0, 20.0)):
+        d = tmp_path / folder / "lastfm" / "lightgcn"
+        d.mkdir(parents=True)
+        (d / "best.json").write_text(json.dumps(
+            {"dataset": "lastfm", "model": "lightgcn", "trials": trials, "budget": 16, "value": value,
+             "model_overrides": {"embedding_size": size}, "train": {"lr": 0.001, "epochs": 300, "patience": 5}}))
+        (d / "trials.csv").write_text("number,state,value,seconds\n" + "".join(
+            f"{i},COMPLETE,0.1,{s}\n" for i, s in enumerate(seconds)))
+
+    study("p2", 0.15, 64)
+    study("p1", 0.16, 128, seconds=(5.0,))
+    study("stopped", 0.99, 32, trials=3)  # not finished: never chosen
+    args = SimpleNamespace(tuned=f"{tmp_path / 'p2'},{tmp_path / 'p1'},{tmp_path / 'stopped'}", dataset="lastfm",
+                           quick=False, epochs=None, patience=None)
+    assert accuracy.cell_settings(args, "lightgcn")[1] == {"embedding_size": 128}
+    assert accuracy.tuning_seconds(args.tuned, "lastfm", "lightgcn") == (5, 65.0)  # every trial spent, the stopped study's too
+    args.tuned = str(tmp_path / "p2")
+    assert accuracy.cell_settings(args, "lightgcn")[1] == {"embedding_size": 64}
+    assert accuracy.tuning_seconds(args.tuned, "lastfm", "lightgcn") == (2, 30.0)
