@@ -43,7 +43,8 @@ def tune(dataset, tables, model_name, trials, out, seed, fold, timeout, threads,
     """Tune a model's settings on the validation set of one fold (Optuna, TPE, median pruning).
 
     Samples the model's search space (docs/tuning.md), trains each trial with early stopping
-    and scores it by validation NDCG@10; one line per trial on stderr. Writes --out/study.db,
+    and scores it by validation NDCG@10; one line per trial on stderr. The first trial is the
+    model's registry settings (where the space holds them), so the result is never below them. Writes --out/study.db,
     trials.csv and best.json (the best settings, for benchmarks/accuracy.py --tuned). A stopped
     study resumes when run again with the same --out; a folder holds one study.
     """
