@@ -20,7 +20,8 @@ With ``--tuned DIR``, a model with ``DIR/<dataset>/<model>/best.json`` (written 
 e.g. through ``benchmarks/tune_all.sh``) trains with its tuned model settings, learning rate,
 epochs and patience instead of the registry's, and the table's header names the models whose cells
 used tuned settings. ``--tuned DIR1,DIR2`` takes, per model, the finished study with the best
-validation value among the folders, and the tuning column counts the trials of all of them. Cells of other settings are never mixed with them: a model's run folder
+validation value among the folders, and the tuning column counts the trials of all of them.
+Cells of other settings are never mixed with them: a model's run folder
 records its settings, and resuming it with others is refused (remove the old cells to retrain).
 
 The tables (and the CSV) always hold every finished cell found on disk, whichever models and
