@@ -1,10 +1,13 @@
-"""Shared by the benchmark scripts: the machine description and atomic CSV output."""
+"""Shared by the benchmark scripts: the machine description, atomic CSV output and the finished
+`hetrec tune` studies of `--tuned DIR[,DIR...]`."""
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
@@ -106,3 +109,36 @@ def run_cells(script, sizes, cells: Path, args_for_cell, timeout: float, summary
         atomic_write_text(path, json.dumps(row, indent=1))
         print(f"   {summary(row)}", file=sys.stderr, flush=True)
     return [json.loads(f.read_text()) for f in sorted(cells.glob("*.json"))]
+
+
+def tuned_dirs(tuned) -> list:
+    """The folders of ``--tuned DIR[,DIR...]``."""
+    return [Path(d) for d in str(tuned).split(",") if d.strip()] if tuned else []
+
+
+def tuned_best(tuned, dataset: str, model: str) -> dict | None:
+    """The best finished study of ``model`` among ``<DIR>/<dataset>/<model>/best.json`` of the
+    ``--tuned`` folders (``hetrec tune``'s results; the highest validation value, the first
+    folder on a tie), or ``None``. Every study scores the same fold's validation set, so studies
+    of one model (a protocol-1 and a protocol-2 study, say) compare directly; choosing among
+    them gives the model their trials together, which tuning_seconds counts."""
+    best = None
+    for folder in tuned_dirs(tuned):
+        found = _study_best(folder / dataset / model / "best.json", dataset, model)
+        if found is not None and (best is None or found["value"] > best["value"]):
+            best = found
+    return best
+
+
+def _study_best(path: Path, dataset: str, model: str) -> dict | None:
+    if not path.is_file():
+        return None
+    best = json.loads(path.read_text())
+    if (best.get("dataset"), best.get("model")) != (dataset, model):
+        raise SystemExit(f"{path} is the study of {best.get('dataset')} / {best.get('model')}, not {dataset} / {model}")
+    if best.get("trials", 0) < best.get("budget", 0):  # a stopped study: its best is not the budget's
+        print(f"{path}: a study stopped after {best['trials']} of {best['budget']} trials; {model} keeps the "
+              f"registry's settings until it is finished (hetrec tune ... --trials {best['budget']} --out "
+              f"{path.parent})", file=sys.stderr)
+        return None
+    return best

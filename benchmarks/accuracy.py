@@ -41,7 +41,7 @@ from pathlib import Path
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import torch  # noqa: E402
-from _common import machine, write_csv_atomically  # noqa: E402
+from _common import machine, tuned_best, tuned_dirs, write_csv_atomically  # noqa: E402
 
 from hetrec.data import load_dataset  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
@@ -69,39 +69,6 @@ LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2ve
 TRAIN_SETTINGS = TRAINING
 QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
-
-
-def tuned_dirs(tuned) -> list:
-    """The folders of ``--tuned DIR[,DIR...]``."""
-    return [Path(d) for d in str(tuned).split(",") if d.strip()] if tuned else []
-
-
-def tuned_best(tuned, dataset: str, model: str) -> dict | None:
-    """The best finished study of ``model`` among ``<DIR>/<dataset>/<model>/best.json`` of the
-    ``--tuned`` folders (``hetrec tune``'s results; the highest validation value, the first
-    folder on a tie), or ``None``. Every study scores the same fold's validation set, so studies
-    of one model (a protocol-1 and a protocol-2 study, say) compare directly; choosing among
-    them gives the model their trials together, which tuning_seconds counts."""
-    best = None
-    for folder in tuned_dirs(tuned):
-        found = _study_best(folder / dataset / model / "best.json", dataset, model)
-        if found is not None and (best is None or found["value"] > best["value"]):
-            best = found
-    return best
-
-
-def _study_best(path: Path, dataset: str, model: str) -> dict | None:
-    if not path.is_file():
-        return None
-    best = json.loads(path.read_text())
-    if (best.get("dataset"), best.get("model")) != (dataset, model):
-        raise SystemExit(f"{path} is the study of {best.get('dataset')} / {best.get('model')}, not {dataset} / {model}")
-    if best.get("trials", 0) < best.get("budget", 0):  # a stopped study: its best is not the budget's
-        print(f"{path}: a study stopped after {best['trials']} of {best['budget']} trials; {model} keeps the "
-              f"registry's settings until it is finished (hetrec tune ... --trials {best['budget']} --out "
-              f"{path.parent})", file=sys.stderr)
-        return None
-    return best
 
 
 def cell_settings(args, model) -> tuple:

@@ -44,7 +44,7 @@ from pathlib import Path
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import torch  # noqa: E402
-from _common import machine, write_csv_atomically  # noqa: E402
+from _common import machine, tuned_best, write_csv_atomically  # noqa: E402
 
 from hetrec._integrity import load_pt  # noqa: E402
 from hetrec._schemas import MODEL_FILE  # noqa: E402
@@ -76,6 +76,9 @@ NS = (5, 10, 20)
 #: the inference rule of mthgt-coldmap offered to the baselines; trained as <model>, whose cell's weights
 #: it reuses when they exist
 MAP_SUFFIXES = {"+map": 1, "+map2": 2}
+#: the ``hetrec tune`` study a ``~tuned`` name reads when the model has none of its own: these are
+#: trained exactly as ``mthgt`` (their settings act on cold nodes at inference only)
+STUDY_OF = {"mthgt-coldmean": "mthgt", "mthgt-coldmap": "mthgt", "mthgt-coldmap2": "mthgt"}
 
 
 def split_name(name: str) -> tuple:
@@ -94,9 +97,16 @@ def name_settings(name: str) -> dict:
     a cell folder of its own, named by the whole string, so that settings chosen on the validation
     split are compared cell by cell (docs/coldstart.md, "Choosing on validation"). For a
     ``<model>+map`` name, ``cold_map_l2`` is the map's ridge weight λ; every other key is a setting
-    of the registry model."""
+    of the registry model.
+
+    The bare flag ``~tuned`` (``{"tuned": True}``) trains the model with the settings of its
+    finished ``hetrec tune`` study under ``--tuned DIR`` (:func:`tuned_study`); ``~key=value``
+    settings in the same name are applied on top."""
     out = {}
     for part in name.split("~")[1:]:
+        if part == "tuned":
+            out["tuned"] = True
+            continue
         key, eq, value = part.partition("=")
         if not key or not eq:
             raise ValueError(f"{name!r}: expected MODEL~KEY=VALUE, got {part!r}")
@@ -105,6 +115,42 @@ def name_settings(name: str) -> dict:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def tuned_study(tuned, dataset: str, model_name: str) -> dict:
+    """The finished ``hetrec tune`` study that a ``~tuned`` name trains with: the best of
+    ``<DIR>/<dataset>/<model>/best.json`` among the ``--tuned`` folders, for the registry model or,
+    where it has no study, the model it is trained as (:data:`STUDY_OF`; a ``+map`` name's base).
+    ``ValueError`` names what is missing."""
+    base = split_name(model_name)[0]
+    if not tuned:
+        raise ValueError("a ~tuned name needs --tuned DIR (the folder of hetrec tune's studies)")
+    for study in (base, STUDY_OF.get(base)):
+        best = tuned_best(tuned, dataset, study) if study else None
+        if best is not None:
+            return best
+    raise ValueError(f"no finished hetrec tune study of {base}"
+                     + (f" or {STUDY_OF[base]}" if base in STUDY_OF else "")
+                     + f" under {tuned} for {dataset} (<DIR>/{dataset}/<model>/best.json)")
+
+
+def cell_config(args, model_name: str) -> tuple:
+    """``(model overrides, training settings, study or None)`` of a benchmark model name: the
+    registry's training settings, the study's (``~tuned``), the name's own settings, then
+    ``--epochs`` / ``--patience``. For a ``+map`` name, ``cold_map_l2`` stays in the overrides."""
+    base = split_name(model_name)[0]
+    overrides = name_settings(model_name)
+    settings = dict(TRAINING.get(base, {}))
+    study = None
+    if overrides.pop("tuned", False):
+        study = tuned_study(getattr(args, "tuned", None), args.dataset, model_name)
+        settings.update(study["train"])
+        overrides = {**study["model_overrides"], **overrides}
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    if args.patience:
+        settings["patience"] = args.patience
+    return overrides, settings, study
 
 
 def evaluate_cell(model, split, map_degree=None, map_l2=10.0) -> dict:
@@ -150,21 +196,20 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
         return
     out.mkdir(parents=True, exist_ok=True)
     base, degree = split_name(model_name)
-    overrides = name_settings(model_name)
+    overrides, settings, study = cell_config(args, model_name)
     map_l2 = overrides.pop("cold_map_l2", 10.0) if degree is not None else 10.0
-    settings = dict(TRAINING.get(base, {}))
-    if args.epochs:
-        settings["epochs"] = args.epochs
-    if args.patience:
-        settings["patience"] = args.patience
     split = folds[fold]
     model = create_model(base, **overrides)
     plain = model_name.split("~", 1)[0]
     donors = REUSE.get(plain) or (((base,) + tuple(base + x for x in MAP_SUFFIXES if base + x != plain),
                                    set()) if degree is not None else None)
     if donors:
-        donors = (donors[0] + _variant_donors(out.parent.parent.parent, model_name, (plain,) + donors[0],
-                                              donors[1] | {"cold_map_l2"}), donors[1])
+        # a name trained otherwise than its plain donors (~tuned, ~hidden_size=...) reads only
+        # the variant cells trained as it is
+        inference_only = donors[1] | {"cold_map_l2"}
+        plain_donors = () if _trained_as(model_name, inference_only) else donors[0]
+        donors = (plain_donors + _variant_donors(out.parent.parent.parent, model_name, (plain,) + donors[0],
+                                                 inference_only), donors[1])
     if donors and _reuse_weights(args, model, model_name, split, out, folds, path, donors, degree, map_l2):
         return
     trainer = Trainer(TrainConfig(seed=args.seed, num_threads=args.threads, progress=False, **settings),
@@ -180,6 +225,8 @@ def run_cell(args, model_name: str, setting: str, fold: int, folds, out: Path) -
               "seed": args.seed, "split_digest": folds.digest(), "best_epoch": fit.best_epoch,
               "warm_val": fit.val, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t0,
               "results": results, "machine": machine()}
+    if study is not None:
+        record["tuned"] = {k: study.get(k) for k in ("model", "trials", "best_trial", "value", "model_overrides", "train")}
     atomic_write_bytes(path, json.dumps(record, indent=1).encode())
     (out / "checkpoint.pt").unlink(missing_ok=True)
     nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
@@ -191,16 +238,19 @@ def _variant_donors(root: Path, model_name: str, names, inference_only) -> tuple
     weights ``model_name`` may read: those that differ from it in inference-only settings alone
     (``mthgt-coldmap2~cold_map_l2=30`` reads the weights that ``mthgt-coldmap2~cold_map_l2=1``
     trained). Sorted by name, so the choice does not depend on the file system's order."""
-    def trained_as(name):
-        return {k: v for k, v in name_settings(name).items() if k not in inference_only}
-
-    mine = trained_as(model_name)
+    mine = _trained_as(model_name, inference_only)
     out = []
     for name in names:
         for d in sorted(root.glob(f"{name}~*")):
-            if d.is_dir() and d.name != model_name and d.name.split("~", 1)[0] == name and trained_as(d.name) == mine:
+            if (d.is_dir() and d.name != model_name and d.name.split("~", 1)[0] == name
+                    and _trained_as(d.name, inference_only) == mine):
                 out.append(d.name)
     return tuple(out)
+
+
+def _trained_as(name: str, inference_only) -> dict:
+    """The settings of a benchmark name that change its training (``~tuned`` among them)."""
+    return {k: v for k, v in name_settings(name).items() if k not in inference_only}
 
 
 def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: Path, donors, map_degree,
@@ -235,6 +285,8 @@ def _reuse_weights(args, model, model_name: str, split, out: Path, folds, path: 
                                      "warm_val", "train_seconds")},
               "model": model_name, "nested_validation": bool(args.validation), "weights_of": donor,
               "eval_seconds": time.perf_counter() - t0, "results": results, "machine": machine()}
+    if "tuned" in rec:
+        record["tuned"] = rec["tuned"]
     atomic_write_bytes(path, json.dumps(record, indent=1).encode())
     nd = {s: round(m["NDCG@10"], 4) for s, m in results.items()}
     print(f"== {model_name} {split.setting} fold {split.fold}: NDCG@10 {nd} (weights of {donor})",
@@ -341,6 +393,9 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--tuned", default=None, metavar="DIR[,DIR...]",
+                   help="hetrec tune's studies (<DIR>/<dataset>/<model>/best.json), read by the ~tuned names: "
+                        "mthgt-coldmap~tuned trains with mthgt's tuned settings (docs/coldstart.md)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "coldstart"))
     p.add_argument("--collect", action="store_true", help="write the tables from finished cells only")
     p.add_argument("--validation", action="store_true",
@@ -359,7 +414,7 @@ def main(argv=None) -> None:
         p.error(f"--compare: unknown setting(s) {', '.join(bad)}; valid: {', '.join(ROW_SETTINGS)}")
     for m in models:  # a variant's settings must parse and be valid for its model before anything trains
         try:
-            settings_of = name_settings(m)
+            settings_of = cell_config(args, m)[0]
             if split_name(m)[1] is not None:
                 lam = settings_of.pop("cold_map_l2", 10.0)
                 if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:

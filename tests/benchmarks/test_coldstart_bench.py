@@ -233,7 +233,8 @@ def test_a_bad_variant_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for bad, message in (("mthgt~hidden_size", "expected MODEL~KEY=VALUE"), ("mthgt~nosuch=1", "nosuch"),
                          ("bprmf+map~cold_map_l2=abc", "cold_map_l2 must be a number >= 0"),
-                         ("mthgt~hidden_size=abc", "hidden_size expects an integer")):
+                         ("mthgt~hidden_size=abc", "hidden_size expects an integer"),
+                         ("mthgt-coldmap~tuned", "needs --tuned DIR")):
         r = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--models", bad], capture_output=True,
                            text=True, env=env, timeout=300)
         assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -279,3 +280,47 @@ def test_a_foreign_or_broken_result_file_is_one_line(tmp_path):
         assert r.returncode == 1 and "Traceback" not in r.stderr
         last = r.stderr.strip().splitlines()[-1]
         assert message in last and str(cell / "result.json") in last
+
+
+def test_a_tuned_name_trains_with_its_study_and_never_reads_untuned_weights(bench, tmp_path):
+    """"mthgt-coldmap~tuned" trains with mthgt's finished study (its model settings and learning
+    rate, the study recorded in the cell); a sibling that differs in the map's λ reads those
+    weights, and the plain mthgt cell trained otherwise beside it is never its donor."""
+    import argparse
+    import json
+
+    import torch
+
+    from hetrec.data import cold_start_split, synthetic
+
+    tuned = tmp_path / "tuning"
+    best = {"dataset": "synthetic", "model": "mthgt", "trials": 4, "budget": 4, "best_trial": 2, "value": 0.5,
+            "model_overrides": {"hidden_size": 16, "num_layers": 1}, "train": {"lr": 0.003, "epochs": 2, "patience": 1}}
+    (tuned / "synthetic" / "mthgt").mkdir(parents=True)
+    (tuned / "synthetic" / "mthgt" / "best.json").write_text(json.dumps(best))
+    args = argparse.Namespace(dataset="synthetic", epochs=None, patience=None, seed=0, threads=1, k=5,
+                              validation=False, tuned=str(tuned))
+    overrides, settings, study = bench.cell_config(args, "mthgt-coldmap~cold_map_l2=30~tuned")
+    assert overrides == {"hidden_size": 16, "num_layers": 1, "cold_map_l2": 30} and study["value"] == 0.5
+    assert settings["lr"] == 0.003 and settings["epochs"] == 2
+    assert bench.cell_config(args, "mthgt~tuned~hidden_size=8")[0]["hidden_size"] == 8  # the name wins
+    with pytest.raises(ValueError, match="no finished hetrec tune study of bprmf"):
+        bench.cell_config(args, "bprmf+map~tuned")
+    with pytest.raises(ValueError, match="needs --tuned DIR"):
+        bench.cell_config(argparse.Namespace(**{**vars(args), "tuned": None}), "mthgt~tuned")
+
+    g = synthetic(num_users=50, num_items=60, num_interactions=1200, seed=3)
+    folds = cold_start_split(g, "cold-items", k=5, seed=0)
+    cell = lambda m: tmp_path / "cells" / m / "cold-items" / "fold-0"  # noqa: E731
+    plain = argparse.Namespace(**{**vars(args), "epochs": 1})
+    bench.run_cell(plain, "mthgt", "cold-items", 0, folds, cell("mthgt"))  # 64 wide: not a donor for ~tuned
+    for name in ("mthgt-coldmap~tuned", "mthgt-coldmap~cold_map_l2=30~tuned"):
+        bench.run_cell(args, name, "cold-items", 0, folds, cell(name))
+    rec = {n: json.loads((cell(n) / "result.json").read_text())
+           for n in ("mthgt-coldmap~tuned", "mthgt-coldmap~cold_map_l2=30~tuned")}
+    assert rec["mthgt-coldmap~tuned"].get("weights_of") is None
+    assert rec["mthgt-coldmap~tuned"]["tuned"]["model_overrides"] == best["model_overrides"]
+    assert rec["mthgt-coldmap~cold_map_l2=30~tuned"]["weights_of"] == "mthgt-coldmap~tuned"
+    assert rec["mthgt-coldmap~cold_map_l2=30~tuned"]["tuned"]["value"] == 0.5
+    saved = torch.load(cell("mthgt-coldmap~tuned") / "model.pt", weights_only=True)
+    assert saved["model_config"]["hidden_size"] == 16 and saved["model_config"]["num_layers"] == 1
