@@ -21,6 +21,8 @@ e.g. through ``benchmarks/tune_all.sh``) trains with its tuned model settings, l
 epochs and patience instead of the registry's, and the table's header names the models whose cells
 used tuned settings. ``--tuned DIR1,DIR2`` takes, per model, the finished study with the best
 validation value among the folders, and the tuning column counts the trials of all of them.
+``mthgt-minibatch``, without a study of its own, trains with ``mthgt``'s (``STUDY_OF``: the same
+model in another training mode), and its tuning column says so.
 Cells of other settings are never mixed with them: a model's run folder
 records its settings, and resuming it with others is refused (remove the old cells to retrain).
 
@@ -71,11 +73,35 @@ QUICK = dict(epochs=2, patience=2)
 METRICS = ("P", "R", "HR", "NDCG")
 
 
+#: a model without a study of its own trains with this model's study: MTHGT's mini-batch mode is
+#: the same model and loss as full-graph MTHGT, and issue #25 compares the two modes at the same
+#: settings (a user whose graph outgrows full-graph training keeps the settings tuned for it);
+#: it gets no extra tuning budget
+STUDY_OF = {"mthgt-minibatch": "mthgt"}
+
+
+def model_study(tuned, dataset: str, model: str) -> tuple:
+    """``(study model, best)``: the finished study that ``model``'s cells train with under the
+    ``--tuned`` folders (its own, else :data:`STUDY_OF`'s), or ``(None, None)``."""
+    for study in (model, STUDY_OF.get(model)):
+        best = tuned_best(tuned, dataset, study) if study else None
+        if best is not None:
+            return study, best
+    return None, None
+
+
+def tuned_label(tuned, dataset: str, model: str) -> str:
+    """A tuned model's name in the table header, with the study it borrows (:data:`STUDY_OF`)."""
+    study = model_study(tuned, dataset, model)[0]
+    return model if study in (None, model) else f"{model} (with {study}'s study)"
+
+
 def cell_settings(args, model) -> tuple:
     """``(training settings, model overrides)`` of a model's cells: the registry's, replaced by
-    the tuned ones of ``--tuned``, then by ``--quick`` / ``--epochs`` / ``--patience``."""
+    the tuned ones of ``--tuned`` (:func:`model_study`), then by ``--quick`` / ``--epochs`` /
+    ``--patience``."""
     settings, overrides = dict(TRAIN_SETTINGS.get(model, {})), {}
-    best = tuned_best(args.tuned, args.dataset, model)
+    best = model_study(args.tuned, args.dataset, model)[1]
     if best is not None:
         settings.update(best["train"])
         overrides = dict(best["model_overrides"])
@@ -93,7 +119,7 @@ def tuned_models(root: Path, tuned_dir, dataset: str, models) -> list:
     (the training settings of a closed-form model, which has none to use, are not compared)."""
     out = []
     for model in models:
-        best, config = tuned_best(tuned_dir, dataset, model), root / model / "config.json"
+        best, config = model_study(tuned_dir, dataset, model)[1], root / model / "config.json"
         if best is None or not config.is_file():
             continue
         cfg = json.loads(config.read_text())
@@ -169,8 +195,17 @@ def tuning_seconds(tuned, dataset: str, model: str):
     return (len(trials), sum(float(t["seconds"] or 0) for t in trials)) if trials else None
 
 
+def tuning_cost(tuned, dataset: str, model: str):
+    """The tuning column of a tuned row: ``(trials, seconds)`` of its own studies, or the text
+    naming the study it borrows (:data:`STUDY_OF`: no trial of its own)."""
+    study = model_study(tuned, dataset, model)[0]
+    if study is not None and study != model:
+        return f"0 ({LABELS.get(study, study)}'s settings)"
+    return tuning_seconds(tuned, dataset, model)
+
+
 def table3(rows, models, tuning: dict | None = None) -> str:
-    """Table-3 layout; ``tuning`` (model -> (trials, seconds)) adds the tuning cost per model."""
+    """Table-3 layout; ``tuning`` (model -> (trials, seconds), or a text) adds the tuning cost per model."""
     cols = [f"{m}@10" for m in METRICS]
     extra = " tuning (trials, s) |" if tuning is not None else ""
     lines = ["| model | " + " | ".join(cols) + " | folds | train s / fold |" + extra,
@@ -185,7 +220,7 @@ def table3(rows, models, tuning: dict | None = None) -> str:
         cost = ""
         if tuning is not None:
             t = tuning.get(model)
-            cost = f" {t[0]}, {t[1]:.0f} |" if t else " – |"
+            cost = f" {t} |" if isinstance(t, str) else f" {t[0]}, {t[1]:.0f} |" if t else " – |"
         lines.append(f"| {LABELS.get(model, model)} | " + " | ".join(fmt(stats, c, len(rs)) for c in cols)
                      + f" | {len(rs)} | {secs:.0f} |" + cost)
     return "\n".join(lines)
@@ -361,17 +396,19 @@ def main(argv=None):
     rows = collect_rows(out, listed, args.k, args.dataset)
     write_csv_atomically(rows, out / f"{stem}.csv")
     folds_done = {m: sorted(r["fold"] for r in rows if r["model"] == m) for m in dict.fromkeys(r["model"] for r in rows)}
+    tuned_names = [tuned_label(args.tuned, args.dataset, m)
+                   for m in tuned_models(out, args.tuned, args.dataset, folds_done)] if args.tuned else []
     header = (f"{args.dataset}, {args.k}-fold split (seed {args.seed}); every finished (model, fold) cell under "
               f"{out} (folds per model: {'; '.join(f'{m} {fs}' for m, fs in folds_done.items())})"
               f"{' QUICK (smoke run, not a result)' if args.quick else ''}\n\n"
               + (f"settings: tuned on validation (hetrec tune; the best finished study among "
                  f"{{{args.tuned}}}/{args.dataset}/<model>/best.json) for "
-                 f"{', '.join(tuned_models(out, args.tuned, args.dataset, folds_done)) or 'no model'}; "
+                 f"{', '.join(tuned_names) or 'no model'}; "
                  "the registry's (hetrec.models.TRAINING, each model's defaults) for the others\n\n"
                  if args.tuned else "")
               + f"{COLLECT_MACHINE if args.collect else 'machine'}: {machine()}\n"
               f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
-    tuning = ({m: tuning_seconds(args.tuned, args.dataset, m) for m in tuned_models(out, args.tuned, args.dataset, listed)}
+    tuning = ({m: tuning_cost(args.tuned, args.dataset, m) for m in tuned_models(out, args.tuned, args.dataset, listed)}
               if args.tuned else None)
     text = header + (ablation_table(rows, ablation_models) if args.ablation else table3(rows, listed, tuning)) + "\n"
     atomic_write_bytes(out / f"{stem}.md", text.encode())
