@@ -323,8 +323,8 @@ def test_accuracy_ignores_a_stopped_study(accuracy, tmp_path, capsys):
 
 def test_mthgt_minibatch_trains_with_mthgts_study_unless_it_has_its_own(accuracy, tmp_path):
     """mthgt-minibatch (MTHGT in the mini-batch mode) borrows mthgt's finished study when it has
-    none: its cells train with those settings, the header says whose, and the tuning column counts
-    no trial of its own; a study of its own wins. Other models never borrow."""
+    none: its cells train with those settings and its own history_fanout, the header says whose, and
+    the tuning column counts no trial of its own; a study of its own wins. Other models never borrow."""
     def study(model, value, width):
         (tmp_path / "lastfm" / model).mkdir(parents=True, exist_ok=True)
         best = {"dataset": "lastfm", "model": model, "trials": 16, "budget": 16, "value": value,
@@ -334,13 +334,16 @@ def test_mthgt_minibatch_trains_with_mthgts_study_unless_it_has_its_own(accuracy
 
     mthgt = study("mthgt", 0.17, 128)
     args = SimpleNamespace(tuned=str(tmp_path), dataset="lastfm", quick=False, epochs=None, patience=None)
-    assert accuracy.cell_settings(args, "mthgt-minibatch") == (mthgt["train"], mthgt["model_overrides"])
+    borrowed = {**mthgt["model_overrides"], "history_fanout": 16}  # the mode's own setting on top
+    assert accuracy.cell_settings(args, "mthgt-minibatch") == (mthgt["train"], borrowed)
     assert accuracy.cell_settings(args, "hgt-mb") == (accuracy.TRAINING["hgt-mb"], {})
     assert accuracy.tuning_cost(str(tmp_path), "lastfm", "mthgt-minibatch") == "0 (MTHGT's settings)"
     assert accuracy.tuned_label(str(tmp_path), "lastfm", "mthgt-minibatch") == "mthgt-minibatch (with mthgt's study)"
     runs = tmp_path / "runs" / "mthgt-minibatch"
     runs.mkdir(parents=True)
     (runs / "config.json").write_text(json.dumps({"model_overrides": mthgt["model_overrides"], "train": mthgt["train"]}))
+    assert accuracy.tuned_models(tmp_path / "runs", str(tmp_path), "lastfm", ["mthgt-minibatch"]) == []  # k=8 cells
+    (runs / "config.json").write_text(json.dumps({"model_overrides": borrowed, "train": mthgt["train"]}))
     assert accuracy.tuned_models(tmp_path / "runs", str(tmp_path), "lastfm", ["mthgt-minibatch"]) == ["mthgt-minibatch"]
     own = study("mthgt-minibatch", 0.16, 64)  # its own study, even a worse one, is its own tuning
     assert accuracy.cell_settings(args, "mthgt-minibatch") == (own["train"], own["model_overrides"])
