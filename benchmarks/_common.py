@@ -130,6 +130,17 @@ def tuned_best(tuned, dataset: str, model: str) -> dict | None:
     return best
 
 
+def first_study(tuned, dataset: str, models) -> tuple:
+    """``(model, best)`` of the first of ``models`` (``None`` entries skipped) with a finished
+    study under the ``--tuned`` folders (:func:`tuned_best`), or ``(None, None)``: a model's own
+    study first, then the one it borrows."""
+    for model in models:
+        best = tuned_best(tuned, dataset, model) if model else None
+        if best is not None:
+            return model, best
+    return None, None
+
+
 def _study_best(path: Path, dataset: str, model: str) -> dict | None:
     if not path.is_file():
         return None

@@ -44,7 +44,7 @@ from pathlib import Path
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import torch  # noqa: E402
-from _common import machine, tuned_best, tuned_dirs, write_csv_atomically  # noqa: E402
+from _common import first_study, machine, tuned_dirs, write_csv_atomically  # noqa: E402
 
 from hetrec.data import load_dataset  # noqa: E402
 from hetrec.data.files import atomic_write_bytes  # noqa: E402
@@ -87,15 +87,11 @@ def model_study(tuned, dataset: str, model: str) -> tuple:
     """``(study model, best)``: the finished study that ``model``'s cells train with under the
     ``--tuned`` folders (its own, else :data:`STUDY_OF`'s, whose model settings then carry the
     borrower's own), or ``(None, None)``."""
-    best = tuned_best(tuned, dataset, model)
-    if best is not None:
-        return model, best
-    if model in STUDY_OF:
-        study, extra = STUDY_OF[model]
-        best = tuned_best(tuned, dataset, study)
-        if best is not None:
-            return study, {**best, "model_overrides": {**best["model_overrides"], **extra}}
-    return None, None
+    borrowed, extra = STUDY_OF.get(model, (None, {}))
+    study, best = first_study(tuned, dataset, (model, borrowed))
+    if study is not None and study != model:
+        best = {**best, "model_overrides": {**best["model_overrides"], **extra}}
+    return study, best
 
 
 def tuned_label(tuned, dataset: str, model: str) -> str:

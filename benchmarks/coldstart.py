@@ -44,7 +44,7 @@ from pathlib import Path
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 import torch  # noqa: E402
-from _common import machine, tuned_best, write_csv_atomically  # noqa: E402
+from _common import first_study, machine, write_csv_atomically  # noqa: E402
 
 from hetrec._integrity import load_pt  # noqa: E402
 from hetrec._schemas import MODEL_FILE  # noqa: E402
@@ -125,10 +125,9 @@ def tuned_study(tuned, dataset: str, model_name: str) -> dict:
     base = split_name(model_name)[0]
     if not tuned:
         raise ValueError("a ~tuned name needs --tuned DIR (the folder of hetrec tune's studies)")
-    for study in (base, STUDY_OF.get(base)):
-        best = tuned_best(tuned, dataset, study) if study else None
-        if best is not None:
-            return best
+    best = first_study(tuned, dataset, (base, STUDY_OF.get(base)))[1]
+    if best is not None:
+        return best
     raise ValueError(f"no finished hetrec tune study of {base}"
                      + (f" or {STUDY_OF[base]}" if base in STUDY_OF else "")
                      + f" under {tuned} for {dataset} (<DIR>/{dataset}/<model>/best.json)")
