@@ -43,8 +43,9 @@ the graph's size.
 """
 from __future__ import annotations
 
-import dgl
 import torch
+
+from ..nn.sparse import edge_sum
 
 
 def unique_inverse(x: torch.Tensor, n: int) -> tuple:
@@ -60,6 +61,7 @@ def unique_inverse(x: torch.Tensor, n: int) -> tuple:
     uniq = mark.nonzero().squeeze(1)
     position = torch.cumsum(mark, 0) - 1
     return uniq, position[x]
+
 
 
 def unique_edges(parts: list, num_nodes: int, num_relations: int) -> tuple:
@@ -237,6 +239,27 @@ class HistoricalPropagation:
         f = C.unsqueeze(1) / (S @ w).clamp(min=1e-30)  # (nodes, heads)
         return w[rel] * (f if row is None else f[row])
 
+    @staticmethod
+    def layer_sum(h, src_idx, row, rel, scale, n_dst: int, logits, S, C, heads: int):
+        r"""``Σ_e a_r(t) scale(e) h[src(e)]`` per target row ``(n_dst, d)``, differentiable in ``h``
+        and ``logits`` (``None``: no attention, ``a = 1``). The attention factorises as in the
+        full-graph layer: per head ``a_r(t) = w_r f(t)`` with ``w = exp(logits)`` and
+        ``f(t) = C(t) / Σ_r S(t, r) w_r`` (:meth:`_weights`), so the sum is
+        ``f(t) Σ_r w_r M(t, r)`` with ``M(t, r) = Σ_{e ∈ (t, r)} scale(e) h[src(e)]``: one
+        :func:`edge_sum` over the edges into their distinct (target, relation) pairs with the
+        constant weights ``scale``, then the learnable factors on the pairs (at most one per
+        relation and target) — no weight or gradient per edge and head."""
+        if logits is None:
+            return edge_sum(h, row, src_idx, scale, n_dst)
+        num_rel, d = S.shape[1], h.shape[1]
+        pairs, pair_of_edge = unique_inverse(row * num_rel + rel, n_dst * num_rel)
+        m = edge_sum(h, pair_of_edge, src_idx, scale, len(pairs))  # (pairs, d)
+        p_row, p_rel = pairs // num_rel, pairs % num_rel
+        w = logits.exp()  # (R, heads)
+        f = C.unsqueeze(1) / (S @ w).clamp(min=1e-30)  # (n_dst, heads)
+        weighted = m.view(len(pairs), heads, d // heads) * (w[p_rel] * f[p_row]).unsqueeze(-1)
+        return weighted.new_zeros(n_dst, heads, d // heads).index_add(0, p_row, weighted).reshape(n_dst, d)
+
     def hidden_edges(self, relation, src_local, dst_local, hide_reverse: tuple | None = None):
         """``(src, dst, rel, c)`` (global ids) of edges of ``relation`` to hide from a step's
         message passing, and with ``hide_reverse`` = the reverse relation, their reverses."""
@@ -289,36 +312,21 @@ class HistoricalPropagation:
             nodes, (row, rel, scale, src_idx, n_exact, big) = frontiers[k], hops[k]
             d = h.shape[1]
             dh = d // heads
-            n_below = len(frontiers[k - 1])
-            # the step's edges as DGL blocks (sources: F_{k-1}, targets: F_k), so that gather,
-            # weighting and sum run as one fused SpMM (and its transpose in the backward pass)
-            # instead of materialising an (edges x d) message tensor
-            block = dgl.create_block((src_idx, row), num_src_nodes=n_below, num_dst_nodes=len(nodes),
-                                     device=nodes.device)
+            # the step's edges (sources: F_{k-1}, targets: F_k) as sparse products, so that
+            # gather, weighting and sum never materialise an (edges x d) message tensor
             att = logits[k - 1] is not None or self.logits[k - 1] is not None
             S, C = self.node_sums(nodes) if att else (None, None)
-            if att:
-                a = self._weights(logits[k - 1], S, C, rel, heads, row) * scale.unsqueeze(1)
-                out = dgl.ops.u_mul_e_sum(block, h.view(-1, heads, dh), a.unsqueeze(-1)).reshape(-1, d)
-            else:
-                out = dgl.ops.u_mul_e_sum(block, h, scale.unsqueeze(1))
+            out = self.layer_sum(h, src_idx, row, rel, scale, len(nodes), logits[k - 1], S, C, heads)
             if big is not None:
                 # a node whose in-edges were all taken is exact as it is; a sampled node adds the
                 # snapshot's layer and subtracts its sampled edges' snapshot messages (the control
                 # variate), and the snapshot messages of the step's hidden edges into it
                 with torch.no_grad():
                     out_bar = self.snapshot_rows(k, nodes) * big.unsqueeze(1)
-                    s_src, s_row = src_idx[n_exact:], row[n_exact:]
-                    s_block = dgl.create_block((s_src, s_row), num_src_nodes=n_below, num_dst_nodes=len(nodes),
-                                               device=nodes.device)
                     hist_below = self.snapshot_rows(k - 1, frontiers[k - 1])
-                    if att:
-                        a_bar = (self._weights(self.logits[k - 1], S, C, rel[n_exact:], heads, s_row)
-                                 * scale[n_exact:].unsqueeze(1))
-                        old = dgl.ops.u_mul_e_sum(s_block, hist_below.view(-1, heads, dh), a_bar.unsqueeze(-1))
-                    else:
-                        old = dgl.ops.u_mul_e_sum(s_block, hist_below, scale[n_exact:].unsqueeze(1))
-                    out_bar = out_bar - old.reshape(-1, d)
+                    old = self.layer_sum(hist_below, src_idx[n_exact:], row[n_exact:], rel[n_exact:],
+                                         scale[n_exact:], len(nodes), self.logits[k - 1], S, C, heads)
+                    out_bar = out_bar - old
                     if hidden is not None and len(hidden[0]):
                         h_src, h_dst, h_rel, h_c = hidden
                         at = torch.searchsorted(nodes, h_dst).clamp(max=len(nodes) - 1)

@@ -22,6 +22,8 @@ import dgl
 import torch
 import torch.nn.functional as F
 
+from .sparse import coo_to_csr, csr_tensor
+
 __all__ = ["LOSSES", "bpr_loss", "dot_scores", "full_softmax_loss", "info_nce", "ranking_loss", "sampled_softmax_loss",
            "squared_norm_sum"]
 
@@ -70,23 +72,50 @@ def ranking_loss(pos, neg, kind: str = "bpr", temperature: float = 1.0) -> torch
     raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {kind!r}")
 
 
+class _GatherDot(torch.autograd.Function):
+    """``(B, k)`` scores ``queries[b] · table[index[b, j]]``: DGL's fused SDDMM forward; backward
+    as two CSR products with the score gradients as entries (``∂q_b = Σ_j g_bj t_{index_bj}``,
+    ``∂t_i = Σ_{(b, j): index_bj = i} g_bj q_b``), where DGL's own backward runs its SpMM with an
+    edge weight, a slow generic kernel on CPU: 8,192 queries × 64 rows × 128 features take 346 ms
+    forward and backward with DGL's backward, 206 ms with this one (``benchmarks/spmm_ops.py``)."""
+
+    @staticmethod
+    def forward(ctx, queries, table, index):
+        b, k = index.shape
+        src = torch.arange(b, device=index.device).repeat_interleave(k)
+        g = dgl.create_block((src, index.reshape(-1)), num_src_nodes=b, num_dst_nodes=table.shape[0],
+                             device=index.device)
+        ctx.save_for_backward(queries, table, index)
+        return dgl.ops.u_dot_v(g, queries, table).view(b, k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        queries, table, index = ctx.saved_tensors
+        b, k = index.shape
+        values, cols = grad.reshape(-1).contiguous(), index.reshape(-1).long()
+        d_queries = d_table = None
+        if ctx.needs_input_grad[0]:  # rows of (b, j) entries are already in row order
+            crow = torch.arange(0, b * k + 1, k, device=index.device)
+            d_queries = csr_tensor(crow, cols, values, (b, table.shape[0])) @ table.contiguous()
+        if ctx.needs_input_grad[1]:
+            rows = torch.arange(b, device=index.device).repeat_interleave(k)
+            d_table = coo_to_csr(cols, rows, values, (table.shape[0], b)) @ queries.contiguous()
+        return d_queries, d_table, None
+
+
 def dot_scores(queries: torch.Tensor, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Inner products of query ``b`` with rows ``index[b]`` of ``table``: ``(B,)`` for an index
     of shape ``(B,)``, ``(B, k)`` for ``(B, k)`` (k negatives per query).
 
-    The ``(B, k)`` case is DGL's fused SDDMM (``u_dot_v``) on the bipartite graph query →
-    indexed row, so that neither direction materialises the ``(B, k, d)`` gathered rows (134 MB
-    for 8,192 queries × 64 negatives × 64 dimensions); on one CPU thread it takes about a third
-    of the time of gathering the rows and a batched matmul, forward and backward together."""
+    The ``(B, k)`` case never materialises the ``(B, k, d)`` gathered rows (134 MB for 8,192
+    queries × 64 negatives × 64 dimensions): DGL's fused SDDMM (``u_dot_v``) on the bipartite
+    graph query → indexed row forward, two sparse products backward (:class:`_GatherDot`)."""
     if index.dim() == 1:
         return (queries * table[index]).sum(-1)
     b, k = index.shape
     if b == 0 or k == 0:
         return queries.new_zeros(b, k) + 0.0 * (queries.sum() + table.sum())
-    src = torch.arange(b, device=index.device).repeat_interleave(k)
-    g = dgl.create_block((src, index.reshape(-1)), num_src_nodes=b, num_dst_nodes=table.shape[0],
-                         device=index.device)
-    return dgl.ops.u_dot_v(g, queries, table).view(b, k)
+    return _GatherDot.apply(queries, table, index)
 
 
 def squared_norm_sum(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,9 @@ def test_dot_scores_with_many_negatives_match_gather_and_matmul_with_gradients()
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(gq, wq)
     torch.testing.assert_close(gt, wt)
+    # one side without a gradient (a fixed table, or fixed queries) gets none, the other the same
+    assert torch.equal(torch.autograd.grad((dot_scores(q, table.detach(), idx) * w).sum(), q)[0], gq)
+    assert torch.equal(torch.autograd.grad((dot_scores(q.detach(), table, idx) * w).sum(), table)[0], gt)
     empty = dot_scores(q[:0], table, idx[:0])
     assert empty.shape == (0, 5)
     empty.sum().backward()  # an empty shard still has a graph to back-propagate through

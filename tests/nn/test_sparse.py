@@ -66,3 +66,35 @@ def test_csr_parts_transpose_and_order():
         csr_parts(sp.csr_matrix(np.ones((2, 3))))
     with pytest.raises(ValueError, match="cannot multiply"):
         spmm(torch.sparse_csr_tensor(crow, col, values, m.shape), torch.ones(3, 2))
+
+
+def test_edge_sum_equals_a_loop_over_edges_with_its_gradient():
+    """Unsorted rows, a repeated (row, col) edge and a row without edges, against a loop."""
+    from hetrec.nn.sparse import edge_sum
+
+    g = torch.Generator().manual_seed(0)
+    row = torch.tensor([3, 0, 3, 1, 0, 3, 1])
+    col = torch.tensor([2, 4, 2, 0, 1, 5, 0])  # (3, 2) and (1, 0) twice; row 2 has no edge
+    values = torch.rand(len(row), generator=g)
+    x = torch.randn(6, 3, generator=g, requires_grad=True)
+    got = edge_sum(x, row, col, values, 5)
+    want = torch.zeros(5, 3)
+    for r, c, v in zip(row.tolist(), col.tolist(), values):
+        want[r] = want[r] + v * x[c]
+    torch.testing.assert_close(got, want)
+    assert got[2].abs().sum() == 0 and got[4].abs().sum() == 0
+    probe = torch.randn(5, 3, generator=g)
+    torch.testing.assert_close(torch.autograd.grad((got * probe).sum(), x)[0],
+                               torch.autograd.grad((want * probe).sum(), x)[0])
+
+
+def test_edge_sum_of_no_edges_is_zero_and_bad_shapes_are_refused():
+    from hetrec.nn.sparse import edge_sum
+
+    x = torch.randn(4, 2, requires_grad=True)
+    empty = torch.zeros(0, dtype=torch.long)
+    out = edge_sum(x, empty, empty, torch.zeros(0), 3)
+    assert out.shape == (3, 2) and out.abs().sum() == 0
+    out.sum().backward()
+    with pytest.raises(ValueError, match="one entry per edge"):
+        edge_sum(x, torch.tensor([0, 1]), torch.tensor([0]), torch.ones(2), 3)
