@@ -63,7 +63,6 @@ def unique_inverse(x: torch.Tensor, n: int) -> tuple:
     return uniq, position[x]
 
 
-
 def unique_edges(parts: list, num_nodes: int, num_relations: int) -> tuple:
     """The distinct edges of several :meth:`HistoricalPropagation.hidden_edges` tuples ``(src, dst,
     rel, c)`` (global ids), as one such tuple: an edge named twice (a link-prediction positive
@@ -235,16 +234,22 @@ class HistoricalPropagation:
         node), from relation logits ``(R, heads)`` (None: ones)."""
         if logits is None:
             return torch.ones(len(rel), heads, device=rel.device)
-        w = logits.exp()  # (R, heads)
-        f = C.unsqueeze(1) / (S @ w).clamp(min=1e-30)  # (nodes, heads)
+        w, f = HistoricalPropagation._factors(logits, S, C)
         return w[rel] * (f if row is None else f[row])
+
+    @staticmethod
+    def _factors(logits, S, C) -> tuple:
+        """``(w, f)``: the relation factor ``exp(logits)`` ``(R, heads)`` and the node factor
+        ``C(t) / Σ_r S(t, r) w_r`` ``(nodes, heads)`` of the attention ``a_r(t) = w_r f(t)``."""
+        w = logits.exp()
+        return w, C.unsqueeze(1) / (S @ w).clamp(min=1e-30)
 
     @staticmethod
     def layer_sum(h, src_idx, row, rel, scale, n_dst: int, logits, S, C, heads: int):
         r"""``Σ_e a_r(t) scale(e) h[src(e)]`` per target row ``(n_dst, d)``, differentiable in ``h``
         and ``logits`` (``None``: no attention, ``a = 1``). The attention factorises as in the
         full-graph layer: per head ``a_r(t) = w_r f(t)`` with ``w = exp(logits)`` and
-        ``f(t) = C(t) / Σ_r S(t, r) w_r`` (:meth:`_weights`), so the sum is
+        ``f(t) = C(t) / Σ_r S(t, r) w_r`` (:meth:`_factors`), so the sum is
         ``f(t) Σ_r w_r M(t, r)`` with ``M(t, r) = Σ_{e ∈ (t, r)} scale(e) h[src(e)]``: one
         :func:`edge_sum` over the edges into their distinct (target, relation) pairs with the
         constant weights ``scale``, then the learnable factors on the pairs (at most one per
@@ -255,8 +260,7 @@ class HistoricalPropagation:
         pairs, pair_of_edge = unique_inverse(row * num_rel + rel, n_dst * num_rel)
         m = edge_sum(h, pair_of_edge, src_idx, scale, len(pairs))  # (pairs, d)
         p_row, p_rel = pairs // num_rel, pairs % num_rel
-        w = logits.exp()  # (R, heads)
-        f = C.unsqueeze(1) / (S @ w).clamp(min=1e-30)  # (n_dst, heads)
+        w, f = HistoricalPropagation._factors(logits, S, C)  # (R, heads), (n_dst, heads)
         weighted = m.view(len(pairs), heads, d // heads) * (w[p_rel] * f[p_row]).unsqueeze(-1)
         return weighted.new_zeros(n_dst, heads, d // heads).index_add(0, p_row, weighted).reshape(n_dst, d)
 
