@@ -40,7 +40,7 @@ def main(argv=None):
     print(f"fold {args.fold}: {split.train.nnz:,} train / {split.val.nnz:,} validation / {split.test.nnz:,} test interactions")
 
     model = create_model("mthgt")  # hetrec's recipe (docs/mthgt.md); create_model("mthgt-paper"): the paper's
-    settings = training_settings("mthgt")  # lr 1e-2, up to 200 epochs, patience 5
+    settings = training_settings("mthgt")  # lr 1e-2, up to 200 epochs, patience 10
     if args.epochs or args.quick:
         settings["epochs"] = 1 if args.quick else args.epochs
     config = TrainConfig(**settings, seed=args.seed, max_batches=2 if args.quick else None)

@@ -40,7 +40,7 @@ def main(argv=None):
 
     split = kfold_split(g, k=5, seed=args.seed)[args.fold]
     model = create_model("mthgt")  # hetrec's recipe (docs/mthgt.md); create_model("mthgt-paper"): the paper's
-    settings = training_settings("mthgt")  # lr 1e-2, up to 200 epochs, patience 5
+    settings = training_settings("mthgt")  # lr 1e-2, up to 200 epochs, patience 10
     if args.epochs or args.quick:
         settings["epochs"] = 1 if args.quick else args.epochs
     config = TrainConfig(**settings, seed=args.seed, max_batches=2 if args.quick else None)

@@ -198,7 +198,7 @@ RUN_CONFIG = Record(
     {"val_ratio": FINITE, "data_dir": Optional(STR), "verify": BOOL, "tables": Optional(STR),
      "model_overrides": MapOf(ANY), "train": TRAIN_CONFIG, "data_digest": Optional(SHA256),
      "split_digest": Optional(SHA256), "nproc": INT, "hetrec_version": STR, "run_id": Optional(STR),
-     "integrity": INTEGRITY})
+     "model_config": Optional(MapOf(ANY)), "integrity": INTEGRITY})
 
 _METRICS = MapOf(NUMBER)
 #: ``fold-<f>/metrics.json`` (the Trainer's, plus the run's timings)

@@ -1,4 +1,6 @@
 """The ``hetrec`` command: data info, versions, errors with non-zero exits."""
+import json
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -175,6 +177,43 @@ def test_resume_refuses_other_settings(tables_dir, tmp_path):
     # the thread count does not change the protocol: allowed
     assert run(*base, "--fold", "1", "--resume", "--threads", "1").exit_code == 0
 
+
+def test_resume_refuses_a_changed_default(tables_dir, tmp_path, monkeypatch):
+    """A default or preset that changed between two parts of a run (a new hetrec, an edited
+    registry) is a change of settings too: config.json records every resolved model setting."""
+    import dataclasses
+
+    from hetrec import models
+
+    out = tmp_path / "run"
+    base = ["train", "--tables", str(tables_dir), "--model", "bprmf", "--epochs", "2", "--out", str(out)]
+    assert run(*base, "--fold", "0").exit_code == 0
+    recorded = json.loads((out / "config.json").read_text())["model_config"]
+    assert recorded == json.loads(json.dumps(dataclasses.asdict(models.model_config("bprmf"))))  # every setting
+    module, cls, preset = models.MODELS["bprmf"]
+    changed = recorded["embedding_size"] * 2
+    monkeypatch.setitem(models.MODELS, "bprmf", (module, cls, {**preset, "embedding_size": changed}))
+    r = run(*base, "--fold", "1", "--resume")
+    assert r.exit_code != 0 and f"model.embedding_size: {recorded['embedding_size']} -> {changed}" in r.output
+    assert "Traceback" not in r.output and not (out / "fold-1").exists()
+    monkeypatch.setitem(models.MODELS, "bprmf", (module, cls, preset))
+    assert run(*base, "--fold", "1", "--resume").exit_code == 0  # the same defaults: continues
+
+
+def test_resume_of_a_run_without_recorded_model_settings(tables_dir, tmp_path):
+    """A run folder written before config.json recorded the resolved settings still resumes, and
+    keeps recording none (they are unknown for its earlier folds)."""
+    import dataclasses
+
+    from hetrec.train.experiment import ExperimentConfig
+
+    out = tmp_path / "run"
+    base = ["train", "--tables", str(tables_dir), "--model", "bprmf", "--epochs", "2", "--out", str(out)]
+    assert run(*base, "--fold", "0").exit_code == 0
+    cfg = ExperimentConfig.from_json((out / "config.json").read_text())
+    dataclasses.replace(cfg, model_config=None).write(out / "config.json")
+    assert run(*base, "--fold", "1", "--resume").exit_code == 0
+    assert json.loads((out / "config.json").read_text())["model_config"] is None
 
 @pytest.mark.parametrize("args, message", [
     (["--fold", "0", "--folds", "3"], "either --fold F or --folds K"),

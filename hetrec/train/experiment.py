@@ -36,6 +36,7 @@ from .._io import LockedError, exclusive_lock
 from ..data import DataError, data_root, graph_digest, kfold_split, load_dataset, load_tables_dir
 from ..eval import mean_std
 from ..models import create_model
+from ..models import model_config as registered_config
 from .device import resolve_device
 from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text
 
@@ -66,6 +67,11 @@ class ExperimentConfig:
     #: the run's identity, drawn when the run folder is created and recorded by every file of
     #: the run (None for a run folder written before hetrec recorded run ids)
     run_id: str | None = None
+    #: every setting of the model as trained, resolved from its class defaults, the registered
+    #: name's preset and ``model_overrides`` (written by run_experiment). A resume compares it, so
+    #: folds trained before and after a change of a default or a preset are never mixed (None:
+    #: a run folder written before hetrec recorded it, whose defaults cannot be checked)
+    model_config: dict | None = None
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -127,11 +133,29 @@ def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
         a, b = getattr(saved, name), getattr(cfg, name)
         if a != b:
             out.append(f"{name}: {a} -> {b}")
+    if saved.model_config is not None and cfg.model_config is not None:
+        a, b = _plain(saved.model_config), _plain(cfg.model_config)
+        for name in sorted(set(a) | set(b)):
+            if name not in b:  # a setting this hetrec no longer has
+                out.append(f"model.{name}: {a[name]!r} -> (no such setting)")
+            elif a.get(name, b[name]) != b[name]:  # a setting added since, at its default, changes nothing
+                out.append(f"model.{name}: {a.get(name, '(unset)')!r} -> {b[name]!r}")
     a, b = asdict(saved.train), asdict(cfg.train)
     for name in a:
         if name not in _NEUTRAL_TRAIN and a[name] != b.get(name):  # from_json restores ns as a tuple
             out.append(f"train.{name}: {a[name]} -> {b.get(name)}")
     return out
+
+
+def resolved_model_config(cfg: ExperimentConfig) -> dict:
+    """Every setting of ``cfg``'s model as it will be built (JSON-plain): the class defaults,
+    the registered name's preset and ``model_overrides``."""
+    return _plain(asdict(registered_config(cfg.model, **cfg.model_overrides)))
+
+
+def _plain(d):
+    """Tuples as lists, as JSON gives them back."""
+    return json.loads(json.dumps(d))
 
 
 def fold_identity(cfg: ExperimentConfig, fold: int) -> dict:
@@ -222,7 +246,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir, resume: bool = False, log=pri
         cfg = replace(cfg, data_dir=str(data_root(cfg.data_dir).resolve()))
     dataset = dataset if dataset is not None else load_data(cfg)  # bad data fails before any write
     splits = kfold_split(dataset.graph, k=cfg.k, seed=cfg.seed, val_ratio=cfg.val_ratio)
-    cfg = replace(cfg, data_digest=graph_digest(dataset.graph), split_digest=splits.digest())
+    cfg = replace(cfg, data_digest=graph_digest(dataset.graph), split_digest=splits.digest(),
+                  model_config=resolved_model_config(cfg))
     for f in folds:  # a fold with nothing to validate or test on fails before anything is written
         _check_coverage(splits, f, cfg, log)
     config_path = out_dir / "config.json"
@@ -344,8 +369,11 @@ def _claim(out_dir: Path, cfg: ExperimentConfig, resume: bool, folds, held: Exit
             raise TrainingError(f"{config_path} was run with other settings ({'; '.join(changed)}); "
                                 "resume with the same settings or use another --out")
         check_digests(saved, cfg.data_digest, cfg.split_digest, config_path)
-        # a run continued on other folds keeps the folds it already had, and its identity
-        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)), run_id=saved.run_id)
+        # a run continued on other folds keeps the folds it already had, and its identity; one
+        # written before the model's settings were recorded keeps recording none (they are
+        # not known for its earlier folds)
+        cfg = replace(cfg, folds=sorted(set(saved.folds) | set(cfg.folds)), run_id=saved.run_id,
+                      model_config=cfg.model_config if saved.model_config is not None else None)
         if saved.run_id is None:
             log(f"warning: {config_path} was written before hetrec recorded run ids: the files of this run "
                 "are not checked against it (train a new run to have them checked)")

@@ -79,7 +79,7 @@ def test_inference_only_variant_reuses_the_donor_weights(bench, tmp_path):
     # a donor trained with other settings is refused by name
     other = tmp_path / "other"
     saved = torch.load(cell("mthgt") / "model.pt", weights_only=True)
-    assert saved["model_config"]["hidden_size"] == 64
+    assert saved["model_config"]["hidden_size"] == create_model("mthgt").config.hidden_size != 32
     (other / "mthgt" / "cold-items" / "fold-0").mkdir(parents=True)
     for f in ("result.json", "model.pt"):
         (other / "mthgt" / "cold-items" / "fold-0" / f).write_bytes((cell("mthgt") / f).read_bytes())
