@@ -22,8 +22,8 @@ epochs and patience instead of the registry's, and the table's header names the 
 used tuned settings. ``--tuned DIR1,DIR2`` takes, per model, the finished study with the best
 validation value among the folders, and the tuning column counts the trials of all of them.
 ``mthgt-minibatch``, without a study of its own, trains with ``mthgt``'s (``STUDY_OF``: the same
-model in another training mode, with 16 in-edges drawn per node and layer), and its tuning column
-says so.
+model in another training mode, with 16 in-edges drawn per node and layer), and ``pinsage-ui``
+with ``bprmf``'s (its layer 0 is a BPR-MF); their tuning column says so.
 Cells of other settings are never mixed with them: a model's run folder
 records its settings, and resuming it with others is refused (remove the old cells to retrain).
 
@@ -79,8 +79,11 @@ METRICS = ("P", "R", "HR", "NDCG")
 #: the two modes at the same settings (a user whose graph outgrows full-graph training keeps the
 #: settings tuned for it). The mode's one setting, the in-edges drawn per node and layer, was
 #: chosen on Last.FM fold-0 validation with mthgt's tuned settings (4 layers): 8 (the recipe's,
-#: chosen for 3 layers) 0.1607, 16 0.1756 against full-graph 0.1785 (docs/scale.md)
-STUDY_OF = {"mthgt-minibatch": ("mthgt", {"history_fanout": 16})}
+#: chosen for 3 layers) 0.1607, 16 0.1756 against full-graph 0.1785 (docs/scale.md). The
+#: user-item PinSage's layer 0 is a BPR-MF trained with BPR's loss: it takes BPR-MF's tuned
+#: training settings (width, negatives, L2, lr, epochs, patience), its convolutions keeping their
+#: own (docs/baselines_pinsage_hin2vec.md)
+STUDY_OF = {"mthgt-minibatch": ("mthgt", {"history_fanout": 16}), "pinsage-ui": ("bprmf", {})}
 
 
 def model_study(tuned, dataset: str, model: str) -> tuple:
