@@ -38,7 +38,7 @@ from ..eval import mean_std
 from ..models import create_model
 from ..models import model_config as registered_config
 from .device import resolve_device
-from .trainer import TrainConfig, Trainer, TrainingError, atomic_write_text
+from .trainer import TrainConfig, Trainer, TrainingError, _plain, atomic_write_text
 
 
 @dataclass
@@ -133,13 +133,13 @@ def settings_changed(saved: ExperimentConfig, cfg: ExperimentConfig) -> list:
         a, b = getattr(saved, name), getattr(cfg, name)
         if a != b:
             out.append(f"{name}: {a} -> {b}")
-    if saved.model_config is not None and cfg.model_config is not None:
-        a, b = _plain(saved.model_config), _plain(cfg.model_config)
+    if saved.model_config is not None and cfg.model_config is not None:  # both JSON-plain
+        a, b = saved.model_config, cfg.model_config
         for name in sorted(set(a) | set(b)):
             if name not in b:  # a setting this hetrec no longer has
                 out.append(f"model.{name}: {a[name]!r} -> (no such setting)")
-            elif a.get(name, b[name]) != b[name]:  # a setting added since, at its default, changes nothing
-                out.append(f"model.{name}: {a.get(name, '(unset)')!r} -> {b[name]!r}")
+            elif name in a and a[name] != b[name]:  # one added since, at its default, changes nothing
+                out.append(f"model.{name}: {a[name]!r} -> {b[name]!r}")
     a, b = asdict(saved.train), asdict(cfg.train)
     for name in a:
         if name not in _NEUTRAL_TRAIN and a[name] != b.get(name):  # from_json restores ns as a tuple
@@ -151,11 +151,6 @@ def resolved_model_config(cfg: ExperimentConfig) -> dict:
     """Every setting of ``cfg``'s model as it will be built (JSON-plain): the class defaults,
     the registered name's preset and ``model_overrides``."""
     return _plain(asdict(registered_config(cfg.model, **cfg.model_overrides)))
-
-
-def _plain(d):
-    """Tuples as lists, as JSON gives them back."""
-    return json.loads(json.dumps(d))
 
 
 def fold_identity(cfg: ExperimentConfig, fold: int) -> dict:
