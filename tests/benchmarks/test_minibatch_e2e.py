@@ -61,3 +61,42 @@ def test_a_tiny_run_learns_the_planted_clusters_and_refuses_a_used_folder(e2e, t
     assert len((tmp_path / "progress.jsonl").read_text().splitlines()) == 4
     with pytest.raises(SystemExit, match="one run per folder"):
         e2e.main(args)
+
+
+def test_a_stopped_run_resumes_to_the_numbers_of_a_run_never_stopped(e2e, tmp_path):
+    """Checkpoints at refresh steps, the epoch's generator state and the skipped batches make a
+    resumed run train exactly the steps an uninterrupted one does (losses, metrics, evaluations)."""
+    args = ["--interactions", "3000", "--epochs", "2.5", "--batch", "256", "--pool", "256", "--refresh", "5",
+            "--checkpoint-every", "5", "--eval-every", "10", "--eval-users", "100", "--log-every", "5",
+            "--set", "hidden_size=16"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    e2e.main(args + ["--out", str(whole)])
+    e2e.main(args + ["--out", str(parts), "--stop-after", "0"])  # stops at the first checkpoint (step 5)
+    assert not (parts / "e2e.json").exists() and (parts / "checkpoint.pt").exists()
+    e2e.main(args + ["--out", str(parts), "--stop-after", "0"])  # one more segment, ends at step 10
+    e2e.main(args + ["--out", str(parts)])
+    a, b = (json.loads((d / "e2e.json").read_text()) for d in (whole, parts))
+    assert a["steps"] == b["steps"] == round(2.5 * a["steps_per_epoch"]) and a["steps_per_epoch"] > 5
+    assert [s["from_step"] for s in b["segments"]] == [0, 5, 10] and len(a["segments"]) == 1
+    assert b["trained"] == a["trained"] and b["loss_first_last"] == a["loss_first_last"]
+    assert b["trained"] != a["untrained"]
+
+    def lines(d):
+        return [{k: v for k, v in json.loads(x).items() if k not in ("s", "rss_mib", "eval_s")}
+                for x in (d / "progress.jsonl").read_text().splitlines()]
+
+    assert lines(parts) == lines(whole) and sum("eval" in x for x in lines(whole)) >= 2
+    assert not (parts / "checkpoint.pt").exists()  # a finished run keeps only its record
+
+
+def test_resume_refuses_other_settings_and_a_foreign_checkpoint(e2e, tmp_path):
+    args = ["--interactions", "3000", "--steps", "12", "--batch", "256", "--pool", "256", "--refresh", "5",
+            "--checkpoint-every", "5", "--eval-users", "50", "--set", "hidden_size=16", "--out", str(tmp_path)]
+    e2e.main(args + ["--stop-after", "0"])
+    with pytest.raises(SystemExit, match=r"other settings \(lr: 0.01 -> 0.02\)"):
+        e2e.main(args + ["--lr", "0.02"])
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(SystemExit, match="not a checkpoint this script wrote"):
+        e2e.main(args)
+    with pytest.raises(SystemExit, match="multiple of --refresh"):
+        e2e.main(args[:-2] + ["--checkpoint-every", "7", "--out", str(tmp_path / "x")])
