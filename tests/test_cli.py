@@ -245,7 +245,7 @@ def test_resume_of_a_run_without_recorded_model_settings(tables_dir, tmp_path):
     (["--set", "hidden_size=30"], "hidden_size (30) must be a multiple of num_heads (4)"),
     (["--set", "dropout=1.5"], "setting dropout must lie in [0, 1), got 1.5"),
     (["--set", "temperature=0"], "setting temperature must lie in (0, ∞), got 0"),
-    (["--set", "loss=hinge"], "setting loss must be one of 'bpr', 'softmax', 'full-softmax', got 'hinge'"),
+    (["--set", "loss=hinge"], "setting loss must be one of 'bpr', 'softmax', 'full-softmax', 'ials', got 'hinge'"),
     (["--set", "multitask=yes"], "setting multitask expects true or false, got 'yes'"),
     (["--set", "max_in_edges=null"], None),  # an optional setting may be null: accepted
     (["--model", "bprmf", "--set", "num_negatives=0"], "setting num_negatives must be at least 1, got 0"),

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from ..batching import BPRBatch, BPRTripleBatches
-from ..nn.losses import dot_scores, full_softmax_loss, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, ials_loss, ranking_loss, squared_norm_sum
 from ..nn.sparse import csr_parts
 from ..nn.sparse import csr_tensor as _csr
 from ..sampling import ComplementNegativeSampler as NegativeSampler  # noqa: F401 - its earlier home
@@ -43,6 +43,9 @@ class BPRRecommender(Recommender):
         self.num_users, self.num_items = train.shape
         self.batch_builder = BPRTripleBatches(train, self.config.batch_size,
                                               getattr(self.config, "num_negatives", 1))
+        # 1 / each user's number of training items: the weight of its all-item term under loss "ials"
+        self.register_buffer("_ials_user_weight", torch.from_numpy(
+            1.0 / np.maximum(np.diff(train.indptr), 1).astype(np.float32)), persistent=False)
         self.build(train)
         self.invalidate_scoring()
 
@@ -67,6 +70,8 @@ class BPRRecommender(Recommender):
         kind, temperature = getattr(self.config, "loss", "bpr"), getattr(self.config, "temperature", 1.0)
         if kind == "full-softmax":  # against every item: the sampled negatives only enter the L2 term
             bpr = full_softmax_loss(u, item_emb, batch.pos_items, temperature)
+        elif kind == "ials":  # likewise
+            bpr = ials_loss(u, item_emb, batch.pos_items, self.config.ials_alpha, self._ials_user_weight[batch.users])
         else:
             bpr = ranking_loss(pos, dot_scores(u, item_emb, neg_items), kind, temperature)
         user0, item0 = self.layer0()

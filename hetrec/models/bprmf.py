@@ -25,11 +25,14 @@ class BPRMFConfig:
     batch_size: int = 2048
     #: uniform negatives per positive (BPR over every pair; 1 = the paper's setting)
     num_negatives: int = 1
-    #: "bpr" (the paper), "softmax" (sampled softmax over the positive and its negatives) or
-    #: "full-softmax" (softmax over every item; the sampled negatives then only enter the L2 term)
+    #: "bpr" (the paper), "softmax" (sampled softmax over the positive and its negatives),
+    #: "full-softmax" (softmax over every item) or "ials" (the iALS squared loss over every item,
+    #: :func:`hetrec.nn.losses.ials_loss`); with the last two the sampled negatives only enter the L2 term
     loss: str = "bpr"
     #: temperature of the sampled softmax
     temperature: float = 1.0
+    #: weight α of the all-item term of ``loss="ials"`` (unused otherwise)
+    ials_alpha: float = 0.3
     #: weight λ of the L2 term on the batch's embeddings (0, as in RecBole's BPR, since the small
     #: initialisation regularises; chosen on Last.FM fold-0 validation, docs/results.md)
     reg_weight: float = 0.0

@@ -50,6 +50,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import dgl
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -57,7 +59,7 @@ import torch.nn.functional as F
 from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches, MiniBatch, MiniBatches
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, attribute_ntypes, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
-from ..nn.losses import dot_scores, full_softmax_loss, info_nce, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, ials_loss, info_nce, ranking_loss, squared_norm_sum
 from ._history import unique_edges, unique_inverse
 from .base import LossOutput, Recommender
 
@@ -153,10 +155,13 @@ class MTHGTConfig:
     num_negatives: int = 64
     #: "uniform" (DGL's Uniform) or "in-batch" (InBatchNegativeSampler); sampled mode
     negatives: str = "uniform"
-    #: "bpr" (pairwise logistic), "softmax" (sampled softmax over the positive and its negatives) or
-    #: "full-softmax" (softmax over every item; full-graph training only)
+    #: "bpr" (pairwise logistic), "softmax" (sampled softmax over the positive and its negatives),
+    #: "full-softmax" (softmax over every item) or "ials" (the iALS squared loss over every item,
+    #: :func:`hetrec.nn.losses.ials_loss`; no temperature); the last two need full-graph training
     loss: str = "softmax"
     temperature: float = 0.5
+    #: weight α of the all-item term of ``loss="ials"`` (unused otherwise)
+    ials_alpha: float = 0.3
     #: weight of the L2 term on the batch's layer-0 (ID) embeddings, as in LightGCN
     reg_weight: float = 1e-4
     #: the L2 term is part of the recommendation task's loss (weighted with it); False = added
@@ -221,7 +226,7 @@ def minibatch_problems(cfg: MTHGTConfig) -> list:
         problems.append("shared_gnn=True with multitask (one GNN stack, one set of historical embeddings)")
     if cfg.projection:
         problems.append("projection=False")
-    if cfg.loss == "full-softmax":
+    if cfg.loss in ("full-softmax", "ials"):
         problems.append("loss 'softmax' or 'bpr'")
     for name in ("cl_weight", "id_dropout", "dropout"):
         if getattr(cfg, name):
@@ -295,7 +300,7 @@ class MTHGT(Recommender):
     _CHOICES = {"sampler": ("dense", "uniform"), "negatives": ("uniform", "in-batch"),
                 "conv": ("light", "hgt"), "norm": ("node", "relation"), "combine": ("mean", "last"),
                 "cold_init": ("zero", "mean", "map"), "cold_map_degree": (1, 2),
-                "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax"),
+                "training": ("auto", "full", "minibatch", "sampled"), "loss": ("bpr", "softmax", "full-softmax", "ials"),
                 "lp_loss": ("bpr", "softmax"),
                 "relations": ("all", "interactions"), "attention": ("edge", "relation", "none"), "expert_activation": ("gelu", "none"),
                 "max_in_edges": ("auto",), "history_draw": ("norm", "uniform", "dense")}
@@ -327,9 +332,12 @@ class MTHGT(Recommender):
             raise ValueError("training='minibatch' needs " + "; ".join(problems))
         self._history = None
         self._steps_since_refresh = 0
-        if cfg.loss == "full-softmax" and not self.full_graph:
-            raise ValueError("loss 'full-softmax' needs full-graph training (a sampled subgraph holds only some "
+        if cfg.loss in ("full-softmax", "ials") and not self.full_graph:
+            raise ValueError(f"loss {cfg.loss!r} needs full-graph training (a sampled subgraph holds only some "
                              "items); use 'softmax' with num_negatives, or training='full'")
+        # 1 / each user's number of training items: the weight of its all-item term under loss "ials"
+        self.register_buffer("_ials_user_weight", torch.as_tensor(
+            1.0 / np.maximum(np.diff(sp.csr_matrix(split.train).indptr), 1), dtype=torch.float32), persistent=False)
         if cfg.cl_weight and not self.full_graph:
             raise ValueError("cl_weight > 0 (the contrastive term) needs full-graph training; set training='full' "
                              "or cl_weight=0")
@@ -569,6 +577,8 @@ class MTHGT(Recommender):
         u = h[USER][users]
         if self.config.loss == "full-softmax":  # every item of h: the whole catalogue in full-graph mode
             return full_softmax_loss(u, h[ITEM], pos_items, self.config.temperature)
+        if self.config.loss == "ials":  # likewise; the negatives only enter the L2 term
+            return ials_loss(u, h[ITEM], pos_items, self.config.ials_alpha, self._ials_user_weight[users])
         pos = (u * h[ITEM][pos_items]).sum(-1)
         if neg_users is None:
             neg = dot_scores(u, h[ITEM], neg_items)

@@ -46,6 +46,7 @@ FLOAT_RANGES = {
     "cl_weight": (0.0, math.inf, True, False),
     "cl_temperature": (0.0, math.inf, False, False),
     "cold_map_l2": (0.0, math.inf, False, False),
+    "ials_alpha": (0.0, math.inf, False, False),
 }
 #: allowed values of string settings (a model class may add its own in ``_CHOICES``)
 CHOICES = {"loss": LOSSES, "lp_loss": ("bpr", "softmax"), "regularization": ("step", "sigmoid")}

@@ -127,3 +127,80 @@ def test_an_empty_batch_has_zero_loss_and_a_gradient(kind):
     assert loss.item() == 0.0
     loss.backward()
     assert emb.grad is not None and torch.equal(emb.grad, torch.zeros_like(emb))
+
+
+def test_ials_loss_is_the_squared_loss_over_every_item_from_its_definition():
+    from hetrec.nn.losses import ials_loss
+
+    g = torch.Generator().manual_seed(0)
+    q, table = torch.randn(5, 4, generator=g), torch.randn(9, 4, generator=g)
+    pos, w = torch.tensor([0, 3, 3, 8, 1]), torch.tensor([0.5, 1.0, 0.25, 1.0, 0.2])
+    expected = 0.0
+    for b in range(5):  # one query at a time, straight from the definition
+        s = [float(q[b] @ table[j]) for j in range(9)]
+        expected += (s[pos[b]] - 1) ** 2 + 0.3 * float(w[b]) * sum(x * x for x in s)
+    assert ials_loss(q, table, pos, 0.3, w).item() == pytest.approx(expected / 5, rel=1e-5)
+    assert ials_loss(q, table, pos, 0.0).item() == pytest.approx(
+        float(((q * table[pos]).sum(-1) - 1).pow(2).mean()), rel=1e-6)
+    with pytest.raises(ValueError, match="alpha must be non-negative"):
+        ials_loss(q, table, pos, -1.0)
+
+
+def test_an_epoch_of_ials_pairs_sums_to_the_ials_objective():
+    """Visiting every training pair once with weight 1/|I_u| gives Rendle et al.'s objective
+    Σ_(u,i)∈S (s_ui − 1)² + α Σ_u Σ_j s_uj² (computed here on the dense score matrix)."""
+    import numpy as np
+
+    from hetrec.nn.losses import ials_loss
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((7, 11)) < 0.3).astype(np.float32)
+    x[:, 0] = 1  # every user has a training item
+    users, items = np.nonzero(x)
+    deg = x.sum(1)
+    g = torch.Generator().manual_seed(1)
+    u_emb, i_emb = torch.randn(7, 3, generator=g), torch.randn(11, 3, generator=g)
+    s = u_emb @ i_emb.T
+    objective = float(((s - 1) ** 2 * torch.from_numpy(x)).sum() + 0.7 * (s ** 2).sum())
+    ut, it = torch.from_numpy(users).long(), torch.from_numpy(items).long()
+    half = len(ut) // 2  # two batches, as an epoch would have them
+    total = sum(ials_loss(u_emb[ut[sl]], i_emb, it[sl], 0.7, torch.from_numpy(1 / deg[users[sl]]).float()) * len(ut[sl])
+                for sl in (slice(0, half), slice(half, None)))
+    assert float(total) == pytest.approx(objective, rel=1e-5)
+
+
+@pytest.mark.parametrize("name,extra", [("bprmf", {}), ("lightgcn", {}), ("ngcf", {}),
+                                        ("mthgt", dict(hidden_size=8, num_heads=2))])
+def test_models_train_with_the_ials_loss_weighted_by_their_users_training_items(name, extra):
+    import numpy as np
+
+    from hetrec.data import kfold_split, synthetic
+    from hetrec.models import create_model
+    from hetrec.nn.losses import ials_loss
+
+    split = kfold_split(synthetic(num_users=30, num_items=40, num_interactions=500, seed=1), k=5, seed=0)[0]
+    model = create_model(name, loss="ials", ials_alpha=0.5, reg_weight=0.0, batch_size=64, **extra)
+    model.setup(split)
+    deg = np.diff(split.train.tocsr().indptr)
+    assert torch.allclose(model._ials_user_weight, torch.from_numpy(1 / np.maximum(deg, 1)).float())
+    batch = next(iter(model.train_batches(torch.Generator().manual_seed(0))))
+    out = model.loss(batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and out.loss.item() > 0
+    if name == "bprmf":  # no propagation: the loss is the formula on its own embeddings
+        u, i = model.embeddings()
+        want = ials_loss(u[batch.users], i, batch.pos_items, 0.5, 1 / torch.from_numpy(deg[batch.users.numpy()]).float())
+        assert out.loss.item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_mthgt_trains_the_ials_loss_only_on_the_full_graph():
+    from hetrec.data import kfold_split, synthetic
+    from hetrec.models import create_model
+    from hetrec.models.mthgt import MTHGTConfig, minibatch_problems
+
+    split = kfold_split(synthetic(num_users=30, num_items=40, num_interactions=500, seed=1), k=5, seed=0)[0]
+    with pytest.raises(ValueError, match="'ials' needs full-graph training"):
+        create_model("mthgt", loss="ials", training="sampled").setup(split)
+    assert "loss 'softmax' or 'bpr'" in minibatch_problems(MTHGTConfig(loss="ials"))
+    with pytest.raises(ValueError, match="setting ials_alpha"):
+        create_model("mthgt", ials_alpha=0.0)
