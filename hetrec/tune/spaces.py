@@ -93,6 +93,10 @@ SPACES = {
     "ease": {"reg_weight": ("log", 1.0, 10000.0)},
     "gfcf": {"alpha": ("uniform", 0.0, 1.0), "num_factors": ("choice", [64, 128, 256, 512])},
     "bprmf": dict(_BPR),
+    # the iALS objective: its L2 weight is on another scale than BPR's (a squared loss to 1 per pair)
+    # and the all-item weight alpha is searched; no sampled negatives (they only enter the L2 term)
+    "ials": {**{k: v for k, v in _BPR.items() if k != "num_negatives"}, "reg_weight": ("log", 1e-3, 1.0),
+             "ials_alpha": ("log", 0.01, 3.0)},
     "lightgcn": dict(_GRAPH),
     # sampled softmax: many negatives and a temperature instead of BPR's few negatives
     "lightgcn-softmax": {**_GRAPH, "num_negatives": ("choice", [16, 64, 128]),
