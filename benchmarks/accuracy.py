@@ -53,14 +53,14 @@ from hetrec.models import TRAINING, model_class  # noqa: E402
 from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
 
-TABLE3_MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "bprmf", "multvae", "hin2vec", "ngcf", "lightgcn",
+TABLE3_MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "bprmf", "ials", "multvae", "hin2vec", "ngcf", "lightgcn",
                  "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt", "mthgt-cl", "mthgt-minibatch"]
 ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
 #: the same ablation in the mini-batch mode (issue #25): uniform / dense in-edge draws, one / two tasks
 MINIBATCH_ABLATION_MODELS = ["hgt-mb", "hgt-d-mb", "hgt-m-mb", "mthgt-dm-mb"]
 #: --ablation's value -> (models, output stem); the last model is the paired tables' reference
 ABLATIONS = {"sampled": (ABLATION_MODELS, "ablation"), "minibatch": (MINIBATCH_ABLATION_MODELS, "ablation-minibatch")}
-LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "hin2vec": "HIN2Vec",
+LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "ials": "iALS (MF)", "hin2vec": "HIN2Vec",
           "ngcf": "NGCF", "lightgcn": "LightGCN", "pinsage": "PinSage", "mthgt": "MTHGT",
           "hgt": "HGT", "hgt-d": "HGT-d", "hgt-m": "HGT-m", "mthgt-sampled": "MTHGT (sampled)",
           "mthgt-paper": "MTHGT (paper recipe)", "lightgcn-softmax": "LightGCN (sampled softmax)",
