@@ -14,7 +14,7 @@ def split():
 
 
 @pytest.mark.parametrize("name, settings", [
-    ("bprmf", {}), ("bprmf", {"loss": "full-softmax"}), ("lightgcn", {}), ("lightgcn-softmax", {}),
+    ("bprmf", {}), ("bprmf", {"loss": "full-softmax"}), ("ials", {}), ("lightgcn", {}), ("lightgcn-softmax", {}),
     ("ngcf", {}), ("xsimgcl", {}), ("pinsage-ui", {}),
 ])
 def test_an_empty_shard_has_zero_loss_and_a_gradient(split, name, settings):
