@@ -54,7 +54,8 @@ from hetrec.train import TrainConfig  # noqa: E402
 from hetrec.train.experiment import ExperimentConfig, run_experiment  # noqa: E402
 
 TABLE3_MODELS = ["mostpop", "itemknn", "rp3beta", "ease", "gfcf", "bprmf", "ials", "multvae", "hin2vec", "ngcf", "lightgcn",
-                 "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt", "mthgt-cl", "mthgt-minibatch"]
+                 "lightgcn-softmax", "xsimgcl", "pinsage", "pinsage-ui", "mthgt", "mthgt-cl", "mthgt-ials",
+                 "mthgt-minibatch"]
 ABLATION_MODELS = ["hgt", "hgt-d", "hgt-m", "mthgt-sampled"]
 #: the same ablation in the mini-batch mode (issue #25): uniform / dense in-edge draws, one / two tasks
 MINIBATCH_ABLATION_MODELS = ["hgt-mb", "hgt-d-mb", "hgt-m-mb", "mthgt-dm-mb"]
@@ -66,7 +67,8 @@ LABELS = {"mostpop": "MostPop", "itemknn": "ItemKNN", "bprmf": "BPR-MF", "ials":
           "mthgt-paper": "MTHGT (paper recipe)", "lightgcn-softmax": "LightGCN (sampled softmax)",
           "rp3beta": "RP3beta", "ease": "EASE", "gfcf": "GF-CF", "multvae": "MultVAE", "xsimgcl": "XSimGCL",
           "pinsage-ui": "PinSage (user-item)", "mthgt-cl": "MTHGT + contrastive",
-          "mthgt-minibatch": "MTHGT (mini-batch)", "hgt-mb": "HGT (mini-batch)", "hgt-d-mb": "HGT-d (mini-batch)",
+          "mthgt-minibatch": "MTHGT (mini-batch)", "mthgt-ials": "MTHGT (iALS loss)",
+          "hgt-mb": "HGT (mini-batch)", "hgt-d-mb": "HGT-d (mini-batch)",
           "hgt-m-mb": "HGT-m (mini-batch)", "mthgt-dm-mb": "MTHGT dense, two tasks (mini-batch)"}
 #: training settings per model: the registry's recommended ones (hetrec.models.TRAINING)
 TRAIN_SETTINGS = TRAINING

@@ -60,6 +60,8 @@ SPACES = {
     # trained as mthgt; the map's settings act on cold nodes only, which warm validation never sees
     "mthgt-coldmap": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
     "mthgt-coldmap2": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0)),
+    "mthgt-ials": _mthgt(200, 3e-2, num_layers=("int", 1, 4), reg_weight=("log", 1e-4, 0.1),
+                         ials_alpha=("log", 0.01, 3.0)),
     "mthgt-minibatch": _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
                               history_fanout=("choice", [2, 4, 8])),
     **{name: _mthgt(200, 3e-2, num_layers=("int", 1, 4), temperature=("uniform", 0.1, 1.0),
