@@ -336,8 +336,10 @@ class MTHGT(Recommender):
             raise ValueError(f"loss {cfg.loss!r} needs full-graph training (a sampled subgraph holds only some "
                              "items); use 'softmax' with num_negatives, or training='full'")
         # 1 / each user's number of training items: the weight of its all-item term under loss "ials"
+        # (full-graph training, where split.train is the fold's matrix; None for every other loss)
         self.register_buffer("_ials_user_weight", torch.as_tensor(
-            1.0 / np.maximum(np.diff(sp.csr_matrix(split.train).indptr), 1), dtype=torch.float32), persistent=False)
+            1.0 / np.maximum(np.diff(sp.csr_matrix(split.train).indptr), 1), dtype=torch.float32)
+            if cfg.loss == "ials" else None, persistent=False)
         if cfg.cl_weight and not self.full_graph:
             raise ValueError("cl_weight > 0 (the contrastive term) needs full-graph training; set training='full' "
                              "or cl_weight=0")
