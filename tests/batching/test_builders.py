@@ -26,17 +26,19 @@ from hetrec.models import MODELS, create_model, model_class
 MTHGT_SMALL = dict(batch_size=128, width=8, hidden_size=8, num_heads=2, num_layers=1, lp_edges_per_relation=16)
 SETTINGS = {"mthgt": dict(MTHGT_SMALL, multitask=True), "mthgt-cl": MTHGT_SMALL, "mthgt-cold": MTHGT_SMALL,
             "mthgt-coldmean": MTHGT_SMALL, "mthgt-coldmap": MTHGT_SMALL, "mthgt-coldmap2": MTHGT_SMALL,
+            "mthgt-ials": MTHGT_SMALL,
             "mthgt-minibatch": dict(MTHGT_SMALL, negative_pool=64), "hgt-mb": dict(MTHGT_SMALL, negative_pool=64),
             "hgt-d-mb": dict(MTHGT_SMALL, negative_pool=64), "hgt-m-mb": dict(MTHGT_SMALL, negative_pool=64),
             "mthgt-dm-mb": dict(MTHGT_SMALL, negative_pool=64), "pinsage": dict(batch_size=32),
             "hin2vec": dict(batch_size=512, walk_length=4), "multvae": dict(batch_size=16)}
 BUILDER = {"mthgt": FullGraphBatches, "mthgt-cl": FullGraphBatches, "mthgt-cold": FullGraphBatches,
            "mthgt-coldmean": FullGraphBatches, "mthgt-coldmap": FullGraphBatches, "mthgt-coldmap2": FullGraphBatches,
-           "mthgt-minibatch": MiniBatches, "hgt-mb": MiniBatches, "hgt-d-mb": MiniBatches, "hgt-m-mb": MiniBatches,
+           "mthgt-ials": FullGraphBatches, "mthgt-minibatch": MiniBatches,
+           "hgt-mb": MiniBatches, "hgt-d-mb": MiniBatches, "hgt-m-mb": MiniBatches,
            "mthgt-dm-mb": MiniBatches,
            "hgt": EdgeSubgraphBatches, "hgt-d": EdgeSubgraphBatches,
            "hgt-m": EdgeSubgraphBatches, "mthgt-sampled": EdgeSubgraphBatches, "mthgt-paper": EdgeSubgraphBatches,
-           "bprmf": BPRTripleBatches, "lightgcn": BPRTripleBatches, "lightgcn-softmax": BPRTripleBatches,
+           "bprmf": BPRTripleBatches, "ials": BPRTripleBatches, "lightgcn": BPRTripleBatches, "lightgcn-softmax": BPRTripleBatches,
            "ngcf": BPRTripleBatches, "pinsage": ItemPairBatches, "hin2vec": WalkTripleBatches,
            "multvae": UserRowBatches, "xsimgcl": BPRTripleBatches, "pinsage-ui": BPRTripleBatches}
 TRAINABLE = [name for name in MODELS if model_class(name).trainable]
