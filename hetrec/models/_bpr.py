@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from ..batching import BPRBatch, BPRTripleBatches
-from ..nn.losses import dot_scores, full_softmax_loss, ials_loss, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, ials_loss, ials_user_weights, ranking_loss, squared_norm_sum
 from ..nn.sparse import csr_parts
 from ..nn.sparse import csr_tensor as _csr
 from ..sampling import ComplementNegativeSampler as NegativeSampler  # noqa: F401 - its earlier home
@@ -44,8 +44,7 @@ class BPRRecommender(Recommender):
         self.batch_builder = BPRTripleBatches(train, self.config.batch_size,
                                               getattr(self.config, "num_negatives", 1))
         # 1 / each user's number of training items: the weight of its all-item term under loss "ials"
-        self.register_buffer("_ials_user_weight", torch.from_numpy(
-            1.0 / np.maximum(np.diff(train.indptr), 1).astype(np.float32)), persistent=False)
+        self.register_buffer("_ials_user_weight", ials_user_weights(train), persistent=False)
         self.build(train)
         self.invalidate_scoring()
 

@@ -50,8 +50,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import dgl
-import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -59,7 +57,7 @@ import torch.nn.functional as F
 from ..batching import EdgeSubgraphBatches, FullGraphBatch, FullGraphBatches, MiniBatch, MiniBatches
 from ..data.schema import INTERACTED_BY, INTERACTS, ITEM, SIMILAR_TO, USER, attribute_ntypes, reverse_etypes
 from ..nn import HGTLayer, LightHGTLayer, MMoE, NodeTypeProjection, UncertaintyWeighting
-from ..nn.losses import dot_scores, full_softmax_loss, ials_loss, info_nce, ranking_loss, squared_norm_sum
+from ..nn.losses import dot_scores, full_softmax_loss, ials_loss, ials_user_weights, info_nce, ranking_loss, squared_norm_sum
 from ._history import unique_edges, unique_inverse
 from .base import LossOutput, Recommender
 
@@ -337,9 +335,8 @@ class MTHGT(Recommender):
                              "items); use 'softmax' with num_negatives, or training='full'")
         # 1 / each user's number of training items: the weight of its all-item term under loss "ials"
         # (full-graph training, where split.train is the fold's matrix; None for every other loss)
-        self.register_buffer("_ials_user_weight", torch.as_tensor(
-            1.0 / np.maximum(np.diff(sp.csr_matrix(split.train).indptr), 1), dtype=torch.float32)
-            if cfg.loss == "ials" else None, persistent=False)
+        self.register_buffer("_ials_user_weight", ials_user_weights(split.train) if cfg.loss == "ials" else None,
+                             persistent=False)
         if cfg.cl_weight and not self.full_graph:
             raise ValueError("cl_weight > 0 (the contrastive term) needs full-graph training; set training='full' "
                              "or cl_weight=0")

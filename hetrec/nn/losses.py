@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .sparse import coo_to_csr, csr_tensor
 
-__all__ = ["LOSSES", "bpr_loss", "dot_scores", "full_softmax_loss", "ials_loss", "info_nce", "ranking_loss",
+__all__ = ["LOSSES", "bpr_loss", "dot_scores", "full_softmax_loss", "ials_loss", "ials_user_weights", "info_nce", "ranking_loss",
            "sampled_softmax_loss", "squared_norm_sum"]
 
 
@@ -81,6 +81,16 @@ def ials_loss(queries: torch.Tensor, table: torch.Tensor, pos_index: torch.Tenso
     if query_weight is not None:
         quad = quad * query_weight
     return ((pos - 1.0) ** 2 + alpha * quad).mean()
+
+
+def ials_user_weights(train) -> torch.Tensor:
+    """``1 / |I_u|`` per user (rows of the users x items ``scipy.sparse`` matrix ``train``; 1 for a
+    user without training items): the weight of each pair's all-item term in :func:`ials_loss`."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    counts = np.diff(sp.csr_matrix(train).indptr)
+    return torch.as_tensor(1.0 / np.maximum(counts, 1), dtype=torch.float32)
 
 
 #: the ranking losses a model's ``loss`` setting may name ("full-softmax" and "ials" score every item)
